@@ -1,0 +1,37 @@
+// Process table queries for cleanup checks: a zombie counts as gone (some PID 1s never reap them).
+
+import { readdirSync, readFileSync } from "node:fs";
+
+/** State letter from /proc/PID/stat, or undefined when the process does not exist. */
+function procState(pid: number): string | undefined {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+    // The command name is in parentheses and may contain spaces; the state follows the last ')'.
+    return stat.slice(stat.lastIndexOf(")") + 2, stat.lastIndexOf(")") + 3);
+  } catch {
+    return undefined;
+  }
+}
+
+/** True when pid is a live (non-zombie) process. */
+export function isAlive(pid: number): boolean {
+  const s = procState(pid);
+  return s !== undefined && s !== "Z" && s !== "X";
+}
+
+/** Live processes whose command line matches the pattern (for "nothing left behind" checks). */
+export function findLiveProcesses(pattern: RegExp): { pid: number; cmdline: string }[] {
+  const out: { pid: number; cmdline: string }[] = [];
+  for (const ent of readdirSync("/proc")) {
+    const pid = Number(ent);
+    if (!Number.isInteger(pid) || pid === process.pid) continue;
+    let cmdline: string;
+    try {
+      cmdline = readFileSync(`/proc/${pid}/cmdline`, "utf8").replace(/\0/g, " ").trim();
+    } catch {
+      continue;
+    }
+    if (pattern.test(cmdline) && isAlive(pid)) out.push({ pid, cmdline });
+  }
+  return out;
+}

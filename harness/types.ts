@@ -1,0 +1,180 @@
+// The data that passes between stages: request -> kernel -> payload -> boot -> results -> reports.
+
+/** Statuses of one test, as reported everywhere (JSON, JUnit, terminal). */
+export type Status = "PASS" | "FAIL" | "SKIP" | "XFAIL" | "XPASS" | "TIMEOUT" | "CRASH" | "ERROR";
+
+/** Statuses that make a run (and its exit code) a failure. */
+export const FAILING_STATUSES: ReadonlySet<Status> = new Set(["FAIL", "XPASS", "TIMEOUT", "CRASH", "ERROR"]);
+
+export type Accel = "auto" | "kvm" | "tcg";
+
+/** What the user asked for, validated once at the edge (cli.ts). */
+export interface RunRequest {
+  /** Where the kernel comes from. */
+  kernel:
+    | { kind: "default" }
+    | { kind: "image"; path: string }
+    | {
+        kind: "tree";
+        dir: string;
+        base?: string;
+        patches: string[];
+        configs: string[];
+        /** "tiny" = tinyconfig + fragments (fast), "defconfig" = the tree's defconfig + fragments. */
+        baseConfig: "tiny" | "defconfig";
+        /** Also merge kernel-config/debug.config. */
+        debug: boolean;
+      };
+  /** Globs over bundled selftest program names (empty = all). */
+  tests: string[];
+  /** A user's own static test programs. */
+  programs: string[];
+  /** Targets under the tree's tools/testing/selftests to build and run. */
+  kselftests: string[];
+  append: string[];
+  /** Per-test timeout in seconds. */
+  timeoutSec: number;
+  bootTimeoutSec: number;
+  accel: Accel;
+  /** Run directory; undefined = ./kharness-out/<run-id>. */
+  outDir?: string;
+  reports: { json?: string; junit?: string; tap?: string; kcidb?: string };
+  /** Map "could not test" to exit 125 for git bisect run. */
+  bisect: boolean;
+  /** Kernel WARN/Oops/BUG/KASAN reports turn the running test into FAIL. */
+  failOnWarn: boolean;
+  /** Extra preprocessor defines for the bundled selftests (test-only builds). */
+  selftestDefines: string[];
+}
+
+/** A kernel ready to boot. */
+export interface KernelImage {
+  /** bzImage / vmlinuz path. */
+  path: string;
+  /** `uname -r` of the kernel when known. */
+  release?: string;
+  /** Path of its .config when known. */
+  configPath?: string;
+  /** Directory holding its modules (lib/modules/<release>) when it has any. */
+  modulesDir?: string;
+  source: "default" | "image" | "tree";
+  /** Build details when it came from a tree. */
+  build?: { cacheKey: string; cacheHit: boolean; durationMs: number; logPath?: string; treeDir: string };
+}
+
+/** One program the guest init runs. */
+export interface GuestProgram {
+  /** Name used as the first part of test ids (program.fixture.variant.case). */
+  name: string;
+  /** Path on the host of the static binary. */
+  hostPath: string;
+  /** Path inside the guest. */
+  guestPath: string;
+  /** Seconds before init kills the program's process group. */
+  timeoutSec: number;
+  /** Arguments passed to the program. */
+  args: string[];
+  /** Working directory in the guest (kselftest programs expect their own dir). */
+  cwd?: string;
+}
+
+/** The initramfs and what it will run. */
+export interface Payload {
+  initramfsPath: string;
+  programs: GuestProgram[];
+  /** Kernel modules the init loads first, in order (guest paths). */
+  modules: string[];
+}
+
+export type BootEnd = "poweroff" | "panic" | "timeout" | "idle" | "boot-timeout" | "qemu-error" | "interrupted";
+
+/** What one QEMU boot produced. */
+export interface BootResult {
+  consoleLogPath: string;
+  resultsLogPath: string;
+  end: BootEnd;
+  /** Human-readable why, for ends other than poweroff. */
+  endDetail?: string;
+  qemuExitCode?: number | null;
+  accel: "kvm" | "tcg";
+  machine: string;
+  durations: { bootMs?: number; totalMs: number };
+}
+
+export interface KernelEvent {
+  kind: "panic" | "oops" | "bug" | "warning" | "kasan" | "lockdep" | "hung-task" | "rcu-stall";
+  /** The headline line. */
+  title: string;
+  /** The whole report (bounded). */
+  lines: string[];
+  /** Id of the test that was running, when known. */
+  testId?: string;
+}
+
+export interface Diagnostic {
+  level: "info" | "warning" | "error";
+  message: string;
+  /** Where: test id or line number. */
+  where?: string;
+}
+
+export interface TestResult {
+  /** Stable dotted id: program.fixture.variant.case. */
+  id: string;
+  /** The name as printed on its result line. */
+  name: string;
+  status: Status;
+  reason?: string;
+  durationMs?: number;
+  /** The test's own log lines (bounded). */
+  log: string[];
+  /** Kernel events attached to this test. */
+  kernelEvents: KernelEvent[];
+  children: TestResult[];
+}
+
+export interface Summary {
+  pass: number;
+  fail: number;
+  skip: number;
+  xfail: number;
+  xpass: number;
+  timeout: number;
+  crash: number;
+  error: number;
+  total: number;
+}
+
+export interface KernelInfo {
+  release?: string;
+  path?: string;
+  source?: KernelImage["source"];
+  cmdline?: string;
+}
+
+/** The parsed outcome of a run (or of `kharness parse`). */
+export interface RunResult {
+  schemaVersion: number;
+  runId?: string;
+  tests: TestResult[];
+  summary: Summary;
+  diagnostics: Diagnostic[];
+  /** Kernel events not attributable to any test (e.g. at boot). */
+  kernelEvents: KernelEvent[];
+  kernel?: KernelInfo;
+  boot?: Omit<BootResult, "consoleLogPath" | "resultsLogPath">;
+  startedAt?: string;
+  durationMs?: number;
+}
+
+/** Progress events: the pipeline emits, the terminal reporter subscribes. */
+export type ProgressEvent =
+  | { kind: "stage"; stage: "kernel" | "build" | "payload" | "boot" | "results" | "report"; detail?: string }
+  | { kind: "build-line"; line: string }
+  | { kind: "guest"; event: "init" | "heartbeat" | "poweroff" }
+  | { kind: "test-start"; id: string }
+  | { kind: "test-end"; id: string; status: Status }
+  | { kind: "kernel-event"; event: KernelEvent }
+  | { kind: "info"; message: string };
+
+export type ProgressSink = (e: ProgressEvent) => void;
