@@ -1,0 +1,207 @@
+// Payload stage: compile /init and the bundled selftests (cached by source hash), pick the tests, add the
+// user's programs and the modules the guest needs, and write the initramfs with our cpio writer.
+
+import { promises as fs } from "node:fs";
+import * as path from "node:path";
+import { InfraError, UsageError } from "../errors.js";
+import type { Exec } from "../exec/exec.js";
+import { runChecked } from "../exec/exec.js";
+import { ensureCacheEntry, exists, sha256, writeFileAtomic } from "../exec/files.js";
+import type { GuestProgram, KernelImage, Payload, ProgressSink } from "../types.js";
+import { type CpioEntry, withParentDirs, writeCpio } from "./cpio.js";
+import { checkStaticX86Elf } from "./elf.js";
+import { parseModulesDep, resolveModuleLoadOrder } from "./modules.js";
+import { selectPrograms } from "./select.js";
+
+export interface PayloadDeps {
+  exec: Exec;
+  cacheRoot: string;
+  /** The kharness checkout (holds vm/ and selftests/). */
+  repoRoot: string;
+  signal?: AbortSignal;
+  onProgress?: ProgressSink;
+}
+
+/** Extra files for the guest (e.g. a tree's kselftests), with the programs that use them. */
+export interface ExtraGuestFiles {
+  programs: GuestProgram[];
+  files: { hostPath: string; guestPath: string; mode?: number }[];
+}
+
+export interface PayloadRequest {
+  kernel: KernelImage;
+  /** Globs over bundled program names; empty = all. */
+  tests: string[];
+  /** Paths of the user's own static programs. */
+  programs: string[];
+  extra?: ExtraGuestFiles;
+  timeoutSec: number;
+  /** Preprocessor defines for a test-only selftest build (e.g. KH_FLIP_ERRNO). */
+  selftestDefines: string[];
+  /** Modules the machine profile needs when the kernel has them as modules. */
+  wantedModules: string[];
+  /** Where to write initramfs.cpio. */
+  outDir: string;
+}
+
+/** Version of how we turn sources into cached binaries; bump to invalidate the caches. */
+const RECIPE = "guest-bins-v1";
+
+async function hashTree(dir: string, skip: (rel: string) => boolean): Promise<string> {
+  const parts: string[] = [];
+  const walk = async (rel: string) => {
+    const ents = await fs.readdir(path.join(dir, rel), { withFileTypes: true });
+    ents.sort((a, b) => a.name.localeCompare(b.name));
+    for (const e of ents) {
+      const r = rel ? `${rel}/${e.name}` : e.name;
+      if (skip(r)) continue;
+      if (e.isDirectory()) await walk(r);
+      else if (e.isFile()) parts.push(r, sha256(await fs.readFile(path.join(dir, r))));
+    }
+  };
+  await walk("");
+  return sha256(...parts);
+}
+
+let compilerId: Promise<string> | undefined;
+async function compilerVersion(exec: Exec): Promise<string> {
+  compilerId ??= exec.run(["gcc", "--version"]).then((r) => r.stdout.split("\n")[0] ?? "unknown");
+  return compilerId;
+}
+
+/** Compiles a directory with `make OUT=...` into a cache entry keyed by its sources; returns the entry dir. */
+async function compileCached(deps: PayloadDeps, what: "vm" | "selftests", extraCflags: string[]): Promise<string> {
+  const src = path.join(deps.repoRoot, what);
+  const srcHash = await hashTree(src, (r) => r === "build" || r.startsWith("build/") || r.endsWith(".o"));
+  const key = sha256(RECIPE, srcHash, extraCflags.join(" "), await compilerVersion(deps.exec)).slice(0, 24);
+  const dir = path.join(deps.cacheRoot, what, key);
+  const { hit } = await ensureCacheEntry(dir, async (tmp) => {
+    deps.onProgress?.({ kind: "info", message: `compiling ${what}/ (static)` });
+    await runChecked(deps.exec, ["make", "-s", "-C", src, `OUT=${tmp}`, ...(extraCflags.length ? [`EXTRA_CFLAGS=${extraCflags.join(" ")}`] : [])], {
+      signal: deps.signal,
+      what: `compiling ${what}/`,
+      fix: "check that gcc and static libc (libc6-dev) are installed: `npm run setup`",
+    });
+  });
+  if (!hit) deps.onProgress?.({ kind: "info", message: `${what}/ compiled` });
+  return dir;
+}
+
+/** Names of the bundled selftest programs (asks the Makefile, so the list has one source of truth). */
+export async function listBundledPrograms(exec: Exec, repoRoot: string): Promise<string[]> {
+  const res = await runChecked(exec, ["make", "-s", "--no-print-directory", "-C", path.join(repoRoot, "selftests"), "list-programs"], { what: "listing the bundled selftests" });
+  return res.stdout.split("\n").map((s) => s.trim()).filter(Boolean);
+}
+
+async function readHead(file: string, n: number): Promise<Buffer> {
+  const fh = await fs.open(file, "r");
+  try {
+    const buf = Buffer.alloc(n);
+    const { bytesRead } = await fh.read(buf, 0, n, 0);
+    return buf.subarray(0, bytesRead);
+  } finally {
+    await fh.close();
+  }
+}
+
+/** Validates --program paths: all problems reported at once. */
+async function checkUserPrograms(paths: string[]): Promise<{ name: string; hostPath: string }[]> {
+  const problems: string[] = [];
+  const out: { name: string; hostPath: string }[] = [];
+  const names = new Set<string>();
+  for (const p of paths) {
+    const abs = path.resolve(p);
+    const st = await fs.stat(abs).catch(() => undefined);
+    if (!st?.isFile()) {
+      problems.push(`--program ${p}: no such file`);
+      continue;
+    }
+    const verdict = checkStaticX86Elf(await readHead(abs, 64 * 1024));
+    if (!verdict.ok) {
+      problems.push(`--program ${p}: ${verdict.problem}; ${verdict.fix}`);
+      continue;
+    }
+    // Test ids start with the program name: keep it to safe characters.
+    let name = path.basename(abs).replace(/[^A-Za-z0-9_-]/g, "_") || "program";
+    while (names.has(name)) name = `${name}_`;
+    names.add(name);
+    out.push({ name, hostPath: abs });
+  }
+  if (problems.length) throw new UsageError(problems.join("\n"), { fix: "pass static x86-64 executables built with gcc -static", untestable: false });
+  return out;
+}
+
+/** Decompressed module files (cached by source path and size), as guest paths -> host paths. */
+async function prepareModules(deps: PayloadDeps, kernel: KernelImage, wanted: string[]): Promise<{ hostPath: string; guestPath: string }[]> {
+  if (!kernel.modulesDir || wanted.length === 0) return [];
+  const depText = await fs.readFile(path.join(kernel.modulesDir, "modules.dep"), "utf8").catch(() => "");
+  const order = resolveModuleLoadOrder(parseModulesDep(depText), wanted);
+  const out: { hostPath: string; guestPath: string }[] = [];
+  for (const rel of order) {
+    const src = path.join(kernel.modulesDir, rel);
+    const st = await fs.stat(src);
+    const plainName = path.basename(rel).replace(/\.(xz|gz|zst)$/, "");
+    const cached = path.join(deps.cacheRoot, "modules", sha256(src, String(st.size), String(st.mtimeMs)).slice(0, 24), plainName);
+    if (!(await exists(cached))) {
+      await fs.mkdir(path.dirname(cached), { recursive: true });
+      const tool = rel.endsWith(".xz") ? ["xz", "-dc"] : rel.endsWith(".gz") ? ["gzip", "-dc"] : rel.endsWith(".zst") ? ["zstd", "-dc"] : undefined;
+      if (tool) {
+        // Decompressed straight to a file: run() keeps stdout as text, and modules are binary.
+        await runChecked(deps.exec, ["sh", "-c", `${tool.join(" ")} "$1" > "$2.tmp" && mv "$2.tmp" "$2"`, "sh", src, cached], { what: `decompressing module ${rel}` });
+      } else {
+        await fs.copyFile(src, cached);
+      }
+    }
+    out.push({ hostPath: cached, guestPath: `/lib/modules/${plainName}` });
+  }
+  return out;
+}
+
+/** Builds the initramfs for one run. */
+export async function buildPayload(deps: PayloadDeps, req: PayloadRequest): Promise<Payload> {
+  deps.onProgress?.({ kind: "stage", stage: "payload" });
+  const defines = req.selftestDefines.map((d) => `-D${d}`);
+  const [vmDir, testsDir, bundled, users] = await Promise.all([
+    compileCached(deps, "vm", []),
+    compileCached(deps, "selftests", defines),
+    listBundledPrograms(deps.exec, deps.repoRoot),
+    checkUserPrograms(req.programs),
+  ]);
+  const chosen = selectPrograms(bundled, req.tests);
+  const programs: GuestProgram[] = [];
+  const files: { hostPath: string; guestPath: string; mode?: number }[] = [];
+  for (const name of chosen) {
+    const hostPath = path.join(testsDir, name);
+    if (!(await exists(hostPath))) throw new InfraError(`the selftest build did not produce ${name}`, { fix: "run `make -C selftests` to see why" });
+    programs.push({ name, hostPath, guestPath: `/kharness/bin/${name}`, timeoutSec: req.timeoutSec, args: [] });
+  }
+  for (const u of users) programs.push({ name: u.name, hostPath: u.hostPath, guestPath: `/kharness/bin/${u.name}`, timeoutSec: req.timeoutSec, args: [] });
+  for (const p of programs) files.push({ hostPath: p.hostPath, guestPath: p.guestPath, mode: 0o755 });
+  if (req.extra) {
+    programs.push(...req.extra.programs);
+    files.push(...req.extra.files);
+  }
+  if (programs.length === 0) throw new UsageError("nothing to run: no bundled selftest selected and no --program given", { fix: "drop --tests or pass --program PATH" });
+  const modules = await prepareModules(deps, req.kernel, req.wantedModules);
+
+  const manifest = programs.map((p) => [p.name, p.guestPath, String(p.timeoutSec), p.cwd ?? "-", ...p.args].join("\t")).join("\n") + "\n";
+  const entries: CpioEntry[] = [
+    { type: "file", path: "init", mode: 0o755, data: await fs.readFile(path.join(vmDir, "init")) },
+    { type: "file", path: "kharness/manifest", data: Buffer.from(manifest) },
+    { type: "file", path: "kharness/modules", data: Buffer.from(modules.map((m) => m.guestPath).join("\n") + (modules.length ? "\n" : "")) },
+  ];
+  for (const dir of ["dev", "proc", "sys", "tmp", "run"]) entries.push({ type: "dir", path: dir });
+  // The kernel opens /dev/console before running init; devtmpfs is not mounted yet at that point.
+  entries.push({ type: "chardev", path: "dev/console", mode: 0o600, major: 5, minor: 1 });
+  const seen = new Set<string>();
+  const all: { hostPath: string; guestPath: string; mode?: number }[] = [...files, ...modules];
+  for (const f of all) {
+    if (seen.has(f.guestPath)) continue;
+    seen.add(f.guestPath);
+    entries.push({ type: "file", path: f.guestPath, mode: f.mode ?? 0o644, data: await fs.readFile(f.hostPath) });
+  }
+  await fs.mkdir(req.outDir, { recursive: true });
+  const initramfsPath = path.join(req.outDir, "initramfs.cpio");
+  await writeFileAtomic(initramfsPath, Buffer.concat(writeCpio(withParentDirs(entries))));
+  return { initramfsPath, programs, modules: modules.map((m) => m.guestPath) };
+}
