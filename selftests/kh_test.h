@@ -131,28 +131,28 @@ const char *kh_signal_name(int sig);
 /* Adds a "# " diagnostic line to the case's output. */
 #define TH_LOG(...) kh_diag(__VA_ARGS__)
 
-#define KH_CMP(fatal, op, a, b)                                                       \
+#define KH_CMP(fatal, op, a, b, as, bs)                                                     \
 	do {                                                                          \
 		long long kh_a_ = (long long)(a), kh_b_ = (long long)(b);             \
 		if (!(kh_a_ op kh_b_))                                                \
 			kh_fail_at(__FILE__, __LINE__, fatal,                         \
 				   "expected %s " #op " %s, got %lld " #op " %lld",    \
-				   #a, #b, kh_a_, kh_b_);                             \
+				   as, bs, kh_a_, kh_b_);                             \
 	} while (0)
 
 /* ASSERT_EQ(expected, got); the others read left to right: ASSERT_LE(0, fd) is 0 <= fd. */
-#define ASSERT_EQ(a, b) KH_CMP(1, ==, a, b)
-#define ASSERT_NE(a, b) KH_CMP(1, !=, a, b)
-#define ASSERT_LT(a, b) KH_CMP(1, <, a, b)
-#define ASSERT_LE(a, b) KH_CMP(1, <=, a, b)
-#define ASSERT_GT(a, b) KH_CMP(1, >, a, b)
-#define ASSERT_GE(a, b) KH_CMP(1, >=, a, b)
-#define EXPECT_EQ(a, b) KH_CMP(0, ==, a, b)
-#define EXPECT_NE(a, b) KH_CMP(0, !=, a, b)
-#define EXPECT_LT(a, b) KH_CMP(0, <, a, b)
-#define EXPECT_LE(a, b) KH_CMP(0, <=, a, b)
-#define EXPECT_GT(a, b) KH_CMP(0, >, a, b)
-#define EXPECT_GE(a, b) KH_CMP(0, >=, a, b)
+#define ASSERT_EQ(a, b) KH_CMP(1, ==, a, b, #a, #b)
+#define ASSERT_NE(a, b) KH_CMP(1, !=, a, b, #a, #b)
+#define ASSERT_LT(a, b) KH_CMP(1, <, a, b, #a, #b)
+#define ASSERT_LE(a, b) KH_CMP(1, <=, a, b, #a, #b)
+#define ASSERT_GT(a, b) KH_CMP(1, >, a, b, #a, #b)
+#define ASSERT_GE(a, b) KH_CMP(1, >=, a, b, #a, #b)
+#define EXPECT_EQ(a, b) KH_CMP(0, ==, a, b, #a, #b)
+#define EXPECT_NE(a, b) KH_CMP(0, !=, a, b, #a, #b)
+#define EXPECT_LT(a, b) KH_CMP(0, <, a, b, #a, #b)
+#define EXPECT_LE(a, b) KH_CMP(0, <=, a, b, #a, #b)
+#define EXPECT_GT(a, b) KH_CMP(0, >, a, b, #a, #b)
+#define EXPECT_GE(a, b) KH_CMP(0, >=, a, b, #a, #b)
 
 #define KH_BOOL(fatal, want, cond)                                             \
 	do {                                                                   \
@@ -168,20 +168,20 @@ const char *kh_signal_name(int sig);
 #define EXPECT_FALSE(c) KH_BOOL(0, 0, c)
 
 /* A system call (any expression returning < 0 with errno on failure) must succeed. */
-#define KH_SYS_OK(fatal, expr)                                                   \
+#define KH_SYS_OK(fatal, expr, es)                                                 \
 	({                                                                       \
 		errno = 0;                                                       \
 		long kh_r_ = (long)(expr);                                       \
 		int kh_err_ = errno;                                             \
 		if (kh_r_ < 0)                                                   \
 			kh_fail_at(__FILE__, __LINE__, fatal,                    \
-				   "%s: expected success, got %s (%d)", #expr,   \
+				   "%s: expected success, got %s (%d)", es,      \
 				   kh_errno_name(kh_err_), kh_err_);             \
 		kh_r_;                                                           \
 	})
 
 /* A system call must fail with errno `err`. */
-#define KH_SYS_ERR(fatal, err, expr)                                                \
+#define KH_SYS_ERR(fatal, err, expr, es)                                             \
 	do {                                                                        \
 		int kh_want_ = (err);                                               \
 		errno = 0;                                                          \
@@ -190,17 +190,17 @@ const char *kh_signal_name(int sig);
 		if (kh_r_ >= 0)                                                     \
 			kh_fail_at(__FILE__, __LINE__, fatal,                       \
 				   "%s: expected %s (%d), got success (returned %ld)", \
-				   #expr, kh_errno_name(kh_want_), kh_want_, kh_r_);  \
+				   es, kh_errno_name(kh_want_), kh_want_, kh_r_);     \
 		else if (kh_err_ != kh_want_)                                       \
 			kh_fail_at(__FILE__, __LINE__, fatal,                       \
-				   "%s: expected %s (%d), got %s (%d)", #expr,       \
+				   "%s: expected %s (%d), got %s (%d)", es,          \
 				   kh_errno_name(kh_want_), kh_want_,               \
 				   kh_errno_name(kh_err_), kh_err_);                \
 	} while (0)
 
-#define ASSERT_SYS_OK(expr) KH_SYS_OK(1, expr)
-#define EXPECT_SYS_OK(expr) KH_SYS_OK(0, expr)
-#define ASSERT_ERRNO(err, expr) KH_SYS_ERR(1, err, expr)
-#define EXPECT_ERRNO(err, expr) KH_SYS_ERR(0, err, expr)
+#define ASSERT_SYS_OK(expr) KH_SYS_OK(1, expr, #expr)
+#define EXPECT_SYS_OK(expr) KH_SYS_OK(0, expr, #expr)
+#define ASSERT_ERRNO(err, expr) KH_SYS_ERR(1, err, expr, #expr)
+#define EXPECT_ERRNO(err, expr) KH_SYS_ERR(0, err, expr, #expr)
 
 #endif /* KH_TEST_H */
