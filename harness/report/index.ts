@@ -1,0 +1,10 @@
+// Public API of the report stage: pure renderers from a RunResult to text.
+
+export { renderTerminal } from "./terminal.js";
+export type { TerminalOptions } from "./terminal.js";
+export { renderJson } from "./json.js";
+export { renderJunit } from "./junit.js";
+export { renderKcidb, toKcidbStatus, toKcidbPath, KCIDB_LOG_EXCERPT_MAX } from "./kcidb.js";
+export type { KcidbOptions } from "./kcidb.js";
+export { renderTap } from "./tap.js";
+export { escapeXml, stripXmlForbidden } from "./xml.js";

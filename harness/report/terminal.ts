@@ -1,0 +1,64 @@
+// Renders a run as the terminal summary: counts per status, then each failing test with its reason, log tail and kernel reports.
+
+import type { RunResult, Status, TestResult } from "../types.js";
+import { listReportedTests, runFailed } from "../results/summary.js";
+
+/** Log lines shown per failing test (the tail, where the failure usually is). */
+const LOG_TAIL = 20;
+/** Failing tests listed in full; the rest are named only. */
+const MAX_DETAILED = 50;
+
+const COLOR: Record<Status, string> = {
+  PASS: "32",
+  XFAIL: "32",
+  SKIP: "33",
+  FAIL: "31",
+  XPASS: "31",
+  TIMEOUT: "31",
+  CRASH: "1;31",
+  ERROR: "35",
+};
+
+/** Options of renderTerminal. */
+export interface TerminalOptions {
+  /** Use ANSI colours. */
+  color: boolean;
+}
+
+/** Renders the human summary printed at the end of `kharness run` and `kharness parse`. */
+export function renderTerminal(run: RunResult, opts: TerminalOptions): string {
+  const paint = (code: string, text: string): string => (opts.color ? `\x1b[${code}m${text}\x1b[0m` : text);
+  const out: string[] = [];
+  const s = run.summary;
+  const failing = listReportedTests(run.tests).filter((t) => t.status !== "PASS" && t.status !== "XFAIL" && t.status !== "SKIP");
+  failing.slice(0, MAX_DETAILED).forEach((t) => out.push(...renderFailure(t, paint)));
+  if (failing.length > MAX_DETAILED) out.push(`... and ${failing.length - MAX_DETAILED} more failing tests (see results.json)`, "");
+  for (const e of run.kernelEvents) out.push(paint("1;31", `kernel ${e.kind} outside any test: ${e.title}`));
+  for (const d of run.diagnostics.filter((d) => d.level !== "info").slice(0, 20))
+    out.push(`${d.level}: ${d.message}${d.where ? ` [${d.where}]` : ""}`);
+  const parts: string[] = [];
+  const entries: [Status, number][] = [
+    ["PASS", s.pass],
+    ["FAIL", s.fail],
+    ["SKIP", s.skip],
+    ["XFAIL", s.xfail],
+    ["XPASS", s.xpass],
+    ["TIMEOUT", s.timeout],
+    ["CRASH", s.crash],
+    ["ERROR", s.error],
+  ];
+  for (const [st, n] of entries) if (n > 0 || st === "PASS" || st === "FAIL") parts.push(paint(COLOR[st], `${st.toLowerCase()} ${n}`));
+  const verdict = runFailed(run) ? paint("1;31", "FAILED") : paint("1;32", "PASSED");
+  out.push(`${verdict}: ${parts.join(", ")} (total ${s.total})`);
+  return out.join("\n") + "\n";
+}
+
+function renderFailure(t: TestResult, paint: (code: string, text: string) => string): string[] {
+  const lines = [`${paint(COLOR[t.status], t.status.padEnd(7))} ${t.id}${t.reason ? `: ${t.reason}` : ""}`];
+  const tail = t.log.slice(-LOG_TAIL);
+  if (t.log.length > tail.length) lines.push(`    ... ${t.log.length - tail.length} earlier log lines in results.json`);
+  for (const l of tail) lines.push(`    | ${l}`);
+  for (const e of t.kernelEvents) lines.push(`    kernel ${e.kind}: ${e.title}`);
+  lines.push("");
+  return lines;
+}

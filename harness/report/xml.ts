@@ -1,0 +1,14 @@
+// XML text helpers: escaping and removal of the characters XML 1.0 forbids.
+
+// Control characters other than tab/newline/CR, lone surrogates, and U+FFFE/U+FFFF are not allowed in XML 1.0.
+const FORBIDDEN = /[\x00-\x08\x0B\x0C\x0E-\x1F\uFFFE\uFFFF]|[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/g;
+
+/** Removes characters XML 1.0 cannot carry, even escaped. */
+export function stripXmlForbidden(text: string): string {
+  return text.replace(FORBIDDEN, "");
+}
+
+/** Escapes text for an XML attribute or element body. */
+export function escapeXml(text: string): string {
+  return stripXmlForbidden(text).replace(/[&<>"']/g, (c) => (c === "&" ? "&amp;" : c === "<" ? "&lt;" : c === ">" ? "&gt;" : c === '"' ? "&quot;" : "&apos;"));
+}

@@ -1,0 +1,118 @@
+// Console bytes -> clean lines: streaming UTF-8 decode, \r handling, ANSI and printk-prefix stripping.
+
+/** Longest line kept; the rest of an over-long line is dropped so one runaway line cannot exhaust memory. */
+export const MAX_LINE_CHARS = 64 * 1024;
+
+/** Receives each complete line (`complete` false only for the unterminated last line at end()). */
+export type LineSink = (line: string, complete: boolean) => void;
+
+/** A streaming splitter: chunks may split lines, `\r\n` pairs and multibyte characters. */
+export interface LineSplitter {
+  push(chunk: string | Uint8Array): void;
+  /** Flushes the decoder and delivers the unterminated last line, if any, with complete=false. */
+  end(): void;
+}
+
+/**
+ * Creates a splitter that breaks on `\n`, `\r\n`, `\r\r\n` and a lone `\r`, decodes bytes as UTF-8
+ * (invalid bytes become U+FFFD) and removes NUL characters.
+ */
+export function createLineSplitter(sink: LineSink): LineSplitter {
+  const decoder = new TextDecoder("utf-8", { fatal: false });
+  let carry = "";
+  // True while the rest of an over-long line is being discarded.
+  let dropping = false;
+
+  function feed(text: string, final: boolean): void {
+    let s = carry + text;
+    carry = "";
+    // A trailing \r may be the first half of \r\n: wait for the next chunk before deciding.
+    if (!final) {
+      let cut = s.length;
+      while (cut > 0 && s.charCodeAt(cut - 1) === 13) cut--;
+      if (cut < s.length) {
+        carry = s.slice(cut);
+        s = s.slice(0, cut);
+      }
+    }
+    if (s.indexOf("\0") !== -1) s = s.replace(/\0/g, "");
+    if (s.indexOf("\r") !== -1) s = s.replace(/\r*\n|\r+/g, "\n");
+    let start = 0;
+    for (;;) {
+      const nl = s.indexOf("\n", start);
+      if (nl === -1) break;
+      const line = s.slice(start, nl);
+      start = nl + 1;
+      if (dropping) {
+        dropping = false;
+        continue;
+      }
+      sink(line.length > MAX_LINE_CHARS ? line.slice(0, MAX_LINE_CHARS) : line, true);
+    }
+    let rest = s.slice(start);
+    if (dropping) rest = "";
+    else if (rest.length > MAX_LINE_CHARS) {
+      // Deliver the head as a line now and ignore the remainder up to the next newline.
+      sink(rest.slice(0, MAX_LINE_CHARS), true);
+      rest = "";
+      dropping = true;
+    }
+    carry = rest + carry;
+  }
+
+  return {
+    push(chunk) {
+      feed(typeof chunk === "string" ? chunk : decoder.decode(chunk, { stream: true }), false);
+    },
+    end() {
+      feed(decoder.decode(), true);
+      if (carry.length > 0 && !dropping) sink(carry, false);
+      carry = "";
+      dropping = false;
+    },
+  };
+}
+
+const ANSI = /\x1b\[[0-?]*[ -/]*[@-~]|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)|\x1b[@-Z\\-_]/g;
+/** Removes ANSI escape sequences (colours, cursor moves, OSC titles). */
+export function stripAnsi(line: string): string {
+  return line.indexOf("\x1b") === -1 ? line : line.replace(ANSI, "");
+}
+
+// The timestamp's width grows with uptime, and a caller id ([T1] / [C0]) may follow it.
+const PRINTK = /^\[\s*\d+\.\d+\](?:\[\s*[CT]\d+\])?\s?/;
+/** Removes a leading printk prefix `[    1.234567]` (optionally `[    T1]`) and one following space. */
+export function stripPrintk(line: string): string {
+  return line.charCodeAt(0) === 91 /* [ */ ? line.replace(PRINTK, "") : line;
+}
+
+// A printk prefix in the middle of a line: a kernel message spliced into user-space output.
+const SPLICE = /\[\s*\d+\.\d{6}\](?:\[\s*[CT]\d+\])?/;
+
+/** One console line after cleaning. */
+export interface CleanLine {
+  /** The text with ANSI sequences and the printk prefix removed. */
+  text: string;
+  /** True when the line carried a printk prefix (it came from the kernel log). */
+  kernel: boolean;
+  /** When a kernel message was spliced into this line: the text before it and the kernel line itself. */
+  splice?: { head: string; kernelLine: string };
+}
+
+/** Cleans one raw console line: ANSI, printk prefix, and detection of a spliced kernel message. */
+export function cleanLine(raw: string): CleanLine {
+  const noAnsi = stripAnsi(raw);
+  const text = stripPrintk(noAnsi);
+  const kernel = text.length !== noAnsi.length;
+  if (text.indexOf("[") !== -1) {
+    const m = SPLICE.exec(text);
+    if (m && m.index > 0) {
+      return {
+        text,
+        kernel,
+        splice: { head: text.slice(0, m.index), kernelLine: stripPrintk(text.slice(m.index)) },
+      };
+    }
+  }
+  return { text, kernel };
+}

@@ -1,0 +1,322 @@
+// Streams -> RunResult: the results port (pure KTAP) and the console (kernel log), or one mixed log for `kharness parse`.
+
+import type { BootEnd, Diagnostic, KernelEvent, ProgressEvent, RunResult, TestResult } from "../types.js";
+import { cleanLine, createLineSplitter, type LineSplitter } from "./lines.js";
+import { createKernelScanner, type KernelScanner } from "./kernel-events.js";
+import { createKtapTree, toIdSegment, type KtapTree, type Pending } from "./ktap-tree.js";
+import { summarize } from "./summary.js";
+
+/** Version of the RunResult JSON schema (docs/results-schema.md). */
+export const RESULTS_SCHEMA_VERSION = 1;
+
+/** Options of a run parser. */
+export interface RunParserOptions {
+  /** Receives test-start, test-end and kernel-event progress events. */
+  onEvent?: (e: ProgressEvent) => void;
+  /** Log lines kept per test (first half and last half); default 400. */
+  maxLogLinesPerTest?: number;
+  /** Kernel WARN/Oops/BUG/KASAN/lockdep reports turn a passing test into FAIL. */
+  failOnWarn?: boolean;
+}
+
+/** How the stream ended: a boot end from the supervisor, or "eof" for a file. */
+export interface StreamEnd {
+  end: BootEnd | "eof";
+  detail?: string;
+}
+
+/** A streaming parser for one boot. */
+export interface RunParser {
+  /** A chunk of the results port (pure KTAP). */
+  pushResults(chunk: string | Uint8Array): void;
+  /** A chunk of the serial console (kernel log, kharness markers, maybe KTAP when the results port is missing). */
+  pushConsole(chunk: string | Uint8Array): void;
+  /** Ends both streams and builds the result; kernel, boot and runId are left for the caller. */
+  finish(end: StreamEnd): RunResult;
+}
+
+/** Why tests were never reported, per way the stream ended; undefined = the stream ended normally. */
+export function describeAbnormalEnd(end: StreamEnd): string | undefined {
+  const detail = end.detail ? ` (${end.detail})` : "";
+  switch (end.end) {
+    case "poweroff":
+      return undefined;
+    case "panic":
+      return `kernel crashed${detail}`;
+    case "timeout":
+      return `the VM hit the run timeout${detail}`;
+    case "idle":
+      return `the VM stopped producing output${detail}`;
+    case "boot-timeout":
+      return `the kernel did not finish booting${detail}`;
+    case "qemu-error":
+      return `QEMU failed${detail}`;
+    case "interrupted":
+      return `the run was interrupted${detail}`;
+    case "eof":
+      return `the output ended early${detail}`;
+  }
+}
+
+/** One line source: splitter + tree, with kernel-message splice repair. */
+interface Lane {
+  splitter: LineSplitter;
+  tree: KtapTree;
+  cut: boolean;
+}
+
+interface Shared {
+  scanner: KernelScanner;
+  markers: string[];
+  byMarker: KernelEvent[];
+  unattributed: KernelEvent[];
+  sawMarker: boolean;
+  sawPanic: boolean;
+  /** The tree kernel events are attributed to when no marker says otherwise. */
+  structure: () => KtapTree | undefined;
+}
+
+function createLane(opts: RunParserOptions, scan: ((text: string, lane: Lane) => void) | undefined): Lane {
+  const tree = createKtapTree({ maxLogLinesPerTest: opts.maxLogLinesPerTest ?? 400, ...(opts.onEvent ? { onEvent: opts.onEvent } : {}) });
+  let spliceHead: string | undefined;
+  let spliceWait = 0;
+  const lane: Lane = {
+    tree,
+    cut: false,
+    splitter: createLineSplitter((raw, complete) => {
+      const c = cleanLine(raw);
+      if (c.splice && scan) {
+        // User-space output interrupted by a kernel message: keep the head, the tail comes on a later line.
+        const head = (spliceHead ?? "") + c.splice.head;
+        scan?.(c.splice.kernelLine, lane);
+        tree.pushLine(c.splice.kernelLine, true);
+        spliceHead = head;
+        spliceWait = 0;
+        if (!complete) {
+          tree.pushLine(spliceHead, false);
+          lane.cut = true;
+          spliceHead = undefined;
+        }
+        return;
+      }
+      let text = c.text;
+      if (spliceHead !== undefined) {
+        if (c.kernel && spliceWait < 8) {
+          spliceWait++;
+          scan?.(text, lane);
+          tree.pushLine(text, true);
+          return;
+        }
+        text = spliceHead + (c.kernel ? "" : text);
+        if (c.kernel) {
+          scan?.(c.text, lane);
+          tree.pushLine(c.text, true);
+        }
+        spliceHead = undefined;
+      } else scan?.(text, lane);
+      if (!complete) lane.cut = true;
+      tree.pushLine(text, complete);
+    }),
+  };
+  return lane;
+}
+
+function createShared(opts: RunParserOptions, structure: () => KtapTree | undefined): Shared {
+  const shared: Shared = {
+    markers: [],
+    byMarker: [],
+    unattributed: [],
+    sawMarker: false,
+    sawPanic: false,
+    structure,
+    scanner: createKernelScanner((e) => opts.onEvent?.({ kind: "kernel-event", event: e })),
+  };
+  return shared;
+}
+
+function scanKernelLine(shared: Shared, text: string, opts: RunParserOptions): void {
+  const out = shared.scanner.scanLine(text);
+  if (out.kind === "marker") {
+    shared.sawMarker = true;
+    if (out.action === "start") {
+      shared.markers.push(out.id);
+      opts.onEvent?.({ kind: "test-start", id: out.id });
+    } else {
+      // Pop up to and including the matching start; an unmatched end is ignored.
+      const at = shared.markers.lastIndexOf(out.id);
+      if (at !== -1) shared.markers.length = at;
+    }
+    return;
+  }
+  if (out.kind !== "event-start") return;
+  const ev = out.event;
+  if (ev.kind === "panic") shared.sawPanic = true;
+  const marker = shared.markers[shared.markers.length - 1];
+  if (marker !== undefined) {
+    ev.testId = marker;
+    shared.byMarker.push(ev);
+    return;
+  }
+  const running: Pending | undefined = shared.structure()?.runningTest();
+  if (running) {
+    if (running.provisionalId) ev.testId = running.provisionalId;
+    running.events.push(ev);
+  } else shared.unattributed.push(ev);
+}
+
+/** Assigns final dotted ids (parent id + "." + id-safe name; a suffix `~N` for duplicates among siblings). */
+function assignIds(tests: TestResult[], prefix: string, index: Map<string, TestResult>): void {
+  const used = new Map<string, number>();
+  tests.forEach((t, i) => {
+    let id = prefix ? `${prefix}.${toIdSegment(t.name, i + 1)}` : toIdSegment(t.name, i + 1);
+    const n = (used.get(id) ?? 0) + 1;
+    used.set(id, n);
+    if (n > 1 || index.has(id)) {
+      let k = Math.max(n, 2);
+      while (index.has(`${id}~${k}`)) k++;
+      id = `${id}~${k}`;
+    }
+    t.id = id;
+    index.set(id, t);
+    for (const e of t.kernelEvents) e.testId = id;
+    assignIds(t.children, id, index);
+  });
+}
+
+function findByMarker(index: Map<string, TestResult>, id: string): TestResult | undefined {
+  let cur = id;
+  for (;;) {
+    const t = index.get(cur);
+    if (t) return t;
+    const dot = cur.lastIndexOf(".");
+    if (dot === -1) return undefined;
+    cur = cur.slice(0, dot);
+  }
+}
+
+const WARN_KINDS: ReadonlySet<KernelEvent["kind"]> = new Set(["oops", "bug", "warning", "kasan", "lockdep"]);
+
+/** Applies attached kernel events to statuses: a panic makes the test CRASH; with failOnWarn, reports make a pass FAIL. */
+function applyEvents(index: Map<string, TestResult>, failOnWarn: boolean): void {
+  for (const t of index.values()) {
+    for (const e of t.kernelEvents) {
+      if (e.kind === "panic" && (t.status !== "CRASH" || !t.reason || t.reason.startsWith("no result line"))) {
+        t.status = "CRASH";
+        t.reason = `kernel panic while it ran: ${e.title}`;
+      } else if (failOnWarn && WARN_KINDS.has(e.kind) && (t.status === "PASS" || t.status === "XFAIL")) {
+        t.status = "FAIL";
+        t.reason = `kernel ${e.kind} report while it ran: ${e.title}`;
+      }
+    }
+  }
+}
+
+function buildRun(tree: KtapTree, shared: Shared, end: StreamEnd, cut: boolean, opts: RunParserOptions, extraDiags: Diagnostic[]): RunResult {
+  shared.scanner.flush();
+  // A file that shows a panic ended because the kernel crashed, not because the file was short.
+  let why = describeAbnormalEnd(end.end === "eof" && shared.sawPanic ? { ...end, end: "panic" } : end);
+  if (why === undefined && cut) why = "the output was cut off";
+  const built = tree.finish(why);
+  const diagnostics: Diagnostic[] = [...extraDiags, ...tree.diagnostics];
+  const kernelEvents: KernelEvent[] = [...shared.unattributed, ...built.events];
+  const tests = built.tests;
+  const index = new Map<string, TestResult>();
+  assignIds(tests, "", index);
+  for (const e of shared.byMarker) {
+    const t = e.testId !== undefined ? findByMarker(index, e.testId) : undefined;
+    if (t) {
+      e.testId = t.id;
+      t.kernelEvents.push(e);
+    } else {
+      kernelEvents.push(e);
+      diagnostics.push({ level: "info", message: `kernel ${e.kind} report during ${e.testId ?? "?"}, which has no result entry` });
+    }
+  }
+  applyEvents(index, opts.failOnWarn ?? false);
+  if (tests.length === 0) {
+    if (built.skipAll !== undefined) {
+      tests.push({ id: "skip_all", name: "all tests skipped by the plan", status: "SKIP", reason: built.skipAll, log: [], kernelEvents: [], children: [] });
+    } else {
+      // No results at all is a failure to run, never a pass.
+      const crashed = why !== undefined && (end.end !== "eof" || shared.sawPanic);
+      const reason = tree.sawTap ? "the output announced no tests" : `no test output (KTAP) was found${why ? `: ${why}` : ""}`;
+      const id = tree.sawTap ? "no_tests" : "no_tap_output";
+      tests.push({ id, name: id, status: crashed ? "CRASH" : "ERROR", reason, log: [], kernelEvents: kernelEvents.splice(0), children: [] });
+      for (const e of tests[0]!.kernelEvents) e.testId = id;
+      diagnostics.push({ level: "error", message: reason });
+    }
+  }
+  if (shared.scanner.dropped > 0) diagnostics.push({ level: "warning", message: `${shared.scanner.dropped} further kernel reports were not kept` });
+  if (end.end !== "poweroff" && end.end !== "eof") diagnostics.push({ level: "error", message: `the boot ended with ${end.end}${end.detail ? `: ${end.detail}` : ""}` });
+  return { schemaVersion: RESULTS_SCHEMA_VERSION, tests, summary: summarize(tests), diagnostics, kernelEvents };
+}
+
+/**
+ * Creates a streaming parser for one boot: the results port carries KTAP, the console carries the kernel log
+ * (scanned for panics/oopses/WARN/BUG/KASAN and kharness markers). If the results port stays silent, the KTAP
+ * that init wrote to the console is used instead.
+ */
+export function createRunParser(opts: RunParserOptions = {}): RunParser {
+  let results: Lane | undefined;
+  let consoleLane: Lane | undefined;
+  const structure = (): KtapTree | undefined => (results?.tree.sawTap ? results.tree : consoleLane?.tree);
+  const shared = createShared(opts, structure);
+  results = createLane(opts, undefined);
+  consoleLane = createLane({ ...opts, onEvent: undefined }, (text) => scanKernelLine(shared, text, opts));
+  let finished = false;
+  return {
+    pushResults(chunk) {
+      results!.splitter.push(chunk);
+    },
+    pushConsole(chunk) {
+      consoleLane!.splitter.push(chunk);
+    },
+    finish(end) {
+      if (finished) throw new Error("createRunParser: finish() called twice");
+      finished = true;
+      results!.splitter.end();
+      consoleLane!.splitter.end();
+      const useConsole = !results!.tree.sawTap && consoleLane!.tree.sawTap;
+      const lane = useConsole ? consoleLane! : results!;
+      const extra: Diagnostic[] = useConsole ? [{ level: "info", message: "no KTAP on the results port; used the KTAP found in the console log" }] : [];
+      return buildRun(lane.tree, shared, end, lane.cut, opts, extra);
+    },
+  };
+}
+
+/** A parser for one mixed stream (a console log carrying KTAP, or a plain KTAP file). */
+export interface LogParser {
+  push(chunk: string | Uint8Array): void;
+  finish(end?: StreamEnd): RunResult;
+}
+
+/** Creates a streaming parser for one stream in which KTAP and kernel lines are mixed. */
+export function createLogParser(opts: RunParserOptions = {}): LogParser {
+  let lane: Lane | undefined;
+  const shared = createShared(opts, () => lane?.tree);
+  lane = createLane(opts, (text) => scanKernelLine(shared, text, opts));
+  return {
+    push(chunk) {
+      lane!.splitter.push(chunk);
+    },
+    finish(end = { end: "eof" }) {
+      lane!.splitter.end();
+      return buildRun(lane!.tree, shared, end, lane!.cut, opts, []);
+    },
+  };
+}
+
+/** Parses a whole mixed log (console log or KTAP file) given as text, bytes or chunks; the end is "eof". */
+export function parseLog(input: string | Uint8Array | Iterable<string | Uint8Array>, opts: RunParserOptions = {}): RunResult {
+  const p = createLogParser(opts);
+  if (typeof input === "string" || input instanceof Uint8Array) p.push(input);
+  else for (const c of input) p.push(c);
+  return p.finish({ end: "eof" });
+}
+
+/** Parses a mixed log from an async stream of chunks (e.g. a file read stream) without holding it whole. */
+export async function parseFileToRun(chunks: AsyncIterable<string | Uint8Array>, opts: RunParserOptions = {}): Promise<RunResult> {
+  const p = createLogParser(opts);
+  for await (const c of chunks) p.push(c);
+  return p.finish({ end: "eof" });
+}

@@ -1,0 +1,81 @@
+// Summary counts over leaf tests, and the verdict of a run.
+
+import type { RunResult, Status, Summary, TestResult } from "../types.js";
+import { FAILING_STATUSES } from "../types.js";
+
+// A parent with one of these statuses adds an entry when no child already shows such a status.
+const PARENT_VISIBLE: ReadonlySet<Status> = new Set(["FAIL", "TIMEOUT", "ERROR", "CRASH"]);
+
+/** An empty summary. */
+export function emptySummary(): Summary {
+  return { pass: 0, fail: 0, skip: 0, xfail: 0, xpass: 0, timeout: 0, crash: 0, error: 0, total: 0 };
+}
+
+const KEY: Record<Status, Exclude<keyof Summary, "total">> = {
+  PASS: "pass",
+  FAIL: "fail",
+  SKIP: "skip",
+  XFAIL: "xfail",
+  XPASS: "xpass",
+  TIMEOUT: "timeout",
+  CRASH: "crash",
+  ERROR: "error",
+};
+
+/** True when some test below `t` (at any depth) has a FAIL, TIMEOUT, ERROR or CRASH status. */
+function hasVisibleFailureBelow(t: TestResult): boolean {
+  for (const c of t.children) if (PARENT_VISIBLE.has(c.status) || hasVisibleFailureBelow(c)) return true;
+  return false;
+}
+
+/**
+ * Counts leaf tests by status. A test with subtests counts through them only, except that a parent whose
+ * own status is FAIL/TIMEOUT/ERROR/CRASH while none of its subtests has such a status adds one entry,
+ * so a failing program with passing cases is never hidden.
+ */
+export function summarize(tests: readonly TestResult[]): Summary {
+  const s = emptySummary();
+  const add = (st: Status): void => {
+    s[KEY[st]]++;
+    s.total++;
+  };
+  // Iterative walk: nesting depth comes from input and must not overflow the stack.
+  const work: TestResult[] = [...tests];
+  while (work.length > 0) {
+    const t = work.pop()!;
+    if (t.children.length === 0) {
+      add(t.status);
+      continue;
+    }
+    if (PARENT_VISIBLE.has(t.status) && !hasVisibleFailureBelow(t)) add(t.status);
+    for (const c of t.children) work.push(c);
+  }
+  return s;
+}
+
+/** True when the run must be reported as failed: any failing count, or nothing ran at all. */
+export function runFailed(run: Pick<RunResult, "summary">): boolean {
+  const s = run.summary;
+  return s.total === 0 || s.fail + s.xpass + s.timeout + s.crash + s.error > 0;
+}
+
+/** Every leaf test, depth first in report order, with the parent entries that summarize adds. */
+export function listReportedTests(tests: readonly TestResult[]): TestResult[] {
+  const out: TestResult[] = [];
+  const walk = (list: readonly TestResult[]): void => {
+    for (const t of list) {
+      if (t.children.length === 0) out.push(t);
+      else {
+        if (PARENT_VISIBLE.has(t.status) && !hasVisibleFailureBelow(t)) out.push(t);
+        walk(t.children);
+      }
+    }
+  };
+  walk(tests);
+  return out;
+}
+
+/** True when a status makes the run fail. */
+export function isFailing(status: Status): boolean {
+  return FAILING_STATUSES.has(status);
+}
