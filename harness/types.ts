@@ -131,6 +131,8 @@ export interface TestResult {
   /** Kernel events attached to this test. */
   kernelEvents: KernelEvent[];
   children: TestResult[];
+  /** True when no result line was seen for it: a plan placeholder, or the test running when the output stopped. */
+  unreported?: boolean;
 }
 
 export interface Summary {

@@ -1,15 +1,11 @@
 // Re-emits a run as KTAP that kharness and the kernel's kunit.py both read back to the same counts.
 
 import type { RunResult, Status, TestResult } from "../types.js";
+import { parentAddsEntry } from "../results/summary.js";
 
 const INDENT = "    ";
 // A parent reported FAIL/TIMEOUT/ERROR/CRASH while its subtests look fine gets one extra subtest carrying that status,
 // because kunit.py counts only the subtests of a parent.
-const PARENT_VISIBLE: ReadonlySet<Status> = new Set(["FAIL", "TIMEOUT", "ERROR", "CRASH"]);
-
-function hasVisibleFailureBelow(t: TestResult): boolean {
-  return t.children.some((c) => PARENT_VISIBLE.has(c.status) || hasVisibleFailureBelow(c));
-}
 
 /** A name safe on a result line: no `#` (it would start a directive), no line breaks, never empty. */
 function lineName(t: TestResult): string {
@@ -50,7 +46,7 @@ function emit(out: string[], t: TestResult, num: number, depth: number): void {
   const name = lineName(t);
   if (t.children.length > 0) {
     const sub = INDENT.repeat(depth + 1);
-    const extra = PARENT_VISIBLE.has(t.status) && !hasVisibleFailureBelow(t);
+    const extra = parentAddsEntry(t);
     out.push(`${sub}KTAP version 1`, `${sub}# Subtest: ${name}`, `${sub}1..${t.children.length + (extra ? 1 : 0)}`);
     t.children.forEach((c, i) => emit(out, c, i + 1, depth + 1));
     if (extra) out.push(sub + resultLine(t.children.length + 1, `${name}_own_result`, t.status, t.reason));

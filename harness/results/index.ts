@@ -2,7 +2,7 @@
 
 export { createRunParser, createLogParser, parseLog, parseFileToRun, describeAbnormalEnd, RESULTS_SCHEMA_VERSION } from "./parse-run.js";
 export type { RunParser, RunParserOptions, LogParser, StreamEnd } from "./parse-run.js";
-export { summarize, runFailed, listReportedTests, emptySummary, isFailing } from "./summary.js";
+export { summarize, runFailed, listReportedTests, emptySummary, isFailing, parentAddsEntry } from "./summary.js";
 export { createLineSplitter, cleanLine, stripAnsi, stripPrintk, MAX_LINE_CHARS } from "./lines.js";
 export { classifyKtapLine, statusOfResult, describeExitCode } from "./ktap-line.js";
 export type { KtapLine, ResultLine, Directive } from "./ktap-line.js";

@@ -17,7 +17,7 @@ const RULES: Rule[] = [
   { kind: "panic", re: /Kernel panic - not syncing/ },
   { kind: "kasan", re: /BUG: KASAN:/ },
   { kind: "lockdep", re: /WARNING: (?:possible (?:circular|recursive) locking|inconsistent lock state|suspicious RCU usage|possible irq lock inversion|lock held when returning|bad unlock balance|held lock freed|nested lock)/ },
-  { kind: "oops", re: /^Oops:|\bOops: \d|general protection fault|BUG: unable to handle (?:page fault|kernel)/ },
+  { kind: "oops", re: /^Oops:|\bOops: \d|general protection fault|BUG: unable to handle (?:page fault|kernel)|BUG: kernel NULL pointer dereference/ },
   { kind: "bug", re: /^BUG:|kernel BUG at / },
   { kind: "warning", re: /^WARNING:/ },
   { kind: "hung-task", re: /INFO: task .+ blocked for more than \d+ seconds/ },
@@ -68,7 +68,9 @@ export function createKernelScanner(onClose: (e: KernelEvent) => void): KernelSc
         }
       }
       const trimmed = line.trimStart();
-      for (const rule of RULES) {
+      // The closing line of a report repeats its headline; it ends the report, it does not start one.
+      const isEnd = END_OF_REPORT.test(trimmed);
+      for (const rule of isEnd ? [] : RULES) {
         if (!rule.re.test(trimmed)) continue;
         // A panic that follows an oops is its own report; anything else inside an open report is part of it.
         if (open && rule.kind !== "panic" && open.lines.length < 3) break;
@@ -84,7 +86,7 @@ export function createKernelScanner(onClose: (e: KernelEvent) => void): KernelSc
       if (open) {
         if (open.lines.length < MAX_EVENT_LINES) open.lines.push(line);
         else if (open.lines.length === MAX_EVENT_LINES) open.lines.push("[kharness: report truncated]");
-        if (END_OF_REPORT.test(line) || open.lines.length > MAX_EVENT_LINES) close();
+        if (isEnd || open.lines.length > MAX_EVENT_LINES) close();
       }
       return { kind: "none" };
     },

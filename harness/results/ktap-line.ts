@@ -78,7 +78,7 @@ export function classifyKtapLine(line: string): KtapLine {
       let m = SUBTEST.exec(rest);
       if (m) return { kind: "subtest", width, name: m[1] ?? "" };
       m = SELFTEST.exec(rest);
-      if (m) return { kind: "selftest", width, name: m[1] ?? "" };
+      if (m) return { kind: "selftest", width, name: `selftests: ${m[1] ?? ""}` };
       m = TOTALS.exec(rest);
       if (m) return { kind: "totals", width, counts: parseTotals(m[1] ?? "") };
       // `#` followed by whitespace is a runner/diagnostic prefix: peel it and look deeper.

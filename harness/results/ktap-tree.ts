@@ -37,7 +37,7 @@ interface Doc {
 }
 
 /** How a document ended: `normal` when the stream went on past it, `abnormal` when the stream died inside it. */
-type CloseMode = { kind: "normal" } | { kind: "abnormal"; why: string };
+type CloseMode = { kind: "normal"; why?: string } | { kind: "abnormal"; why: string };
 
 /** Options of the tree builder. */
 export interface TreeOptions {
@@ -69,6 +69,15 @@ export function toIdSegment(name: string, num: number): string {
   if (m) s = m[1] === "kharness" ? (m[2] ?? "") : `${m[1]}:${m[2]}`;
   s = s.replace(/\s+/g, "_");
   return s.length > 0 ? s : `test_${num}`;
+}
+
+/** Why a program's promised tests were never reported, judged from the program's own result line. */
+function whyUnreported(r: ResultLine): string {
+  const { status, reason } = statusOfResult(r);
+  if (status === "TIMEOUT") return "the program timed out";
+  if (r.exitCode !== undefined && r.exitCode > 128) return `the program was ${reason ?? "killed"}`;
+  if (status === "CRASH") return "the program crashed";
+  return "the program ended without reporting it";
 }
 
 function joinId(prefix: string, seg: string): string {
@@ -135,7 +144,7 @@ export function createKtapTree(opts: TreeOptions): KtapTree {
     opts.onEvent?.({ kind: "test-start", id: p.provisionalId });
   }
 
-  function makeResult(doc: Doc, num: number, name: string, status: Status, reason: string | undefined, p: Pending | undefined): TestResult {
+  function makeResult(doc: Doc, num: number, name: string, status: Status, reason: string | undefined, p: Pending | undefined, unreported = false): TestResult {
     const t: TestResult = {
       id: "",
       name,
@@ -145,6 +154,7 @@ export function createKtapTree(opts: TreeOptions): KtapTree {
       children: p ? p.children : [],
     };
     if (reason !== undefined && reason !== "") t.reason = reason;
+    if (unreported) t.unreported = true;
     doc.owner.children.push(t);
     doc.seen.add(num);
     doc.resultCount++;
@@ -194,7 +204,7 @@ export function createKtapTree(opts: TreeOptions): KtapTree {
             : pendingHasWork
               ? `no result line: ${mode.why}`
               : `not run: ${mode.why}`;
-      makeResult(doc, next, p.headerName ?? `test_${next}`, missingStatus, reason, p);
+      makeResult(doc, next, p.headerName ?? `test_${next}`, missingStatus, reason, p, true);
       doc.lastNum = next;
     } else {
       // Lines after the last result belong to the enclosing test; kernel events go up too.
@@ -213,8 +223,13 @@ export function createKtapTree(opts: TreeOptions): KtapTree {
           break;
         }
         made++;
-        const reason = mode.kind === "normal" ? (doc.bailed !== undefined ? `not run: Bail out! ${doc.bailed}`.trim() : "not run: the program ended without reporting it") : `not run: ${mode.why}`;
-        makeResult(doc, n, `test_${n}`, missingStatus, reason, undefined);
+        const reason =
+          mode.kind === "normal"
+            ? doc.bailed !== undefined
+              ? `not run: Bail out! ${doc.bailed}`.trim()
+              : `not run: ${mode.why ?? "the program ended without reporting it"}`
+            : `not run: ${mode.why}`;
+        makeResult(doc, n, `test_${n}`, missingStatus, reason, undefined, true);
       }
       if (made > 0) diag(mode.kind === "normal" ? "error" : "warning", `${made} of ${planCount} planned tests never reported (marked ${missingStatus})`, where);
       else if (doc.resultCount !== planCount) diag("warning", `plan 1..${planCount} but ${doc.resultCount} results`, where);
@@ -362,7 +377,7 @@ export function createKtapTree(opts: TreeOptions): KtapTree {
         }
         case "result": {
           sawTap = true;
-          addResult(docAt(k.width, { kind: "normal" }), k.result, false);
+          addResult(docAt(k.width, { kind: "normal", why: whyUnreported(k.result) }), k.result, false);
           return;
         }
       }
@@ -391,7 +406,7 @@ export function createKtapTree(opts: TreeOptions): KtapTree {
   function retirePending(doc: Doc): void {
     const next = doc.lastNum + 1;
     const p = doc.pending;
-    makeResult(doc, next, p.headerName ?? `test_${next}`, "ERROR", "no result line: the output went on to the next test", p);
+    makeResult(doc, next, p.headerName ?? `test_${next}`, "ERROR", "no result line: the output went on to the next test", p, true);
     diag("error", `test ${next} (${p.headerName ?? "unnamed"}) has no result line`, doc.owner.provisionalId || "top level");
     doc.lastNum = next;
     doc.pending = newPending(joinId(doc.owner.provisionalId, `test_${next + 1}`));

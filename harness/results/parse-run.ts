@@ -183,15 +183,28 @@ function assignIds(tests: TestResult[], prefix: string, index: Map<string, TestR
   });
 }
 
-function findByMarker(index: Map<string, TestResult>, id: string): TestResult | undefined {
+/**
+ * Finds the test a kmsg marker names. When only an ancestor exists (the case never printed its result line), the
+ * first unnamed placeholder under that ancestor is the case that was running: it takes the marker's name.
+ */
+function claimByMarker(index: Map<string, TestResult>, id: string): TestResult | undefined {
+  const exact = index.get(id);
+  if (exact) return exact;
   let cur = id;
-  for (;;) {
-    const t = index.get(cur);
-    if (t) return t;
+  let parent: TestResult | undefined;
+  while (!parent) {
     const dot = cur.lastIndexOf(".");
     if (dot === -1) return undefined;
     cur = cur.slice(0, dot);
+    parent = index.get(cur);
   }
+  const placeholder = parent.children.find((c) => c.unreported && c.children.length === 0 && /^test_\d+$/.test(c.name));
+  if (!placeholder) return parent;
+  index.delete(placeholder.id);
+  placeholder.name = id.slice(cur.length + 1);
+  placeholder.id = id;
+  index.set(id, placeholder);
+  return placeholder;
 }
 
 const WARN_KINDS: ReadonlySet<KernelEvent["kind"]> = new Set(["oops", "bug", "warning", "kasan", "lockdep"]);
@@ -200,7 +213,7 @@ const WARN_KINDS: ReadonlySet<KernelEvent["kind"]> = new Set(["oops", "bug", "wa
 function applyEvents(index: Map<string, TestResult>, failOnWarn: boolean): void {
   for (const t of index.values()) {
     for (const e of t.kernelEvents) {
-      if (e.kind === "panic" && (t.status !== "CRASH" || !t.reason || t.reason.startsWith("no result line"))) {
+      if (e.kind === "panic" && (t.status !== "CRASH" || !t.reason || t.reason.startsWith("no result line") || t.reason.startsWith("not run"))) {
         t.status = "CRASH";
         t.reason = `kernel panic while it ran: ${e.title}`;
       } else if (failOnWarn && WARN_KINDS.has(e.kind) && (t.status === "PASS" || t.status === "XFAIL")) {
@@ -222,8 +235,15 @@ function buildRun(tree: KtapTree, shared: Shared, end: StreamEnd, cut: boolean, 
   const tests = built.tests;
   const index = new Map<string, TestResult>();
   assignIds(tests, "", index);
+  // Markers still open when the stream died name the tests that were running.
+  if (why !== undefined) {
+    for (const id of shared.markers) {
+      const t = claimByMarker(index, id);
+      if (t?.unreported && t.reason?.startsWith("not run")) t.reason = `no result line: ${why}`;
+    }
+  }
   for (const e of shared.byMarker) {
-    const t = e.testId !== undefined ? findByMarker(index, e.testId) : undefined;
+    const t = e.testId !== undefined ? claimByMarker(index, e.testId) : undefined;
     if (t) {
       e.testId = t.id;
       t.kernelEvents.push(e);

@@ -22,16 +22,28 @@ const KEY: Record<Status, Exclude<keyof Summary, "total">> = {
   ERROR: "error",
 };
 
-/** True when some test below `t` (at any depth) has a FAIL, TIMEOUT, ERROR or CRASH status. */
-function hasVisibleFailureBelow(t: TestResult): boolean {
-  for (const c of t.children) if (PARENT_VISIBLE.has(c.status) || hasVisibleFailureBelow(c)) return true;
+/** True when some test below `t` (at any depth; only reported ones if asked) has a FAIL, TIMEOUT, ERROR or CRASH status. */
+function hasVisibleFailureBelow(t: TestResult, reportedOnly: boolean): boolean {
+  for (const c of t.children) {
+    if (PARENT_VISIBLE.has(c.status) && !(reportedOnly && c.unreported)) return true;
+    if (hasVisibleFailureBelow(c, reportedOnly)) return true;
+  }
   return false;
 }
 
 /**
+ * A parent adds its own entry when its status is FAIL/TIMEOUT/ERROR/CRASH and no subtest shows such a status.
+ * For a parent with its own result line only reported subtests count (placeholders must not hide a printed TIMEOUT);
+ * for a parent kharness inferred (no result line), its placeholders already carry the failure.
+ */
+export function parentAddsEntry(t: TestResult): boolean {
+  return t.children.length > 0 && PARENT_VISIBLE.has(t.status) && !hasVisibleFailureBelow(t, !t.unreported);
+}
+
+/**
  * Counts leaf tests by status. A test with subtests counts through them only, except that a parent whose
- * own status is FAIL/TIMEOUT/ERROR/CRASH while none of its subtests has such a status adds one entry,
- * so a failing program with passing cases is never hidden.
+ * own status is FAIL/TIMEOUT/ERROR/CRASH while none of its reported subtests has such a status adds one entry
+ * (see parentAddsEntry), so a failing program with passing cases is never hidden.
  */
 export function summarize(tests: readonly TestResult[]): Summary {
   const s = emptySummary();
@@ -47,7 +59,7 @@ export function summarize(tests: readonly TestResult[]): Summary {
       add(t.status);
       continue;
     }
-    if (PARENT_VISIBLE.has(t.status) && !hasVisibleFailureBelow(t)) add(t.status);
+    if (parentAddsEntry(t)) add(t.status);
     for (const c of t.children) work.push(c);
   }
   return s;
@@ -66,7 +78,7 @@ export function listReportedTests(tests: readonly TestResult[]): TestResult[] {
     for (const t of list) {
       if (t.children.length === 0) out.push(t);
       else {
-        if (PARENT_VISIBLE.has(t.status) && !hasVisibleFailureBelow(t)) out.push(t);
+        if (parentAddsEntry(t)) out.push(t);
         walk(t.children);
       }
     }
