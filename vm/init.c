@@ -1,0 +1,583 @@
+// kharness guest PID 1: mounts the basics, loads modules, runs each manifest program with a timeout and
+// speaks docs/guest-protocol.md over the virtio ports, then powers the VM off. Static, no shell needed.
+
+#define _GNU_SOURCE
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mount.h>
+#include <sys/reboot.h>
+#include <sys/signalfd.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/types.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#define PROTOCOL_VERSION 1
+#define RESULTS_PORT "org.kharness.results"
+#define CONTROL_PORT "org.kharness.control"
+#define MANIFEST "/kharness/manifest"
+#define MODULES "/kharness/modules"
+#define OUTPUT_CAP (16u * 1024 * 1024)
+#define HEARTBEAT_MS 2000
+/* A line longer than this is emitted in pieces so one endless line cannot exhaust memory. */
+#define LINE_MAX_BYTES 4096
+/* After a program exits, how long stragglers that escaped its group may keep the pipe open. */
+#define DRAIN_GRACE_MS 1000
+/* How long to wait for virtio ports to show up after module load (device probe is asynchronous). */
+#define PORT_WAIT_MS 3000
+
+static int console_fd = -1;
+static int kmsg_fd = -1;
+static int results_fd = -1;
+static int control_fd = -1;
+static int sig_fd = -1;
+static int64_t next_heartbeat;
+
+static int64_t now_ms(void) {
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Writes all of buf, retrying short writes and EINTR; a dead fd is simply given up on. */
+static void write_all(int fd, const char *buf, size_t len) {
+	while (fd >= 0 && len > 0) {
+		ssize_t n = write(fd, buf, len);
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			return;
+		}
+		buf += n;
+		len -= (size_t)n;
+	}
+}
+
+static void fdprintf(int fd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void fdprintf(int fd, const char *fmt, ...) {
+	char buf[1024];
+	va_list ap;
+	va_start(ap, fmt);
+	int n = vsnprintf(buf, sizeof(buf), fmt, ap);
+	va_end(ap);
+	if (n < 0)
+		return;
+	if ((size_t)n >= sizeof(buf))
+		n = sizeof(buf) - 1;
+	write_all(fd, buf, (size_t)n);
+}
+
+/* Diagnostics for humans go to the serial console, where the host keeps them in console.log. */
+#define say(...) fdprintf(console_fd, "kharness-init: " __VA_ARGS__)
+
+/* Kernel-log marker, so kernel reports interleave with it in order on the console. Level 5 (notice)
+ * is shown at the loglevel the host sets, without looking like a warning. */
+static void kmsg(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static void kmsg(const char *fmt, ...) {
+	char buf[600];
+	va_list ap;
+	va_start(ap, fmt);
+	int n = vsnprintf(buf + 3, sizeof(buf) - 4, fmt, ap);
+	va_end(ap);
+	if (n < 0 || kmsg_fd < 0)
+		return;
+	if ((size_t)n > sizeof(buf) - 5)
+		n = sizeof(buf) - 5;
+	memcpy(buf, "<5>", 3);
+	buf[3 + n] = '\n';
+	write_all(kmsg_fd, buf, (size_t)n + 4);
+}
+
+static void control(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static void control(const char *fmt, ...) {
+	char buf[600];
+	va_list ap;
+	va_start(ap, fmt);
+	int n = vsnprintf(buf, sizeof(buf) - 1, fmt, ap);
+	va_end(ap);
+	if (n < 0 || control_fd < 0)
+		return;
+	if ((size_t)n > sizeof(buf) - 2)
+		n = sizeof(buf) - 2;
+	buf[n] = '\n';
+	write_all(control_fd, buf, (size_t)n + 1);
+}
+
+static void heartbeat_if_due(void) {
+	int64_t t = now_ms();
+	if (t >= next_heartbeat) {
+		control("heartbeat");
+		next_heartbeat = t + HEARTBEAT_MS;
+	}
+}
+
+static void mount_one(const char *src, const char *dir, const char *type, unsigned long flags, const char *data) {
+	mkdir(dir, 0755);
+	if (mount(src, dir, type, flags, data) < 0 && errno != EBUSY)
+		say("mount %s on %s failed: %s\n", type, dir, strerror(errno));
+}
+
+static void setup_console(void) {
+	/* The kernel opens /dev/console for us when the initramfs has it; if not, open it ourselves
+	 * after devtmpfs is mounted so diagnostics still reach the serial console. */
+	if (fcntl(1, F_GETFD) < 0) {
+		int fd = open("/dev/console", O_RDWR | O_NOCTTY | O_CLOEXEC);
+		if (fd >= 0) {
+			dup2(fd, 0);
+			dup2(fd, 1);
+			dup2(fd, 2);
+			if (fd > 2)
+				close(fd);
+		}
+	}
+	console_fd = fcntl(1, F_DUPFD_CLOEXEC, 3);
+}
+
+static void mount_basics(void) {
+	mount_one("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL);
+	mount_one("sysfs", "/sys", "sysfs", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL);
+	mount_one("devtmpfs", "/dev", "devtmpfs", MS_NOSUID, "mode=0755");
+	setup_console();
+	mkdir("/dev/pts", 0755);
+	mount_one("devpts", "/dev/pts", "devpts", MS_NOSUID | MS_NOEXEC, "ptmxmode=0666,mode=0620");
+	mkdir("/dev/shm", 01777);
+	mount_one("tmpfs", "/dev/shm", "tmpfs", MS_NOSUID | MS_NODEV, "mode=1777");
+	mount_one("tmpfs", "/tmp", "tmpfs", MS_NOSUID | MS_NODEV, "mode=1777");
+	mount_one("tmpfs", "/run", "tmpfs", MS_NOSUID | MS_NODEV, "mode=0755");
+	/* Optional: tests that need them (tracing, cgroups) can find them mounted; absence is fine. */
+	mkdir("/sys/kernel/debug", 0755);
+	mount("debugfs", "/sys/kernel/debug", "debugfs", 0, NULL);
+	mkdir("/sys/fs/cgroup", 0755);
+	mount("cgroup2", "/sys/fs/cgroup", "cgroup2", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL);
+	kmsg_fd = open("/dev/kmsg", O_WRONLY | O_CLOEXEC);
+	if (kmsg_fd < 0)
+		say("cannot open /dev/kmsg: %s (no kernel-log markers)\n", strerror(errno));
+}
+
+/* Reads a whole small file into a NUL-terminated heap buffer; NULL when absent. */
+static char *read_file(const char *path) {
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return NULL;
+	size_t cap = 4096, len = 0;
+	char *buf = malloc(cap);
+	for (;;) {
+		if (!buf)
+			break;
+		if (len + 1 >= cap) {
+			char *nb = realloc(buf, cap *= 2);
+			if (!nb) {
+				free(buf);
+				buf = NULL;
+				break;
+			}
+			buf = nb;
+		}
+		ssize_t n = read(fd, buf + len, cap - len - 1);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			break;
+		len += (size_t)n;
+	}
+	close(fd);
+	if (buf)
+		buf[len] = '\0';
+	return buf;
+}
+
+static void load_modules(void) {
+	char *list = read_file(MODULES);
+	if (!list)
+		return;
+	char *save = NULL;
+	for (char *line = strtok_r(list, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+		if (!*line || *line == '#')
+			continue;
+		int fd = open(line, O_RDONLY | O_CLOEXEC);
+		if (fd < 0) {
+			say("module %s: cannot open: %s\n", line, strerror(errno));
+			continue;
+		}
+		/* finit_module lets the kernel read (and check) the file itself; EEXIST means built in or
+		 * already loaded, which is what we wanted. */
+		if (syscall(SYS_finit_module, fd, "", 0) < 0 && errno != EEXIST)
+			say("module %s: load failed: %s\n", line, strerror(errno));
+		close(fd);
+	}
+	free(list);
+}
+
+/* Finds /dev/vportNpM whose sysfs name matches; returns an open fd or -1. */
+static int open_port(const char *want, int flags) {
+	DIR *d = opendir("/sys/class/virtio-ports");
+	if (!d)
+		return -1;
+	struct dirent *e;
+	int fd = -1;
+	while (fd < 0 && (e = readdir(d))) {
+		if (e->d_name[0] == '.')
+			continue;
+		char path[300], name[128];
+		snprintf(path, sizeof(path), "/sys/class/virtio-ports/%s/name", e->d_name);
+		int nf = open(path, O_RDONLY | O_CLOEXEC);
+		if (nf < 0)
+			continue;
+		ssize_t n = read(nf, name, sizeof(name) - 1);
+		close(nf);
+		if (n <= 0)
+			continue;
+		name[n] = '\0';
+		name[strcspn(name, "\n")] = '\0';
+		if (strcmp(name, want) != 0)
+			continue;
+		snprintf(path, sizeof(path), "/dev/%s", e->d_name);
+		fd = open(path, flags | O_CLOEXEC | O_NOCTTY);
+		if (fd < 0)
+			say("port %s (%s): cannot open: %s\n", want, path, strerror(errno));
+	}
+	closedir(d);
+	return fd;
+}
+
+static void open_ports(void) {
+	int64_t deadline = now_ms() + PORT_WAIT_MS;
+	for (;;) {
+		if (results_fd < 0)
+			results_fd = open_port(RESULTS_PORT, O_WRONLY);
+		if (control_fd < 0)
+			control_fd = open_port(CONTROL_PORT, O_WRONLY);
+		if ((results_fd >= 0 && control_fd >= 0) || now_ms() >= deadline)
+			break;
+		usleep(20 * 1000);
+	}
+	if (control_fd < 0)
+		say("control port %s not found: the host sees no heartbeats\n", CONTROL_PORT);
+	if (results_fd < 0) {
+		say("results port %s not found: writing the results stream to /dev/console instead\n", RESULTS_PORT);
+		results_fd = console_fd;
+	}
+}
+
+struct program {
+	char *name;
+	char *path;
+	int timeout_sec;
+	char *cwd;
+	char **argv; /* argv[0] = path, NULL-terminated */
+};
+
+/* Parses the manifest (name TAB path TAB timeout TAB cwd TAB args...); bad lines are reported. */
+static struct program *parse_manifest(char *text, int *count) {
+	int cap = 16, n = 0;
+	struct program *progs = calloc((size_t)cap, sizeof(*progs));
+	char *save = NULL;
+	for (char *line = strtok_r(text, "\n", &save); line && progs; line = strtok_r(NULL, "\n", &save)) {
+		if (!*line || *line == '#')
+			continue;
+		char *fields[256];
+		int nf = 0;
+		for (char *p = line; nf < 255;) {
+			fields[nf++] = p;
+			char *tab = strchr(p, '\t');
+			if (!tab)
+				break;
+			*tab = '\0';
+			p = tab + 1;
+		}
+		if (nf < 4) {
+			say("manifest: skipping malformed line starting '%.60s'\n", fields[0]);
+			continue;
+		}
+		if (n == cap) {
+			struct program *np = realloc(progs, sizeof(*progs) * (size_t)(cap *= 2));
+			if (!np)
+				break;
+			progs = np;
+		}
+		struct program *pr = &progs[n++];
+		pr->name = fields[0];
+		pr->path = fields[1];
+		pr->timeout_sec = atoi(fields[2]);
+		if (pr->timeout_sec <= 0)
+			pr->timeout_sec = 45;
+		pr->cwd = strcmp(fields[3], "-") == 0 ? "/" : fields[3];
+		pr->argv = calloc((size_t)(nf - 4 + 2), sizeof(char *));
+		if (!pr->argv) {
+			n--;
+			break;
+		}
+		pr->argv[0] = pr->path;
+		for (int i = 4; i < nf; i++)
+			pr->argv[i - 3] = fields[i];
+	}
+	*count = n;
+	return progs;
+}
+
+/* One program's output on its way to the results port: "# "-prefixed lines, capped in total. */
+struct outbuf {
+	char line[LINE_MAX_BYTES];
+	size_t len;
+	uint64_t total;
+	int truncated;
+};
+
+static void out_flush_line(struct outbuf *o) {
+	char buf[LINE_MAX_BYTES + 4];
+	memcpy(buf, "# ", 2);
+	memcpy(buf + 2, o->line, o->len);
+	buf[2 + o->len] = '\n';
+	write_all(results_fd, buf, o->len + 3);
+	o->len = 0;
+}
+
+static void out_push(struct outbuf *o, const char *data, size_t n) {
+	for (size_t i = 0; i < n; i++) {
+		if (o->truncated)
+			return;
+		if (o->total >= OUTPUT_CAP) {
+			if (o->len)
+				out_flush_line(o);
+			fdprintf(results_fd, "# kharness: output truncated after %llu bytes\n", (unsigned long long)o->total);
+			o->truncated = 1;
+			return;
+		}
+		o->total++;
+		char c = data[i];
+		if (c == '\n') {
+			out_flush_line(o);
+			continue;
+		}
+		o->line[o->len++] = c;
+		if (o->len == sizeof(o->line))
+			out_flush_line(o);
+	}
+}
+
+/* Reaps every exited child (we are PID 1, orphans land here); records the status of `want`. */
+static void reap(pid_t want, int *status, int *done) {
+	for (;;) {
+		int st;
+		pid_t p = waitpid(-1, &st, WNOHANG);
+		if (p <= 0)
+			return;
+		if (p == want) {
+			*status = st;
+			*done = 1;
+		}
+	}
+}
+
+static void drain_signalfd(void) {
+	struct signalfd_siginfo si;
+	while (read(sig_fd, &si, sizeof(si)) > 0) {
+	}
+}
+
+static const char *signame(int sig) {
+	static char buf[32];
+	const char *abbrev = sigabbrev_np(sig);
+	if (abbrev)
+		snprintf(buf, sizeof(buf), "SIG%s", abbrev);
+	else
+		snprintf(buf, sizeof(buf), "SIG%d", sig);
+	return buf;
+}
+
+static void exec_child(const struct program *pr, int out_fd) {
+	/* Own session and process group, so a timeout kill reaches everything the program started. */
+	setsid();
+	sigset_t none;
+	sigemptyset(&none);
+	sigprocmask(SIG_SETMASK, &none, NULL);
+	int nul = open("/dev/null", O_RDONLY);
+	if (nul >= 0 && nul != 0) {
+		dup2(nul, 0);
+		close(nul);
+	}
+	dup2(out_fd, 1);
+	dup2(out_fd, 2);
+	if (out_fd > 2)
+		close(out_fd);
+	if (chdir(pr->cwd) < 0) {
+		fprintf(stderr, "kharness: cannot chdir to %s: %s\n", pr->cwd, strerror(errno));
+		_exit(127);
+	}
+	setenv("KHARNESS_KMSG", "1", 1);
+	setenv("KHARNESS_PROGRAM", pr->name, 1);
+	execv(pr->path, pr->argv);
+	fprintf(stderr, "kharness: cannot execute %s: %s\n", pr->path, strerror(errno));
+	_exit(127);
+}
+
+/* Runs one program to its end; prints its result line (number n). */
+static void run_program(const struct program *pr, int n) {
+	kmsg("kharness: start %s", pr->name);
+	control("start %s", pr->name);
+	fdprintf(results_fd, "# selftests: kharness: %s\n", pr->name);
+
+	int pfd[2];
+	if (pipe2(pfd, O_CLOEXEC) < 0) {
+		fdprintf(results_fd, "# kharness: pipe failed: %s\nnot ok %d %s # exit=127\n", strerror(errno), n, pr->name);
+		control("end %s exit=127", pr->name);
+		kmsg("kharness: end %s", pr->name);
+		return;
+	}
+	pid_t pid = fork();
+	if (pid == 0) {
+		close(pfd[0]);
+		exec_child(pr, pfd[1]);
+	}
+	close(pfd[1]);
+	if (pid < 0) {
+		close(pfd[0]);
+		fdprintf(results_fd, "# kharness: fork failed: %s\nnot ok %d %s # exit=127\n", strerror(errno), n, pr->name);
+		control("end %s exit=127", pr->name);
+		kmsg("kharness: end %s", pr->name);
+		return;
+	}
+	fcntl(pfd[0], F_SETFL, O_NONBLOCK);
+
+	struct outbuf *out = calloc(1, sizeof(*out));
+	int64_t deadline = now_ms() + (int64_t)pr->timeout_sec * 1000;
+	int64_t drain_until = -1;
+	int status = 0, exited = 0, timed_out = 0, pipe_open = 1;
+	char buf[65536];
+
+	while (pipe_open || !exited) {
+		int64_t t = now_ms();
+		heartbeat_if_due();
+		if (!exited && !timed_out && t >= deadline) {
+			timed_out = 1;
+			kill(-pid, SIGKILL);
+			kill(pid, SIGKILL);
+		}
+		if (exited && drain_until < 0) {
+			/* The program is gone: whatever it left in its group goes too, so the pipe closes. */
+			kill(-pid, SIGKILL);
+			drain_until = t + DRAIN_GRACE_MS;
+		}
+		if (drain_until >= 0 && t >= drain_until)
+			break;
+		int64_t wake = next_heartbeat;
+		if (!exited && !timed_out && deadline < wake)
+			wake = deadline;
+		if (drain_until >= 0 && drain_until < wake)
+			wake = drain_until;
+		int ms = wake > t ? (int)(wake - t) : 0;
+		struct pollfd fds[2] = {{.fd = pipe_open ? pfd[0] : -1, .events = POLLIN}, {.fd = sig_fd, .events = POLLIN}};
+		int r = poll(fds, 2, ms);
+		if (r < 0 && errno != EINTR)
+			break;
+		if (fds[1].revents & POLLIN) {
+			drain_signalfd();
+			reap(pid, &status, &exited);
+		}
+		if (pipe_open && (fds[0].revents & (POLLIN | POLLHUP | POLLERR))) {
+			for (;;) {
+				ssize_t got = read(pfd[0], buf, sizeof(buf));
+				if (got > 0) {
+					if (out)
+						out_push(out, buf, (size_t)got);
+					continue;
+				}
+				if (got == 0 || (errno != EAGAIN && errno != EINTR))
+					pipe_open = 0;
+				break;
+			}
+		}
+		/* A SIGCHLD can coalesce with one we already consumed; a cheap poll for it keeps us honest. */
+		if (!exited)
+			reap(pid, &status, &exited);
+	}
+	close(pfd[0]);
+	if (out && out->len)
+		out_flush_line(out);
+	free(out);
+
+	if (timed_out) {
+		fdprintf(results_fd, "not ok %d %s # TIMEOUT %d seconds\n", n, pr->name, pr->timeout_sec);
+		control("end %s timeout", pr->name);
+	} else if (WIFSIGNALED(status)) {
+		int sig = WTERMSIG(status);
+		fdprintf(results_fd, "not ok %d %s # exit=%d killed by signal %d (%s)\n", n, pr->name, 128 + sig, sig, signame(sig));
+		control("end %s signal=%d", pr->name, sig);
+	} else {
+		int code = WEXITSTATUS(status);
+		if (code == 0)
+			fdprintf(results_fd, "ok %d %s\n", n, pr->name);
+		else if (code == 4)
+			fdprintf(results_fd, "ok %d %s # SKIP\n", n, pr->name);
+		else
+			fdprintf(results_fd, "not ok %d %s # exit=%d\n", n, pr->name, code);
+		control("end %s exit=%d", pr->name, code);
+	}
+	kmsg("kharness: end %s", pr->name);
+}
+
+static void power_off(void) {
+	control("poweroff");
+	kmsg("kharness: poweroff");
+	sync();
+	reboot(RB_POWER_OFF);
+	/* Only reached if power-off is not possible; PID 1 must never exit (that panics the kernel). */
+	say("reboot(RB_POWER_OFF) failed: %s\n", strerror(errno));
+	for (;;)
+		pause();
+}
+
+int main(void) {
+	if (getpid() != 1) {
+		fprintf(stderr, "kharness-init: must run as PID 1 inside the guest\n");
+		return 2;
+	}
+	/* SIGCHLD arrives through a signalfd so the wait loop can poll it along with the output pipe;
+	 * the other signals the kernel may send PID 1 (SIGINT on ctrl-alt-del, SIGTERM) are ignored. */
+	sigset_t set;
+	sigemptyset(&set);
+	sigaddset(&set, SIGCHLD);
+	sigprocmask(SIG_BLOCK, &set, NULL);
+	sig_fd = signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC);
+	signal(SIGINT, SIG_IGN);
+	signal(SIGTERM, SIG_IGN);
+	signal(SIGHUP, SIG_IGN);
+	signal(SIGPIPE, SIG_IGN);
+
+	mount_basics();
+	setenv("PATH", "/kharness/bin:/usr/sbin:/usr/bin:/sbin:/bin", 1);
+	setenv("HOME", "/tmp", 1);
+	setenv("TMPDIR", "/tmp", 1);
+	load_modules();
+	open_ports();
+	next_heartbeat = now_ms() + HEARTBEAT_MS;
+	control("init %d", PROTOCOL_VERSION);
+	kmsg("kharness: init %d", PROTOCOL_VERSION);
+
+	char *manifest = read_file(MANIFEST);
+	int count = 0;
+	struct program *progs = NULL;
+	if (manifest)
+		progs = parse_manifest(manifest, &count);
+	else
+		say("%s not found: nothing to run\n", MANIFEST);
+
+	fdprintf(results_fd, "KTAP version 1\n1..%d\n", count);
+	for (int i = 0; i < count; i++)
+		run_program(&progs[i], i + 1);
+
+	int st, done = 0;
+	reap(-1, &st, &done);
+	power_off();
+	return 0;
+}
