@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -111,13 +112,15 @@ static __attribute__((noreturn)) void leave_case(void)
 
 void kh_fail_at(const char *file, int line, int fatal, const char *fmt, ...)
 {
+	const char *slash = strrchr(file, '/');
 	char msg[1024];
 	va_list ap;
 
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
-	kh_diag("%s:%d: %s", file, line, msg);
+	/* The file's name alone: the same diagnostics whatever directory the build ran from. */
+	kh_diag("%s:%d: %s", slash ? slash + 1 : file, line, msg);
 	if (outcome)
 		outcome->status = KH_FAIL;
 	if (fatal)
@@ -240,6 +243,20 @@ static unsigned int default_timeout(void)
 	return (unsigned int)v;
 }
 
+/* Kills whatever the case left in its process group and reaps it (orphans come to us: subreaper). */
+static void reap_group(pid_t pgid)
+{
+	kill(-pgid, SIGKILL);
+	for (int i = 0; i < 100; i++) {
+		pid_t r = waitpid(-pgid, NULL, WNOHANG);
+
+		if (r < 0)
+			break; /* none left */
+		if (r == 0)
+			usleep(10000);
+	}
+}
+
 /* The case process: setup, body, teardown; the outcome goes through shared memory. */
 static __attribute__((noreturn)) void run_case_child(const struct kh_case *c)
 {
@@ -337,27 +354,22 @@ static enum kh_status run_case(const struct kh_case *c, int number, const char *
 	}
 	setpgid(pid, pid); /* also from this side: no race with the child's own call */
 	if (wait_with_timeout(pid, timeout, &status) < 0) {
-		kill(-pid, SIGKILL);
 		kill(pid, SIGKILL);
 		waitpid(pid, &status, 0);
-		kh_diag("%s: timed out after %u s (KHARNESS_CASE_TIMEOUT sets the default), killed",
-			c->name, timeout);
+		reap_group(pid);
+		kh_diag("timed out after %u s, killed (KHARNESS_CASE_TIMEOUT=S sets the default)", timeout);
 		kh_print("not ok %d %s # TIMEOUT %u seconds", number, c->name, timeout);
 		kmsg_mark("end", prog, c->name);
 		return KH_FAIL;
 	}
-	/* Whatever the case left behind in its group goes with it. */
-	kill(-pid, SIGKILL);
-	while (waitpid(-pid, NULL, WNOHANG) > 0)
-		;
+	reap_group(pid);
 
 	st = (enum kh_status)outcome->status;
 	if (WIFSIGNALED(status)) {
-		kh_diag("%s: killed by signal %d (%s)", c->name, WTERMSIG(status),
-			kh_signal_name(WTERMSIG(status)));
+		kh_diag("killed by signal %d (%s)", WTERMSIG(status), kh_signal_name(WTERMSIG(status)));
 		st = KH_FAIL;
 	} else if (WIFEXITED(status) && WEXITSTATUS(status) != 0 && st != KH_FAIL) {
-		kh_diag("%s: case process exited with status %d", c->name, WEXITSTATUS(status));
+		kh_diag("case process exited with status %d", WEXITSTATUS(status));
 		st = KH_FAIL;
 	}
 	switch (st) {
@@ -468,6 +480,8 @@ int main(int argc, char **argv)
 	sigemptyset(&chld);
 	sigaddset(&chld, SIGCHLD);
 	sigprocmask(SIG_BLOCK, &chld, NULL);
+	/* Orphans of a case come back to us, so they can be killed and reaped with their case. */
+	prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0);
 	/* Inherited by the cases: a write to a closed socket returns EPIPE instead of killing the case. */
 	signal(SIGPIPE, SIG_IGN);
 
