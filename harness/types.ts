@@ -173,6 +173,7 @@ export interface RunResult {
 export type ProgressEvent =
   | { kind: "stage"; stage: "kernel" | "build" | "payload" | "boot" | "results" | "report"; detail?: string }
   | { kind: "build-line"; line: string }
+  | { kind: "plan"; programs: string[] }
   | { kind: "guest"; event: "init" | "heartbeat" | "poweroff" }
   | { kind: "test-start"; id: string }
   | { kind: "test-end"; id: string; status: Status }

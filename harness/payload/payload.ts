@@ -87,6 +87,11 @@ async function compileCached(deps: PayloadDeps, what: "vm" | "selftests", extraC
   return dir;
 }
 
+/** Compiles the bundled selftests (cached); returns the directory holding one binary per program. */
+export async function compileBundledSelftests(deps: PayloadDeps, defines: string[] = []): Promise<string> {
+  return compileCached(deps, "selftests", defines.map((d) => `-D${d}`));
+}
+
 /** Names of the bundled selftest programs (asks the Makefile, so the list has one source of truth). */
 export async function listBundledPrograms(exec: Exec, repoRoot: string): Promise<string[]> {
   const res = await runChecked(exec, ["make", "-s", "--no-print-directory", "-C", path.join(repoRoot, "selftests"), "list-programs"], { what: "listing the bundled selftests" });

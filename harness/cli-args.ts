@@ -1,0 +1,240 @@
+// Pure: argv -> typed command request. Every problem is reported at once, each naming the argument and the fix.
+
+import type { Accel, RunRequest } from "./types.js";
+
+export type Command =
+  | { cmd: "run"; req: RunRequest; quiet: boolean; color: boolean | undefined }
+  | { cmd: "parse"; file: string; json: boolean; reports: RunRequest["reports"]; failOnWarn: boolean; color: boolean | undefined }
+  | { cmd: "list"; json: boolean }
+  | { cmd: "doctor" }
+  | { cmd: "help"; topic?: string }
+  | { cmd: "version" };
+
+export class ArgsError extends Error {
+  constructor(readonly problems: string[]) {
+    super(problems.join("\n"));
+    this.name = "ArgsError";
+  }
+}
+
+interface OptSpec {
+  /** How many values: 0 = flag, 1 = one value, "many" = every following word that does not start with "--". */
+  arity: 0 | 1 | "many";
+}
+
+const RUN_OPTS: Record<string, OptSpec> = {
+  kernel: { arity: 1 }, tree: { arity: 1 }, base: { arity: 1 }, patches: { arity: "many" }, config: { arity: "many" },
+  defconfig: { arity: 0 }, debug: { arity: 0 }, tests: { arity: "many" }, program: { arity: "many" }, append: { arity: 1 },
+  kselftest: { arity: "many" }, timeout: { arity: 1 }, "boot-timeout": { arity: 1 }, accel: { arity: 1 }, out: { arity: 1 },
+  json: { arity: 1 }, junit: { arity: 1 }, tap: { arity: 1 }, kcidb: { arity: 1 }, bisect: { arity: 0 }, "fail-on-warn": { arity: 0 },
+  "selftest-define": { arity: "many" }, quiet: { arity: 0 }, color: { arity: 0 }, "no-color": { arity: 0 }, help: { arity: 0 },
+};
+const PARSE_OPTS: Record<string, OptSpec> = {
+  json: { arity: 0 }, junit: { arity: 1 }, tap: { arity: 1 }, kcidb: { arity: 1 }, "json-out": { arity: 1 },
+  "fail-on-warn": { arity: 0 }, color: { arity: 0 }, "no-color": { arity: 0 }, help: { arity: 0 },
+};
+const LIST_OPTS: Record<string, OptSpec> = { json: { arity: 0 }, help: { arity: 0 } };
+
+type Parsed = { opts: Map<string, string[]>; positional: string[] };
+
+function parseOpts(args: string[], spec: Record<string, OptSpec>, command: string, problems: string[]): Parsed {
+  const opts = new Map<string, string[]>();
+  const positional: string[] = [];
+  for (let i = 0; i < args.length; i++) {
+    const a = args[i] as string;
+    if (a === "--") {
+      positional.push(...args.slice(i + 1));
+      break;
+    }
+    if (!a.startsWith("--") || a === "-") {
+      positional.push(a);
+      continue;
+    }
+    let name = a.slice(2);
+    let inline: string | undefined;
+    const eq = name.indexOf("=");
+    if (eq >= 0) {
+      inline = name.slice(eq + 1);
+      name = name.slice(0, eq);
+    }
+    const s = spec[name];
+    if (!s) {
+      problems.push(`unknown option --${name} for \`kharness ${command}\` (see \`kharness ${command} --help\`)`);
+      continue;
+    }
+    const values = opts.get(name) ?? [];
+    opts.set(name, values);
+    if (s.arity === 0) {
+      if (inline !== undefined) problems.push(`--${name} takes no value`);
+      values.push("true");
+    } else if (inline !== undefined) {
+      values.push(inline);
+    } else if (s.arity === 1) {
+      const v = args[i + 1];
+      if (v === undefined || (v.startsWith("--") && v !== "--")) problems.push(`--${name} needs a value`);
+      else {
+        values.push(v);
+        i++;
+      }
+    } else {
+      let n = 0;
+      while (i + 1 < args.length && !(args[i + 1] as string).startsWith("--")) {
+        values.push(args[++i] as string);
+        n++;
+      }
+      if (n === 0) problems.push(`--${name} needs at least one value`);
+    }
+  }
+  return { opts, positional };
+}
+
+function one(p: Parsed, name: string): string | undefined {
+  const v = p.opts.get(name);
+  return v?.[v.length - 1];
+}
+const many = (p: Parsed, name: string): string[] => p.opts.get(name) ?? [];
+const flag = (p: Parsed, name: string): boolean => p.opts.has(name);
+
+function seconds(p: Parsed, name: string, dflt: number, problems: string[]): number {
+  const v = one(p, name);
+  if (v === undefined) return dflt;
+  const n = Number(v);
+  if (!Number.isFinite(n) || n <= 0 || n > 86400) {
+    problems.push(`--${name} ${v}: expected a number of seconds between 1 and 86400, e.g. --${name} 60`);
+    return dflt;
+  }
+  return n;
+}
+
+function colorOpt(p: Parsed): boolean | undefined {
+  if (flag(p, "no-color")) return false;
+  if (flag(p, "color")) return true;
+  return undefined;
+}
+
+function reportsOpt(p: Parsed, jsonName: string): RunRequest["reports"] {
+  return { json: one(p, jsonName), junit: one(p, "junit"), tap: one(p, "tap"), kcidb: one(p, "kcidb") };
+}
+
+/** Parses `kharness ...` arguments (without node and the script path). Throws ArgsError listing every problem. */
+export function parseCommandLine(argv: string[]): Command {
+  const [cmd, ...rest] = argv;
+  const problems: string[] = [];
+  if (cmd === undefined || cmd === "help" || cmd === "--help" || cmd === "-h") return { cmd: "help", topic: rest[0] };
+  if (cmd === "--version" || cmd === "version") return { cmd: "version" };
+  switch (cmd) {
+    case "run": {
+      const p = parseOpts(rest, RUN_OPTS, "run", problems);
+      if (flag(p, "help")) return { cmd: "help", topic: "run" };
+      if (p.positional.length) problems.push(`unexpected argument ${p.positional.map((x) => JSON.stringify(x)).join(" ")}: options take the form --name value (see \`kharness run --help\`)`);
+      const accel = one(p, "accel") ?? "auto";
+      if (!["auto", "kvm", "tcg"].includes(accel)) problems.push(`--accel ${accel}: expected auto, kvm or tcg`);
+      const kernelPath = one(p, "kernel");
+      const tree = one(p, "tree");
+      if (kernelPath && tree) problems.push("--kernel and --tree both given: choose a built image (--kernel) or a tree to build (--tree)");
+      for (const treeOnly of ["base", "patches", "config", "defconfig", "debug", "kselftest"]) {
+        if (!tree && p.opts.has(treeOnly)) problems.push(`--${treeOnly} needs --tree DIR (it applies to a kernel built from source)`);
+      }
+      const timeoutSec = seconds(p, "timeout", 45, problems);
+      const bootTimeoutSec = seconds(p, "boot-timeout", 120, problems);
+      const append = many(p, "append").flatMap((a) => a.split(/\s+/).filter(Boolean));
+      if (problems.length) throw new ArgsError(problems);
+      const kernel: RunRequest["kernel"] = tree
+        ? { kind: "tree", dir: tree, base: one(p, "base"), patches: many(p, "patches"), configs: many(p, "config"), baseConfig: flag(p, "defconfig") ? "defconfig" : "tiny", debug: flag(p, "debug") }
+        : kernelPath
+          ? { kind: "image", path: kernelPath }
+          : { kind: "default" };
+      return {
+        cmd: "run",
+        quiet: flag(p, "quiet"),
+        color: colorOpt(p),
+        req: {
+          kernel,
+          tests: many(p, "tests"),
+          programs: many(p, "program"),
+          kselftests: many(p, "kselftest"),
+          append,
+          timeoutSec,
+          bootTimeoutSec,
+          accel: accel as Accel,
+          outDir: one(p, "out"),
+          reports: reportsOpt(p, "json"),
+          bisect: flag(p, "bisect"),
+          failOnWarn: flag(p, "fail-on-warn"),
+          selftestDefines: many(p, "selftest-define"),
+        },
+      };
+    }
+    case "parse": {
+      const p = parseOpts(rest, PARSE_OPTS, "parse", problems);
+      if (flag(p, "help")) return { cmd: "help", topic: "parse" };
+      if (p.positional.length !== 1) problems.push(p.positional.length === 0 ? "parse needs a FILE (a console log or TAP file; - reads stdin)" : `parse takes one FILE, got ${p.positional.length}`);
+      if (problems.length) throw new ArgsError(problems);
+      return { cmd: "parse", file: p.positional[0] as string, json: flag(p, "json"), reports: reportsOpt(p, "json-out"), failOnWarn: flag(p, "fail-on-warn"), color: colorOpt(p) };
+    }
+    case "list": {
+      const p = parseOpts(rest, LIST_OPTS, "list", problems);
+      if (flag(p, "help")) return { cmd: "help", topic: "list" };
+      if (p.positional.length) problems.push(`list takes no arguments, got ${p.positional.join(" ")}`);
+      if (problems.length) throw new ArgsError(problems);
+      return { cmd: "list", json: flag(p, "json") };
+    }
+    case "doctor":
+      if (rest.includes("--help")) return { cmd: "help", topic: "doctor" };
+      if (rest.length) throw new ArgsError([`doctor takes no arguments, got ${rest.join(" ")}`]);
+      return { cmd: "doctor" };
+    default:
+      throw new ArgsError([`unknown command ${JSON.stringify(cmd)}: expected run, parse, list or doctor (see \`kharness --help\`)`]);
+  }
+}
+
+export const HELP: Record<string, string> = {
+  main: `kharness: build a kernel if needed, boot it in QEMU, run selftests in the guest, report per-test results.
+
+Usage:
+  kharness run [options]      boot and test (default: the packaged default kernel, all bundled selftests)
+  kharness parse FILE         parse a console log or TAP file (- for stdin) and report it like a run
+  kharness list [--json]      list the bundled selftests and their cases
+  kharness doctor             check QEMU, acceleration, compilers, static libc, the default kernel
+
+Exit codes: 0 all passed/skipped/xfailed; 1 a test failed, timed out, xpassed or crashed;
+2 bad usage or input; 3 infrastructure failure (build, boot, missing tool); 125 with --bisect when
+the commit could not be tested; 130/143 interrupted by SIGINT/SIGTERM.
+\`kharness run --help\` lists the run options.`,
+  run: `kharness run [options]
+
+Kernel (default: Debian's 6.12 cloud kernel installed by \`npm run setup\`):
+  --kernel PATH          a built bzImage (e.g. arch/x86/boot/bzImage, /boot/vmlinuz-*)
+  --tree DIR             a kernel source tree to build (git or plain); the tree is never modified
+    --base REF           build this commit of a git tree (default HEAD)
+    --patches PATH...    an mbox, a directory of *.patch files, or a quilt series file, applied in order
+    --config FRAG...     extra config fragment files or single CONFIG_X=y items
+    --defconfig          start from the tree's defconfig instead of tinyconfig
+    --debug              also merge kernel-config/debug.config (KASAN, lockdep, ...)
+    --kselftest T...     also build and run the tree's tools/testing/selftests/T
+Tests:
+  --tests GLOB...        which bundled selftest programs (see \`kharness list\`)
+  --program PATH...      your own static test program(s), run like a bundled one
+  --timeout S            per-program timeout in the guest (default 45)
+  --fail-on-warn         a kernel WARN/Oops/BUG/KASAN report fails the test that was running
+Boot:
+  --append ARGS          extra kernel command-line arguments (e.g. "lsm=yama")
+  --boot-timeout S       give up if init has not started after S seconds (default 120)
+  --accel auto|kvm|tcg   auto uses KVM only when a probe boot works (default auto)
+Output:
+  --out DIR              run directory (default ./kharness-out/<run-id>; ./kharness-out/latest links the newest)
+  --json F --junit F --tap F --kcidb F   also write these reports to F
+  --quiet                no live progress, only the summary
+  --bisect               exit 125 when the commit cannot be tested (for git bisect run)`,
+  parse: `kharness parse FILE [--json] [--junit F] [--tap F] [--kcidb F] [--json-out F]
+
+Reads a console log or a TAP/KTAP file (FILE may be - for stdin) and reports it like a run.
+--json prints the results JSON on stdout instead of the terminal summary. Exit codes as for run.`,
+  list: `kharness list [--json]
+
+Lists the bundled selftest programs and their cases.`,
+  doctor: `kharness doctor
+
+Checks qemu-system-x86_64, the acceleration verdict, gcc and static libc, make, xz, and the default
+kernel; prints the fix for each problem. Exit 0 when all is well, 3 otherwise.`,
+};

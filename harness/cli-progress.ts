@@ -1,0 +1,52 @@
+// Live progress on the terminal: subscribes to pipeline events and prints stages, programs and failures.
+
+import type { ProgressEvent, ProgressSink, Status } from "./types.js";
+
+const PASSING: ReadonlySet<Status> = new Set(["PASS", "SKIP", "XFAIL"]);
+
+/** A progress sink writing to a stream; stage changes and each finished program, failures as they happen. */
+export function createProgressPrinter(out: NodeJS.WritableStream, opts: { color: boolean; programs?: () => ReadonlySet<string> }): ProgressSink & { counts: () => Record<string, number> } {
+  const t0 = Date.now();
+  const counts: Record<string, number> = {};
+  const c = (code: string, s: string) => (opts.color ? `\x1b[${code}m${s}\x1b[0m` : s);
+  const stamp = () => c("2", `[${((Date.now() - t0) / 1000).toFixed(1).padStart(5)}s]`);
+  const line = (s: string) => out.write(`${stamp()} ${s}\n`);
+  let lastBuildLine = 0;
+  const sink = (e: ProgressEvent) => {
+    switch (e.kind) {
+      case "stage":
+        line(c("1", `${e.stage}${e.detail ? `: ${e.detail}` : ""}`));
+        break;
+      case "build-line":
+        // make prints thousands of lines: show one every 2 s so the user sees it moving.
+        if (Date.now() - lastBuildLine > 2000) {
+          lastBuildLine = Date.now();
+          line(c("2", `  ${e.line.trim().slice(0, 120)}`));
+        }
+        break;
+      case "plan":
+        line(`${e.programs.length} program(s): ${e.programs.join(" ")}`);
+        break;
+      case "guest":
+        if (e.event === "init") line("guest init started");
+        break;
+      case "test-start":
+        if (opts.programs?.().has(e.id)) line(`  running ${e.id}`);
+        break;
+      case "test-end": {
+        counts[e.status] = (counts[e.status] ?? 0) + 1;
+        const isProgram = opts.programs?.().has(e.id) ?? false;
+        if (!PASSING.has(e.status)) line(`  ${c("31", e.status.padEnd(7))} ${e.id}`);
+        else if (isProgram) line(`  ${c("32", e.status.padEnd(7))} ${e.id}`);
+        break;
+      }
+      case "kernel-event":
+        line(c("33", `  kernel ${e.event.kind}: ${e.event.title}${e.event.testId ? ` (during ${e.event.testId})` : ""}`));
+        break;
+      case "info":
+        line(c("2", e.message));
+        break;
+    }
+  };
+  return Object.assign(sink, { counts: () => ({ ...counts }) });
+}

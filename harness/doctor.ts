@@ -1,0 +1,61 @@
+// `kharness doctor`: checks each thing a run needs and prints the fix for what is missing.
+
+import { promises as fs } from "node:fs";
+import type { Exec } from "./exec/exec.js";
+import { resolveDefaultKernel } from "./kernel/default.js";
+import { resolveAccel } from "./qemu/accel.js";
+import { X86_64, checkQemuVersion } from "./qemu/profiles.js";
+
+interface Check {
+  name: string;
+  ok: boolean;
+  detail: string;
+  fix?: string;
+}
+
+async function firstLine(exec: Exec, argv: string[]): Promise<string | undefined> {
+  try {
+    const r = await exec.run(argv);
+    return r.exitCode === 0 ? (r.stdout.split("\n")[0] ?? "").trim() : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** Runs every check, prints one line each; returns 0 when all pass, 3 otherwise. */
+export async function runDoctor(exec: Exec, cacheRoot: string, out: NodeJS.WritableStream): Promise<number> {
+  const checks: Check[] = [];
+  const qemuVer = await firstLine(exec, [X86_64.qemuBinary, "--version"]);
+  if (!qemuVer) checks.push({ name: "qemu", ok: false, detail: `${X86_64.qemuBinary} not found`, fix: "apt-get install qemu-system-x86 (or run `npm run setup`)" });
+  else {
+    const tooOld = checkQemuVersion(qemuVer);
+    checks.push({ name: "qemu", ok: !tooOld, detail: qemuVer, fix: tooOld });
+  }
+  if (qemuVer) {
+    try {
+      const a = await resolveAccel("auto", { exec, cacheDir: cacheRoot });
+      checks.push({ name: "accel", ok: true, detail: `${a.accel}: ${a.reason}` });
+    } catch (e) {
+      checks.push({ name: "accel", ok: false, detail: (e as Error).message, fix: "see --accel in `kharness run --help`" });
+    }
+  }
+  const gcc = await firstLine(exec, ["gcc", "--version"]);
+  checks.push({ name: "gcc", ok: Boolean(gcc), detail: gcc ?? "not found", fix: gcc ? undefined : "apt-get install gcc" });
+  const libcA = await fs.access("/usr/lib/x86_64-linux-gnu/libc.a").then(() => true, () => false);
+  checks.push({ name: "static libc", ok: libcA, detail: libcA ? "/usr/lib/x86_64-linux-gnu/libc.a" : "libc.a not found", fix: libcA ? undefined : "apt-get install libc6-dev" });
+  const make = await firstLine(exec, ["make", "--version"]);
+  checks.push({ name: "make", ok: Boolean(make), detail: make ?? "not found", fix: make ? undefined : "apt-get install make" });
+  const xz = await firstLine(exec, ["xz", "--version"]);
+  checks.push({ name: "xz", ok: Boolean(xz), detail: xz ?? "not found", fix: xz ? undefined : "apt-get install xz-utils (kernel modules are .ko.xz)" });
+  try {
+    const k = await resolveDefaultKernel(cacheRoot);
+    checks.push({ name: "default kernel", ok: true, detail: `${k.release} (${k.path})` });
+  } catch (e) {
+    checks.push({ name: "default kernel", ok: false, detail: (e as Error).message, fix: "npm run setup" });
+  }
+  for (const c of checks) {
+    out.write(`${c.ok ? "ok  " : "FAIL"} ${c.name.padEnd(15)} ${c.detail}\n`);
+    if (!c.ok && c.fix) out.write(`     fix: ${c.fix}\n`);
+  }
+  return checks.every((c) => c.ok) ? 0 : 3;
+}

@@ -1,0 +1,151 @@
+// request -> RunResult: kernel -> payload -> boot -> results -> reports, emitting progress events.
+// Whatever happens (crash, timeout, interrupt), the run directory keeps the console log and what was parsed.
+
+import { promises as fs } from "node:fs";
+import * as path from "node:path";
+import { KharnessError, UsageError } from "./errors.js";
+import type { Exec } from "./exec/exec.js";
+import { writeFileAtomic } from "./exec/files.js";
+import { resolveDefaultKernel, resolveImageKernel } from "./kernel/default.js";
+import { buildKernelFromTree, buildKselftests } from "./kernel/tree.js";
+import { buildPayload, type ExtraGuestFiles } from "./payload/payload.js";
+import { resolveAccel } from "./qemu/accel.js";
+import { bootGuest } from "./qemu/boot.js";
+import { X86_64 } from "./qemu/profiles.js";
+import { writeReports } from "./write-reports.js";
+import { createRunParser, RESULTS_SCHEMA_VERSION } from "./results/index.js";
+import type { BootResult, KernelImage, ProgressSink, RunRequest, RunResult } from "./types.js";
+
+export interface PipelineDeps {
+  exec: Exec;
+  cacheRoot: string;
+  /** The kharness checkout (vm/, selftests/, kernel-config/). */
+  repoRoot: string;
+  /** Where relative paths and ./kharness-out are resolved. */
+  cwd: string;
+  signal: AbortSignal;
+  onProgress: ProgressSink;
+  now?: () => Date;
+}
+
+export interface PipelineOutcome {
+  run: RunResult;
+  runDir: string;
+  boot?: BootResult;
+}
+
+/** A run id that sorts by time and is safe as a directory name. */
+export function makeRunId(d: Date): string {
+  const p = (n: number, w = 2) => String(n).padStart(w, "0");
+  return `${d.getFullYear()}${p(d.getMonth() + 1)}${p(d.getDate())}-${p(d.getHours())}${p(d.getMinutes())}${p(d.getSeconds())}-${Math.random().toString(36).slice(2, 6)}`;
+}
+
+/** Creates the run directory (checking it is writable) and points ./kharness-out/latest at it. */
+export async function prepareRunDir(req: RunRequest, cwd: string, runId: string): Promise<string> {
+  const runDir = req.outDir ? path.resolve(cwd, req.outDir) : path.join(cwd, "kharness-out", runId);
+  try {
+    await fs.mkdir(runDir, { recursive: true });
+    await fs.access(runDir, fs.constants.W_OK);
+    const probe = path.join(runDir, `.write-test-${process.pid}`);
+    await fs.writeFile(probe, "");
+    await fs.rm(probe);
+  } catch (e) {
+    throw new UsageError(`--out ${req.outDir ?? runDir}: cannot write there (${(e as NodeJS.ErrnoException).code ?? e})`, { fix: "pass --out with a writable directory", cause: e, untestable: false });
+  }
+  if (!req.outDir) {
+    const latest = path.join(cwd, "kharness-out", "latest");
+    const tmp = `${latest}.tmp-${process.pid}`;
+    await fs.rm(tmp, { force: true });
+    await fs.symlink(runId, tmp);
+    await fs.rename(tmp, latest);
+  }
+  return runDir;
+}
+
+async function getKernel(req: RunRequest, deps: PipelineDeps, runDir: string): Promise<{ kernel: KernelImage; extra?: ExtraGuestFiles }> {
+  deps.onProgress({ kind: "stage", stage: "kernel" });
+  const k = req.kernel;
+  switch (k.kind) {
+    case "default":
+      return { kernel: await resolveDefaultKernel(deps.cacheRoot) };
+    case "image":
+      return { kernel: await resolveImageKernel(path.resolve(deps.cwd, k.path)) };
+    case "tree": {
+      const abs = { ...k, dir: path.resolve(deps.cwd, k.dir), patches: k.patches.map((p) => path.resolve(deps.cwd, p)), configs: k.configs.map((c) => (/^CONFIG_/.test(c) ? c : path.resolve(deps.cwd, c))) };
+      const stageDeps = { exec: deps.exec, cacheRoot: deps.cacheRoot, runDir, signal: deps.signal, onProgress: deps.onProgress, repoRoot: deps.repoRoot };
+      const kernel = await buildKernelFromTree(abs, stageDeps);
+      const extra = req.kselftests.length ? await buildKselftests(kernel, req.kselftests, stageDeps) : undefined;
+      return { kernel, extra };
+    }
+  }
+}
+
+/** Runs one request end to end. Throws KharnessError for usage/infra problems before the boot. */
+export async function runPipeline(req: RunRequest, deps: PipelineDeps): Promise<PipelineOutcome> {
+  const started = (deps.now ?? (() => new Date()))();
+  const runId = makeRunId(started);
+  const runDir = await prepareRunDir(req, deps.cwd, runId);
+  deps.onProgress({ kind: "info", message: `run directory ${path.relative(deps.cwd, runDir) || "."}` });
+
+  const [{ kernel, extra }, accel] = await Promise.all([getKernel(req, deps, runDir), resolveAccel(req.accel, { exec: deps.exec, cacheDir: deps.cacheRoot })]);
+  if (kernel.configPath) await fs.copyFile(kernel.configPath, path.join(runDir, "kernel.config")).catch(() => undefined);
+  deps.signal.throwIfAborted();
+
+  const payload = await buildPayload(
+    { exec: deps.exec, cacheRoot: deps.cacheRoot, repoRoot: deps.repoRoot, signal: deps.signal, onProgress: deps.onProgress },
+    { kernel, tests: req.tests, programs: req.programs.map((p) => path.resolve(deps.cwd, p)), extra, timeoutSec: req.timeoutSec, selftestDefines: req.selftestDefines, wantedModules: X86_64.guestModules, outDir: runDir },
+  );
+  deps.signal.throwIfAborted();
+  deps.onProgress({ kind: "plan", programs: payload.programs.map((p) => p.name) });
+
+  deps.onProgress({ kind: "stage", stage: "boot", detail: `${kernel.release ?? path.basename(kernel.path)} (${accel.accel})` });
+  const parser = createRunParser({ onEvent: deps.onProgress, failOnWarn: req.failOnWarn });
+  let boot: BootResult;
+  try {
+    boot = await bootGuest(
+      { exec: deps.exec, signal: deps.signal, onProgress: deps.onProgress },
+      {
+        kernel,
+        payload,
+        runDir,
+        accel: accel.accel,
+        append: req.append,
+        bootTimeoutSec: req.bootTimeoutSec,
+        onConsole: (c) => parser.pushConsole(c),
+        onResults: (c) => parser.pushResults(c),
+      },
+    );
+  } catch (e) {
+    // Even when the boot itself failed to start, keep what the parser saw.
+    const run = finishRun(parser.finish({ end: "qemu-error", detail: (e as Error).message }), { runId, started, kernel, req });
+    await writeReports(run, runDir, req.reports, { runId }).catch(() => undefined);
+    throw e;
+  }
+  await fs.rm(payload.initramfsPath, { force: true });
+
+  deps.onProgress({ kind: "stage", stage: "results" });
+  const run = finishRun(parser.finish({ end: boot.end, detail: boot.endDetail }), { runId, started, kernel, req, boot });
+  deps.onProgress({ kind: "stage", stage: "report" });
+  await writeReports(run, runDir, req.reports, { runId });
+  return { run, runDir, boot };
+}
+
+function finishRun(run: RunResult, ctx: { runId: string; started: Date; kernel: KernelImage; req: RunRequest; boot?: BootResult }): RunResult {
+  const { consoleLogPath: _c, resultsLogPath: _r, ...bootInfo } = ctx.boot ?? ({} as Partial<BootResult>);
+  return {
+    ...run,
+    schemaVersion: RESULTS_SCHEMA_VERSION,
+    runId: ctx.runId,
+    startedAt: ctx.started.toISOString(),
+    durationMs: Date.now() - ctx.started.getTime(),
+    kernel: { release: ctx.kernel.release, path: ctx.kernel.path, source: ctx.kernel.source, cmdline: ctx.req.append.join(" ") || undefined },
+    boot: ctx.boot ? (bootInfo as RunResult["boot"]) : undefined,
+  };
+}
+
+/** Writes a small marker so a later reader knows the run ended abnormally before results existed. */
+export async function writeRunError(runDir: string, err: unknown): Promise<void> {
+  const e = err instanceof KharnessError ? { kind: err.kind, message: err.message, fix: err.fix, tail: err.tail } : { kind: "internal", message: String((err as Error)?.message ?? err) };
+  await writeFileAtomic(path.join(runDir, "error.json"), JSON.stringify(e, null, 2) + "\n").catch(() => undefined);
+}
+

@@ -1,0 +1,30 @@
+// Writes the run directory's report files (and any the user asked for) atomically, from the pure renderers.
+
+import { promises as fs } from "node:fs";
+import * as path from "node:path";
+import { writeFileAtomic } from "./exec/files.js";
+import { renderJson, renderJunit, renderKcidb, renderTap } from "./report/index.js";
+import type { RunRequest, RunResult } from "./types.js";
+
+/** results.json, junit.xml and results.tap in runDir; plus --json/--junit/--tap/--kcidb targets. */
+export async function writeReports(run: RunResult, runDir: string | undefined, extra: RunRequest["reports"], ids: { runId?: string }): Promise<void> {
+  const json = renderJson(run);
+  const junit = renderJunit(run);
+  const tap = renderTap(run);
+  const writes: Promise<void>[] = [];
+  if (runDir) {
+    writes.push(writeFileAtomic(path.join(runDir, "results.json"), json), writeFileAtomic(path.join(runDir, "junit.xml"), junit), writeFileAtomic(path.join(runDir, "results.tap"), tap));
+  }
+  const put = async (file: string | undefined, text: () => string) => {
+    if (!file) return;
+    await fs.mkdir(path.dirname(path.resolve(file)), { recursive: true });
+    await writeFileAtomic(path.resolve(file), text());
+  };
+  writes.push(
+    put(extra.json, () => json),
+    put(extra.junit, () => junit),
+    put(extra.tap, () => tap),
+    put(extra.kcidb, () => renderKcidb(run, { origin: "kharness", runId: ids.runId ?? run.runId ?? "run" })),
+  );
+  await Promise.all(writes);
+}
