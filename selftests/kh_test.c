@@ -223,7 +223,8 @@ static void kmsg_mark(const char *what, const char *prog, const char *name)
 	fd = open("/dev/kmsg", O_WRONLY | O_CLOEXEC);
 	if (fd < 0)
 		return;
-	n = snprintf(buf, sizeof(buf), "kharness: %s %s.%s\n", what, prog, name);
+	/* KERN_NOTICE, like init's markers: shown at the loglevel the host sets, not a warning. */
+	n = snprintf(buf, sizeof(buf), "<5>kharness: %s %s.%s\n", what, prog, name);
 	if (n > 0 && n < (int)sizeof(buf))
 		write_all(fd, buf, (size_t)n);
 	close(fd);
