@@ -1,0 +1,143 @@
+// Every `make` of a kernel build: argv with O=, ARCH, CC (ccache when present), the log into
+// build.log, each line as a progress event, and on failure the compiler's error lines.
+
+import { createWriteStream, type WriteStream } from "node:fs";
+import { once } from "node:events";
+import * as os from "node:os";
+import { CommandFailedError, lastLines } from "../errors.js";
+import type { Exec } from "../exec/exec.js";
+import type { ProgressSink } from "../types.js";
+
+/** How make is invoked for one build: the same CC everywhere, or kbuild re-runs Kconfig. */
+export interface MakeSetup {
+  srcDir: string;
+  buildDir: string;
+  /** "gcc" or "ccache gcc". */
+  cc: string;
+  jobs: number;
+  env: Record<string, string>;
+}
+
+/** A make that failed: the compiler's `error:` lines are in the message, the log tail in `tail`. */
+export class KernelBuildError extends CommandFailedError {
+  readonly errorLines: string[];
+  constructor(opts: { argv: string[]; cwd?: string; exitCode?: number; tail: string[]; errorLines: string[]; what: string; logPath?: string }) {
+    super({
+      argv: opts.argv,
+      cwd: opts.cwd,
+      exitCode: opts.exitCode,
+      tail: opts.tail,
+      what: opts.what,
+      fix: opts.logPath ? `the whole log is ${opts.logPath}; fix the error (or the patch that caused it) and run again` : "fix the error (or the patch that caused it) and run again",
+    });
+    this.name = "KernelBuildError";
+    this.errorLines = opts.errorLines;
+    if (opts.errorLines.length) this.message += `\ncompiler errors:\n${opts.errorLines.map((l) => `  ${l}`).join("\n")}`;
+  }
+}
+
+const ERROR_LINE = /(\berror:|\bError:|undefined reference to|\*\*\* .*Stop\.|fatal error)/;
+
+/** Compiler/linker/make error lines, first ones first (the first error is usually the cause), bounded. */
+export function compilerErrorLines(lines: string[], max = 20): string[] {
+  const out: string[] = [];
+  for (const l of lines) {
+    if (!ERROR_LINE.test(l) || /^make(\[\d+\])?: \*\*\* \[.*\] Error \d+$/.test(l)) continue;
+    if (!out.includes(l)) out.push(l);
+    if (out.length >= max) break;
+  }
+  return out;
+}
+
+/** make's argv for a kernel target (ARCH=x86_64 makes 64BIT the only choice, even under tinyconfig). */
+export function kernelMakeArgv(setup: MakeSetup, targets: string[], parallel: boolean): string[] {
+  return [
+    "make",
+    "-C",
+    setup.srcDir,
+    `O=${setup.buildDir}`,
+    "ARCH=x86_64",
+    `CC=${setup.cc}`,
+    `HOSTCC=${setup.cc}`,
+    ...(parallel ? [`-j${setup.jobs}`] : []),
+    ...targets,
+  ];
+}
+
+/** Default parallelism: every CPU the process may use. */
+export function defaultJobs(): number {
+  return os.availableParallelism();
+}
+
+/** Environment that makes builds reproducible (and so ccache-friendly) across runs and paths. */
+export function buildEnv(ccacheBaseDir: string): Record<string, string> {
+  return {
+    KBUILD_BUILD_USER: "kharness",
+    KBUILD_BUILD_HOST: "kharness",
+    // Paths under the cache's work area are rewritten relative, so a new worktree still hits ccache.
+    CCACHE_BASEDIR: ccacheBaseDir,
+    CCACHE_NOHASHDIR: "true",
+    // The cache key covers the inputs; a stray LOCALVERSION from the user's shell would not be.
+    LOCALVERSION: "",
+  };
+}
+
+/** An append-only build log shared by the make steps of one build. */
+export class BuildLog {
+  private readonly stream: WriteStream;
+  /** Everything logged, bounded to the last lines, for error messages. */
+  readonly recent: string[] = [];
+  private readonly all: string[] = [];
+  constructor(readonly path: string) {
+    this.stream = createWriteStream(path, { flags: "a" });
+  }
+  write(line: string): void {
+    this.stream.write(line + "\n");
+    this.recent.push(line);
+    if (this.recent.length > 400) this.recent.shift();
+  }
+  /** Lines of the current step only (the error extraction looks at the failing step). */
+  stepLines(): string[] {
+    return this.all;
+  }
+  startStep(): void {
+    this.all.length = 0;
+  }
+  collect(line: string): void {
+    if (this.all.length < 200_000) this.all.push(line);
+  }
+  async close(): Promise<void> {
+    this.stream.end();
+    await once(this.stream, "close");
+  }
+}
+
+/** Runs one make step, streaming its lines to the log and the progress sink; throws KernelBuildError on failure. */
+export async function runMake(exec: Exec, argv: string[], opts: { env: Record<string, string>; log: BuildLog; what: string; signal?: AbortSignal; onProgress?: ProgressSink }): Promise<void> {
+  opts.log.write(`$ ${argv.join(" ")}`);
+  opts.log.startStep();
+  const res = await exec.run(argv, {
+    env: opts.env,
+    signal: opts.signal,
+    tailLines: 40,
+    onLine: (line) => {
+      opts.log.write(line);
+      opts.log.collect(line);
+      opts.onProgress?.({ kind: "build-line", line });
+    },
+  });
+  if (res.aborted) opts.signal?.throwIfAborted();
+  if (res.exitCode !== 0) {
+    opts.log.write(`# exit ${res.exitCode ?? res.signal ?? "?"}`);
+    const step = opts.log.stepLines();
+    const lines = step.length ? step : res.tail;
+    throw new KernelBuildError({
+      argv,
+      exitCode: res.exitCode,
+      tail: lastLines(lines.join("\n"), 40),
+      errorLines: compilerErrorLines(lines),
+      what: opts.what,
+      logPath: opts.log.path,
+    });
+  }
+}

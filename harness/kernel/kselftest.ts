@@ -1,0 +1,171 @@
+// --kselftest TARGET...: build the tree's own tools/testing/selftests/TARGET statically against the
+// (patched) tree's uapi headers, cached by kernel build key, and describe it for the initramfs.
+
+import { promises as fs } from "node:fs";
+import * as path from "node:path";
+import { InfraError, UsageError } from "../errors.js";
+import { ensureCacheEntry, exists, sha256 } from "../exec/files.js";
+import type { GuestProgram, KernelImage } from "../types.js";
+import { BuildLog, buildEnv, defaultJobs, kernelMakeArgv, runMake, type MakeSetup } from "./kbuild.js";
+import { applyPatches } from "./patch-apply.js";
+import { prepareSource, touchedPaths, type PreparedSource } from "./source-tree.js";
+import { BUILD_RECIPE_VERSION, readBuildRecord, type TreeBuildDeps } from "./build-record.js";
+
+/** The kselftest runner's default per-program timeout (tools/testing/selftests/kselftest/runner.sh). */
+export const KSELFTEST_DEFAULT_TIMEOUT_SEC = 45;
+
+/** Programs to run and every file they need, for the initramfs (payload's ExtraGuestFiles). */
+export interface KselftestBuild {
+  programs: GuestProgram[];
+  files: { hostPath: string; guestPath: string; mode?: number }[];
+}
+
+/** `timeout=N` from a target's settings file; the kselftest default when absent or unreadable. */
+export function parseSettingsTimeout(text: string | undefined): number {
+  const m = text ? /^\s*timeout\s*=\s*(\d+)\s*$/m.exec(text) : null;
+  const n = m?.[1] ? Number(m[1]) : NaN;
+  return Number.isFinite(n) && n > 0 ? n : KSELFTEST_DEFAULT_TIMEOUT_SEC;
+}
+
+/** Runnable programs of kselftest-list.txt (`target:program` lines) for one target. */
+export function parseKselftestList(text: string, target: string): string[] {
+  return text
+    .split(/\r?\n/)
+    .map((l) => l.trim())
+    .filter((l) => l.startsWith(`${target}:`))
+    .map((l) => l.slice(target.length + 1));
+}
+
+/** What an ELF file is, read from its headers: scripts and dynamic binaries cannot run in our shell-less, libc-less guest. */
+export function elfKind(head: Buffer): "static" | "dynamic" | "not-elf" {
+  if (head.length < 64 || head.readUInt32BE(0) !== 0x7f454c46 || head[4] !== 2) return "not-elf";
+  const phoff = Number(head.readBigUInt64LE(0x20));
+  const phentsize = head.readUInt16LE(0x36);
+  const phnum = head.readUInt16LE(0x38);
+  for (let i = 0; i < phnum; i++) {
+    const off = phoff + i * phentsize;
+    if (off + 4 > head.length) break;
+    if (head.readUInt32LE(off) === 3 /* PT_INTERP */) return "dynamic";
+  }
+  return "static";
+}
+
+async function listFiles(dir: string, rel = ""): Promise<string[]> {
+  const out: string[] = [];
+  for (const ent of await fs.readdir(path.join(dir, rel), { withFileTypes: true })) {
+    const r = rel ? `${rel}/${ent.name}` : ent.name;
+    if (ent.isDirectory()) out.push(...(await listFiles(dir, r)));
+    else if (ent.isFile()) out.push(r);
+  }
+  return out.sort();
+}
+
+const TARGET_NAME = /^[A-Za-z0-9_.+-]+(\/[A-Za-z0-9_.+-]+)*$/;
+
+/**
+ * Builds the tree's kselftests for the given targets (cached by the kernel's build key, the targets
+ * and the recipe). Programs are named `kselftest.TARGET.PROG`, live under /kharness/kselftest/TARGET/
+ * in the guest, run in that directory, with the target's `settings` timeout (default 45 s).
+ */
+export async function buildKselftests(kernel: KernelImage, targets: string[], deps: TreeBuildDeps): Promise<KselftestBuild> {
+  if (kernel.source !== "tree" || !kernel.build) throw new UsageError("--kselftest needs a kernel built from a tree: add --tree DIR", { fix: "e.g. kharness run --tree ~/src/linux --kselftest landlock" });
+  const bad = targets.filter((t) => !TARGET_NAME.test(t));
+  if (bad.length) throw new UsageError(`--kselftest ${bad.join(", ")}: not a selftest target name`, { fix: "use a directory name under tools/testing/selftests, e.g. --kselftest landlock" });
+  const { exec, cacheRoot, signal, onProgress } = deps;
+  const { record, patches } = await readBuildRecord(cacheRoot, kernel.build.cacheKey);
+  const key = sha256(`kharness-kselftest-recipe-${BUILD_RECIPE_VERSION}`, kernel.build.cacheKey, ...targets);
+  const entry = path.join(cacheRoot, "kselftests", key);
+  onProgress?.({ kind: "stage", stage: "build", detail: `kselftests ${targets.join(" ")}` });
+
+  await fs.mkdir(deps.runDir, { recursive: true });
+  const { hit } = await ensureCacheEntry(entry, async (tmp) => {
+    const workDir = path.join(cacheRoot, "work", `ksft-${key.slice(0, 16)}-${process.pid}-${Date.now().toString(36)}`);
+    await fs.mkdir(workDir, { recursive: true });
+    const log = new BuildLog(path.join(deps.runDir, "kselftest-build.log"));
+    let prepared: PreparedSource | undefined;
+    try {
+      if (record.usesWorkingTree) {
+        prepared = { srcDir: record.tree.dir, cleanup: async () => undefined };
+      } else {
+        prepared = await prepareSource(exec, record.tree, workDir, patches.flatMap((p) => touchedPaths(p.text)), signal);
+        if (patches.length) await applyPatches(exec, prepared.srcDir, patches, { workDir, target: record.tree.dir, signal, log: (l) => log.write(l) });
+      }
+      const src = prepared.srcDir;
+      const missing: string[] = [];
+      for (const t of targets) if (!(await exists(path.join(src, "tools/testing/selftests", t, "Makefile")))) missing.push(t);
+      if (missing.length) throw new UsageError(`--kselftest ${missing.join(", ")}: no tools/testing/selftests/${missing[0]}/Makefile in ${record.tree.dir}`, { fix: "pick a directory that exists under tools/testing/selftests" });
+
+      const ccache = (await exec.run(["ccache", "--version"]).catch(() => undefined))?.exitCode === 0;
+      const setup: MakeSetup = {
+        srcDir: src,
+        buildDir: path.join(workDir, "build"),
+        cc: ccache ? "ccache gcc" : "gcc",
+        jobs: deps.jobs ?? defaultJobs(),
+        env: buildEnv(path.join(cacheRoot, "work")),
+      };
+      // uapi headers of this very tree (the series may add new ones): `headers` needs no .config.
+      await runMake(exec, kernelMakeArgv(setup, ["headers"], true), { env: setup.env, log, what: "kernel headers (make headers)", signal, onProgress });
+      const install = path.join(tmp, "install");
+      const argv = [
+        "make",
+        "-C",
+        path.join(src, "tools/testing/selftests"),
+        `O=${setup.buildDir}`,
+        "ARCH=x86_64",
+        `TARGETS=${targets.join(" ")}`,
+        `KSFT_INSTALL_PATH=${install}`,
+        `CC=${setup.cc}`,
+        // The guest has no libc: every program must be static (libcap.a comes from libcap-dev).
+        "LDFLAGS=-static",
+        `-j${setup.jobs}`,
+        "install",
+      ];
+      await runMake(exec, argv, { env: setup.env, log, what: `kselftest build (${targets.join(" ")})`, signal, onProgress });
+
+      const list = await fs.readFile(path.join(install, "kselftest-list.txt"), "utf8").catch(() => "");
+      const programs: (Omit<GuestProgram, "hostPath"> & { hostRel: string })[] = [];
+      const skipped: string[] = [];
+      for (const t of targets) {
+        const settings = await fs.readFile(path.join(src, "tools/testing/selftests", t, "settings"), "utf8").catch(() => undefined);
+        const timeoutSec = parseSettingsTimeout(settings);
+        for (const prog of parseKselftestList(list, t)) {
+          const hostRel = `install/${t}/${prog}`;
+          const fh = await fs.open(path.join(tmp, hostRel), "r").catch(() => undefined);
+          const head = Buffer.alloc(4096);
+          if (fh) {
+            await fh.read(head, 0, head.length, 0);
+            await fh.close();
+          }
+          const kind = elfKind(head);
+          if (kind === "dynamic") throw new InfraError(`kselftest ${t}/${prog} linked dynamically although LDFLAGS=-static was given`, { fix: `its Makefile overrides LDFLAGS; the guest has no libc, so it cannot run` });
+          if (kind === "not-elf") {
+            skipped.push(`${t}/${prog}`);
+            continue;
+          }
+          const dir = `/kharness/kselftest/${t}`;
+          programs.push({ name: `kselftest.${t}.${prog}`, hostRel, guestPath: `${dir}/${prog}`, timeoutSec, args: [], cwd: dir });
+        }
+      }
+      if (!programs.length) throw new InfraError(`kselftest ${targets.join(", ")} built no runnable static programs`, { fix: `see ${log.path}` });
+      await fs.writeFile(path.join(tmp, "programs.json"), JSON.stringify({ programs, skipped }, null, 2) + "\n");
+    } finally {
+      await log.close();
+      await prepared?.cleanup().catch(() => undefined);
+      await fs.rm(workDir, { recursive: true, force: true });
+    }
+  });
+
+  const saved = JSON.parse(await fs.readFile(path.join(entry, "programs.json"), "utf8")) as { programs: (Omit<GuestProgram, "hostPath"> & { hostRel: string })[]; skipped: string[] };
+  if (saved.skipped.length) onProgress?.({ kind: "info", message: `kselftest scripts need a shell, which the guest does not have; not run: ${saved.skipped.join(", ")}` });
+  const programs = saved.programs.map(({ hostRel, ...p }) => ({ ...p, hostPath: path.join(entry, hostRel) }));
+  const files: KselftestBuild["files"] = [];
+  for (const t of targets) {
+    const dir = path.join(entry, "install", t);
+    for (const rel of await listFiles(dir).catch(() => [] as string[])) {
+      const st = await fs.stat(path.join(dir, rel));
+      files.push({ hostPath: path.join(dir, rel), guestPath: `/kharness/kselftest/${t}/${rel}`, mode: st.mode & 0o777 });
+    }
+  }
+  onProgress?.({ kind: "info", message: `kselftests ${targets.join(" ")}: ${programs.length} programs${hit ? " (cached)" : ""}` });
+  return { programs, files };
+}

@@ -1,0 +1,303 @@
+// Tree + patches + config fragments -> a bzImage, through a content-addressed build cache:
+// an unchanged input never runs make twice, and a failure says exactly which step failed.
+
+import { promises as fs } from "node:fs";
+import * as path from "node:path";
+import { KharnessError, UsageError } from "../errors.js";
+import type { Exec } from "../exec/exec.js";
+import { ensureCacheEntry, exists, sha256, writeFileAtomic } from "../exec/files.js";
+import { configValues } from "../kconfig/config-file.js";
+import { parseKconfigSymbols, type KconfigSymbol } from "../kconfig/kconfig-deps.js";
+import { mergeFragments, overlayConfig, renderMerged, type Fragment, type MergedConfig } from "../kconfig/merge.js";
+import { findLostOptions, formatLostOptions, type LostOption } from "../kconfig/survival.js";
+import type { KernelImage } from "../types.js";
+import { BUILD_RECIPE_VERSION, type BuildRecord, type TreeBuildDeps, type TreeKernelRequest } from "./build-record.js";
+import { BuildLog, buildEnv, defaultJobs, kernelMakeArgv, runMake, type MakeSetup } from "./kbuild.js";
+import { applyPatches } from "./patch-apply.js";
+import { parseQuiltSeries, patchesFromFile, type Patch } from "./patch-series.js";
+import { inspectTree, kernelTreeProblems, prepareSource, touchedPaths, type PreparedSource } from "./source-tree.js";
+
+
+export { buildKselftests, type KselftestBuild } from "./kselftest.js";
+export { BUILD_RECIPE_VERSION, readBuildRecord, type BuildRecord, type TreeBuildDeps, type TreeKernelRequest } from "./build-record.js";
+
+/** The fragments kharness always merges, in order (debug.config is added with --debug). */
+export const DEFAULT_FRAGMENTS = ["qemu-guest.config", "landlock.config"] as const;
+
+/** A requested option that did not survive olddefconfig: the request was wrong for this tree (exit 2), "could not test" for bisect. */
+export class KernelConfigError extends UsageError {
+  readonly lost: LostOption[];
+  constructor(lost: LostOption[], configPath: string) {
+    super(`${lost.length} requested kernel option${lost.length === 1 ? "" : "s"} did not survive olddefconfig:\n${formatLostOptions(lost).map((l) => `  ${l}`).join("\n")}`, {
+      fix: `enable the missing dependencies in a --config fragment, or drop the option; the resolved config is ${configPath}`,
+      untestable: true,
+    });
+    this.name = "KernelConfigError";
+    this.lost = lost;
+  }
+}
+
+const INLINE_OPTION = /^(#\s*)?CONFIG_[A-Za-z0-9_]+(=| is not set)/;
+
+/** The fragments to merge, in order: ours, debug when asked, then each --config file or inline option. */
+export async function resolveFragments(req: Pick<TreeKernelRequest, "configs" | "debug">, repoRoot: string): Promise<{ fragments: Fragment[]; problems: string[] }> {
+  const fragments: Fragment[] = [];
+  const problems: string[] = [];
+  const ours = [...DEFAULT_FRAGMENTS, ...(req.debug ? ["debug.config"] : [])];
+  for (const f of ours) {
+    const p = path.join(repoRoot, "kernel-config", f);
+    const text = await fs.readFile(p, "utf8").catch(() => undefined);
+    if (text === undefined) problems.push(`kharness's fragment ${p} is missing (a broken checkout?)`);
+    else fragments.push({ name: `kernel-config/${f}`, text });
+  }
+  for (const c of req.configs) {
+    if (INLINE_OPTION.test(c.trim()) || INLINE_OPTION.test(path.basename(c))) {
+      const item = INLINE_OPTION.test(c.trim()) ? c.trim() : path.basename(c);
+      fragments.push({ name: `--config ${item}`, text: item + "\n" });
+      continue;
+    }
+    const text = await fs.readFile(c, "utf8").catch(() => undefined);
+    if (text === undefined) problems.push(`--config ${c}: no such file; pass a fragment file or one option, e.g. --config CONFIG_KASAN=y`);
+    else fragments.push({ name: c, text });
+  }
+  return { fragments, problems };
+}
+
+/** Reads the patch inputs: mbox files, directories of *.patch (or holding a quilt `series`), or a `series` file. */
+export async function resolvePatches(inputs: string[]): Promise<{ patches: Patch[]; problems: string[] }> {
+  const patches: Patch[] = [];
+  const problems: string[] = [];
+  const readPatch = async (file: string) => {
+    const text = await fs.readFile(file, "utf8").catch(() => undefined);
+    if (text === undefined) problems.push(`--patches ${file}: cannot read it`);
+    else if (!/^(diff --git |--- |Index: )/m.test(text)) problems.push(`--patches ${file}: holds no diff (expected git format-patch output, a b4 am mbox, or a unified diff)`);
+    else patches.push(...patchesFromFile(file, text));
+  };
+  const readSeries = async (seriesFile: string) => {
+    const names = parseQuiltSeries(await fs.readFile(seriesFile, "utf8"));
+    if (!names.length) problems.push(`--patches ${seriesFile}: the series lists no patches`);
+    for (const n of names) await readPatch(path.resolve(path.dirname(seriesFile), n));
+  };
+  for (const input of inputs) {
+    const st = await fs.stat(input).catch(() => undefined);
+    if (!st) {
+      problems.push(`--patches ${input}: no such file or directory`);
+    } else if (st.isDirectory()) {
+      if (await exists(path.join(input, "series"))) {
+        await readSeries(path.join(input, "series"));
+        continue;
+      }
+      const files = (await fs.readdir(input)).filter((n) => n.endsWith(".patch")).sort();
+      if (!files.length) problems.push(`--patches ${input}: a directory without *.patch files or a quilt series file`);
+      for (const f of files) await readPatch(path.join(input, f));
+    } else if (path.basename(input) === "series") {
+      await readSeries(input);
+    } else {
+      await readPatch(input);
+    }
+  }
+  return { patches, problems };
+}
+
+/** Everything that decides the built kernel; its hash names the cache entry. */
+export interface BuildKeyInputs {
+  treeIdentity: string;
+  patches: string[];
+  baseConfig: TreeKernelRequest["baseConfig"];
+  mergedConfig: string;
+  compiler: string;
+  linker: string;
+}
+
+/**
+ * The cache key: recipe version, tree identity (git commit, + a hash of uncommitted changes when the
+ * working tree itself is built; or a plain tree's listing hash), each patch's text in order, the base
+ * config kind, the merged fragment request, and the first lines of `gcc --version` / `ld --version`
+ * (Kconfig probes the toolchain, so the resolved .config depends on it). The resolved .config is not
+ * part of the key: computing it needs make, and a cache hit must not run make.
+ */
+export function buildCacheKey(k: BuildKeyInputs): string {
+  return sha256(`kharness-kernel-recipe-${BUILD_RECIPE_VERSION}`, k.treeIdentity, String(k.patches.length), ...k.patches.map((p) => sha256(p)), k.baseConfig, k.mergedConfig, k.compiler, k.linker);
+}
+
+async function firstLine(exec: Exec, argv: string[]): Promise<string> {
+  const res = await exec.run(argv).catch(() => undefined);
+  return res && res.exitCode === 0 ? (res.stdout.split("\n")[0] ?? "").trim() : `${argv[0]}: unavailable`;
+}
+
+async function hasCcache(exec: Exec): Promise<boolean> {
+  const res = await exec.run(["ccache", "--version"]).catch(() => undefined);
+  return res?.exitCode === 0;
+}
+
+/** Reads the Kconfig definitions of the given symbols (grep finds the files; x86 is the only arch read). */
+export async function readKconfigFor(exec: Exec, srcDir: string, names: string[]): Promise<Map<string, KconfigSymbol> | undefined> {
+  if (!names.length) return new Map();
+  const pattern = `^[[:space:]]*(menu)?config[[:space:]]+(${names.join("|")})[[:space:]]*$`;
+  const res = await exec.run(["grep", "-rlE", "--include=Kconfig*", "--exclude-dir=.git", "--exclude-dir=tools", pattern, "."], { cwd: srcDir }).catch(() => undefined);
+  if (!res || (res.exitCode !== 0 && res.exitCode !== 1)) return undefined;
+  const files = res.stdout
+    .split("\n")
+    .map((f) => f.replace(/^\.\//, ""))
+    .filter((f) => f && (!f.startsWith("arch/") || f.startsWith("arch/x86/")));
+  const map = new Map<string, KconfigSymbol>();
+  for (const f of files) {
+    const text = await fs.readFile(path.join(srcDir, f), "utf8").catch(() => undefined);
+    if (text !== undefined) parseKconfigSymbols(text, f, map);
+  }
+  return map;
+}
+
+/** Turns a list of input problems into one usage error (every problem at once). */
+function throwProblems(problems: string[]): void {
+  if (!problems.length) return;
+  throw new UsageError(problems.length === 1 ? problems[0]! : `${problems.length} problems with the --tree request:\n${problems.map((p) => `  - ${p}`).join("\n")}`);
+}
+
+/** The configure + check + build steps inside a prepared source; writes the entry files into `out`. */
+async function configureAndBuild(
+  deps: TreeBuildDeps,
+  setup: MakeSetup,
+  req: TreeKernelRequest,
+  merged: MergedConfig,
+  log: BuildLog,
+  out: string,
+): Promise<string> {
+  const { exec, signal, onProgress } = deps;
+  const run = (targets: string[], parallel: boolean, what: string) => runMake(exec, kernelMakeArgv(setup, targets, parallel), { env: setup.env, log, what, signal, onProgress });
+  await fs.mkdir(setup.buildDir, { recursive: true });
+  const base = req.baseConfig === "defconfig" ? "defconfig" : "tinyconfig";
+  onProgress?.({ kind: "stage", stage: "build", detail: `configuring: ${base} + ${merged.options.size} requested options` });
+  await run([base], false, `kernel config (make ${base})`);
+  const dotConfig = path.join(setup.buildDir, ".config");
+  await fs.writeFile(dotConfig, overlayConfig(await fs.readFile(dotConfig, "utf8"), merged));
+  await run(["olddefconfig"], false, "kernel config (make olddefconfig)");
+  const finalText = await fs.readFile(dotConfig, "utf8");
+  const values = configValues(finalText);
+  if (findLostOptions(merged, values).length) {
+    const kconfig = await readKconfigFor(exec, setup.srcDir, findLostOptions(merged, values).map((l) => l.name));
+    const lost = findLostOptions(merged, values, kconfig);
+    const keep = path.join(deps.runDir, "kernel.config");
+    await writeFileAtomic(keep, finalText);
+    throw new KernelConfigError(lost, keep);
+  }
+  onProgress?.({ kind: "stage", stage: "build", detail: `make -j${setup.jobs} bzImage` });
+  await run(["bzImage"], true, `kernel build (make -j${setup.jobs} bzImage)`);
+  await fs.copyFile(path.join(setup.buildDir, "arch/x86/boot/bzImage"), path.join(out, "bzImage"));
+  await fs.copyFile(dotConfig, path.join(out, "config"));
+  const release = (await fs.readFile(path.join(setup.buildDir, "include/config/kernel.release"), "utf8")).trim();
+  await fs.writeFile(path.join(out, "kernel.release"), release + "\n");
+  return release;
+}
+
+/**
+ * Builds (or reuses) the kernel for a --tree request. Never writes to the user's tree: patches go into
+ * a detached worktree or a hard-link copy under the cache's work/ area, removed afterwards; the build
+ * directory (O=) lives there too and goes with it (ccache keeps rebuilds fast).
+ *
+ * Errors: UsageError (exit 2) for a bad tree, patch inputs or fragments; PatchApplyError (exit 2) for a
+ * patch that does not apply; KernelConfigError (exit 2) listing every requested option lost in
+ * olddefconfig; KernelBuildError (exit 3) with the compiler's error lines and the log tail. All of
+ * these are `untestable` (a bisect step "could not test"); none leaves a cache entry behind.
+ */
+export async function buildKernelFromTree(req: TreeKernelRequest, deps: TreeBuildDeps): Promise<KernelImage> {
+  const started = Date.now();
+  const { exec, cacheRoot, signal, onProgress } = deps;
+  onProgress?.({ kind: "stage", stage: "build", detail: `tree ${req.dir}` });
+
+  // Validate every input before any slow step, and report all problems together.
+  const [treeProblems, fr, pr] = await Promise.all([kernelTreeProblems(req.dir), resolveFragments(req, deps.repoRoot), resolvePatches(req.patches)]);
+  const merged = mergeFragments(fr.fragments);
+  throwProblems([
+    ...treeProblems,
+    ...pr.problems,
+    ...fr.problems,
+    ...merged.problems.map((p) => `${p.fragment}:${p.line}: ${p.message}: ${p.text.trim()}`),
+  ]);
+  for (const r of merged.redefinitions) {
+    onProgress?.({ kind: "info", message: `CONFIG_${r.name}: ${r.to.origin} overrides ${r.from.origin} (${r.from.value} -> ${r.to.value})` });
+  }
+
+  const usesWorkingTree = pr.patches.length === 0 && req.base === undefined;
+  const [tree, compiler, linker, ccache] = await Promise.all([
+    inspectTree(exec, req.dir, { base: req.base, usesWorkingTree }),
+    firstLine(exec, ["gcc", "--version"]),
+    firstLine(exec, ["ld", "--version"]),
+    hasCcache(exec),
+  ]);
+  if (tree.kind === "git" && tree.dirty && !usesWorkingTree) {
+    onProgress?.({ kind: "info", message: `${tree.dir} has uncommitted changes; they are not in this build (patches apply to ${tree.commit?.slice(0, 12)})` });
+  }
+  const key = buildCacheKey({ treeIdentity: tree.identity, patches: pr.patches.map((p) => p.text), baseConfig: req.baseConfig, mergedConfig: renderMerged(merged), compiler, linker });
+  const entry = path.join(cacheRoot, "kernels", key);
+  if (await exists(`${entry}.lock`)) onProgress?.({ kind: "info", message: `waiting for another kharness building the same kernel (${key.slice(0, 12)})` });
+
+  await fs.mkdir(deps.runDir, { recursive: true });
+  const logPath = path.join(deps.runDir, "build.log");
+  const { hit } = await ensureCacheEntry(entry, async (tmp) => {
+    const workDir = path.join(cacheRoot, "work", `${key.slice(0, 16)}-${process.pid}-${Date.now().toString(36)}`);
+    await fs.mkdir(workDir, { recursive: true });
+    const log = new BuildLog(logPath);
+    let prepared: PreparedSource | undefined;
+    try {
+      log.write(`# kharness build ${key} of ${tree.identity} (${tree.dir})`);
+      if (usesWorkingTree) {
+        prepared = { srcDir: tree.dir, cleanup: async () => undefined };
+      } else {
+        onProgress?.({ kind: "stage", stage: "build", detail: tree.kind === "git" ? `worktree at ${tree.commit?.slice(0, 12)}` : "hard-link copy of the tree" });
+        prepared = await prepareSource(exec, tree, workDir, pr.patches.flatMap((p) => touchedPaths(p.text)), signal);
+        if (pr.patches.length) {
+          onProgress?.({ kind: "stage", stage: "build", detail: `applying ${pr.patches.length} patch${pr.patches.length === 1 ? "" : "es"}` });
+          const target = tree.kind === "git" ? `${tree.dir} at ${tree.commit?.slice(0, 12)}` : tree.dir;
+          await applyPatches(exec, prepared.srcDir, pr.patches, { workDir, target, signal, log: (l) => log.write(l) });
+        }
+      }
+      const setup: MakeSetup = {
+        srcDir: prepared.srcDir,
+        buildDir: path.join(workDir, "build"),
+        cc: ccache ? "ccache gcc" : "gcc",
+        jobs: deps.jobs ?? defaultJobs(),
+        env: buildEnv(path.join(cacheRoot, "work")),
+      };
+      const release = await configureAndBuild(deps, setup, req, merged, log, tmp);
+      const record: BuildRecord = {
+        recipe: BUILD_RECIPE_VERSION,
+        key,
+        tree,
+        usesWorkingTree,
+        patches: pr.patches.map((p) => ({ source: p.source, subject: p.subject })),
+        baseConfig: req.baseConfig,
+        fragments: fr.fragments.map((f) => f.name),
+        compiler,
+        linker,
+        release,
+        durationMs: Date.now() - started,
+        builtAt: new Date().toISOString(),
+      };
+      // The series itself is kept so --kselftest can rebuild the same patched source later.
+      await fs.mkdir(path.join(tmp, "patches"));
+      for (const [i, p] of pr.patches.entries()) await fs.writeFile(path.join(tmp, "patches", `${String(i + 1).padStart(4, "0")}.patch`), p.text);
+      await fs.writeFile(path.join(tmp, "merged.config"), renderMerged(merged));
+      await fs.writeFile(path.join(tmp, "build.json"), JSON.stringify(record, null, 2) + "\n");
+    } catch (e) {
+      if (e instanceof KharnessError) log.write(`# kharness: ${e.message.split("\n")[0]}`);
+      throw e;
+    } finally {
+      await log.close();
+      await prepared?.cleanup().catch(() => undefined);
+      await fs.rm(workDir, { recursive: true, force: true });
+    }
+  });
+
+  const release = (await fs.readFile(path.join(entry, "kernel.release"), "utf8")).trim();
+  const durationMs = Date.now() - started;
+  onProgress?.({ kind: "info", message: hit ? `kernel ${release} from the build cache (${key.slice(0, 12)}, ${durationMs} ms)` : `built kernel ${release} in ${(durationMs / 1000).toFixed(0)} s` });
+  return {
+    path: path.join(entry, "bzImage"),
+    release,
+    configPath: path.join(entry, "config"),
+    source: "tree",
+    build: { cacheKey: key, cacheHit: hit, durationMs, logPath: hit ? undefined : logPath, treeDir: tree.dir },
+  };
+}
+
