@@ -24,6 +24,8 @@ const RULES: Rule[] = [
   { kind: "rcu-stall", re: /rcu: INFO: \S+ (?:self-)?detected stalls?|rcu_(?:sched|preempt|bh) (?:self-)?detected stall/ },
 ];
 
+// One cheap test per line before the specific rules: nearly every console line matches none of them.
+const ANY_RULE = /Kernel panic|BUG|WARNING:|Oops|general protection|INFO: task|detected stall/;
 const END_OF_REPORT = /---\[ end (?:trace|Kernel panic)/;
 const MARKER = /^kharness: (start|end) (\S+)\s*$/;
 
@@ -67,10 +69,10 @@ export function createKernelScanner(onClose: (e: KernelEvent) => void): KernelSc
           if (m) return { kind: "marker", action: m[1] as "start" | "end", id: m[2] ?? "" };
         }
       }
-      const trimmed = line.trimStart();
+      const trimmed = line.charCodeAt(0) === 32 || line.charCodeAt(0) === 9 ? line.trimStart() : line;
       // The closing line of a report repeats its headline; it ends the report, it does not start one.
       const isEnd = END_OF_REPORT.test(trimmed);
-      for (const rule of isEnd ? [] : RULES) {
+      for (const rule of isEnd || !ANY_RULE.test(trimmed) ? [] : RULES) {
         if (!rule.re.test(trimmed)) continue;
         // A panic that follows an oops is its own report; anything else inside an open report is part of it.
         if (open && rule.kind !== "panic" && open.lines.length < 3) break;

@@ -108,7 +108,10 @@ export function createKtapTree(opts: TreeOptions): KtapTree {
   function openDoc(width: number): Doc {
     const parent = stack[stack.length - 1];
     const owner = parent ? parent.pending : root;
-    if (parent) owner.started = true;
+    if (parent) {
+      owner.started = true;
+      owner.provisionalId ||= joinId(parent.owner.provisionalId, pendingName(parent));
+    }
     const doc: Doc = {
       width,
       owner,
@@ -119,7 +122,6 @@ export function createKtapTree(opts: TreeOptions): KtapTree {
       hasContent: false,
       counts: { pass: 0, fail: 0, xfail: 0, xpass: 0, skip: 0, error: 0 },
     };
-    doc.pending.provisionalId = joinId(owner.provisionalId, "test_1");
     stack.push(doc);
     return doc;
   }
@@ -181,7 +183,7 @@ export function createKtapTree(opts: TreeOptions): KtapTree {
     doc.lastNum = Math.max(doc.lastNum, r.num);
     doc.hasContent = true;
     opts.onEvent?.({ kind: "test-end", id: joinId(doc.owner.provisionalId, toIdSegment(name, r.num)), status });
-    doc.pending = newPending(joinId(doc.owner.provisionalId, `test_${doc.lastNum + 1}`));
+    doc.pending = newPending("");
   }
 
   /** Removes a finished document: retires its pending test and adds placeholders for promised tests never reported. */
@@ -385,7 +387,11 @@ export function createKtapTree(opts: TreeOptions): KtapTree {
     runningTest() {
       const top = stack[stack.length - 1];
       if (!top) return undefined;
-      if (top.pending.started) return top.pending;
+      if (top.pending.started) {
+        // Provisional ids are made only when needed: building one per result would cost a string per line.
+        top.pending.provisionalId ||= joinId(top.owner.provisionalId, pendingName(top));
+        return top.pending;
+      }
       return top.owner === root ? undefined : top.owner;
     },
     finish(abnormalWhy) {
@@ -409,6 +415,6 @@ export function createKtapTree(opts: TreeOptions): KtapTree {
     makeResult(doc, next, p.headerName ?? `test_${next}`, "ERROR", "no result line: the output went on to the next test", p, true);
     diag("error", `test ${next} (${p.headerName ?? "unnamed"}) has no result line`, doc.owner.provisionalId || "top level");
     doc.lastNum = next;
-    doc.pending = newPending(joinId(doc.owner.provisionalId, `test_${next + 1}`));
+    doc.pending = newPending("");
   }
 }

@@ -13,12 +13,50 @@ export interface LineSplitter {
   end(): void;
 }
 
+/** A streaming UTF-8 decoder: a multibyte character split across chunks is held back until it is whole. */
+interface Utf8Decoder {
+  write(chunk: Uint8Array): string;
+  end(): string;
+}
+
+// Buffer#toString is the fastest decoder Node has (TextDecoder and StringDecoder are several times slower on
+// console-sized input); invalid bytes become U+FFFD. Only an incomplete trailing sequence needs carrying.
+function createUtf8Decoder(): Utf8Decoder {
+  let held: Buffer | undefined;
+  return {
+    write(chunk) {
+      let buf = Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength);
+      if (held) {
+        buf = Buffer.concat([held, buf]);
+        held = undefined;
+      }
+      let end = buf.length;
+      let i = end - 1;
+      while (i >= 0 && end - i <= 3 && (buf[i]! & 0xc0) === 0x80) i--;
+      if (i >= 0) {
+        const lead = buf[i]!;
+        const need = lead >= 0xf0 && lead < 0xf8 ? 4 : lead >= 0xe0 ? 3 : lead >= 0xc0 ? 2 : 1;
+        if (need > 1 && end - i < need) {
+          held = Buffer.from(buf.subarray(i));
+          end = i;
+        }
+      }
+      return buf.toString("utf8", 0, end);
+    },
+    end() {
+      const rest = held ? held.toString("utf8") : "";
+      held = undefined;
+      return rest;
+    },
+  };
+}
+
 /**
  * Creates a splitter that breaks on `\n`, `\r\n`, `\r\r\n` and a lone `\r`, decodes bytes as UTF-8
  * (invalid bytes become U+FFFD) and removes NUL characters.
  */
 export function createLineSplitter(sink: LineSink): LineSplitter {
-  const decoder = new TextDecoder("utf-8", { fatal: false });
+  const decoder = createUtf8Decoder();
   let carry = "";
   // True while the rest of an over-long line is being discarded.
   let dropping = false;
@@ -62,10 +100,10 @@ export function createLineSplitter(sink: LineSink): LineSplitter {
 
   return {
     push(chunk) {
-      feed(typeof chunk === "string" ? chunk : decoder.decode(chunk, { stream: true }), false);
+      feed(typeof chunk === "string" ? chunk : decoder.write(chunk), false);
     },
     end() {
-      feed(decoder.decode(), true);
+      feed(decoder.end(), true);
       if (carry.length > 0 && !dropping) sink(carry, false);
       carry = "";
       dropping = false;
