@@ -118,9 +118,11 @@ export function findFailedHunk(gitOutput: string[], patchText: string): FailedHu
       const hunk = [l];
       for (let j = i + 1; j < lines.length && hunk.length < 12; j++) {
         const k = lines[j] ?? "";
-        if (k.startsWith("@@") || k.startsWith("diff --git ")) break;
+        // The next hunk, the next file, or the mail signature (`-- ` then the git version) ends it.
+        if (k.startsWith("@@") || k.startsWith("diff --git ") || k === "-- " || k === "--") break;
         hunk.push(k);
       }
+      while (hunk.length > 1 && hunk[hunk.length - 1] === "") hunk.pop();
       return { file, line, hunk };
     }
   }

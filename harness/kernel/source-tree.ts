@@ -120,6 +120,7 @@ export function touchedPaths(patchText: string): string[] {
  */
 export async function prepareSource(exec: Exec, tree: TreeInfo, workDir: string, touched: string[], signal?: AbortSignal): Promise<PreparedSource> {
   const srcDir = path.join(workDir, "src");
+  await fs.mkdir(workDir, { recursive: true });
   if (tree.kind === "git") {
     await runChecked(exec, ["git", "-C", tree.dir, "worktree", "add", "--detach", srcDir, tree.commit ?? "HEAD"], { signal, what: `git worktree add (checking out ${tree.commit} for the build)` });
     return {

@@ -288,3 +288,16 @@ t.test("resolvePatches reads a *.patch directory in name order and a quilt serie
   const none = await resolvePatches([path.join(d, "..", "linux", "Makefile")]);
   t.match(none.problems[0], /holds no diff/);
 });
+
+t.test("two concurrent builds of one key build once: the second waits on the lock and reuses the entry", async (t) => {
+  const w = await makeWorld(t);
+  const exec = worldExec(w);
+  const slow = createFakeExec(async (argv, opts) => {
+    if (argv[0] === "make" && argv[argv.length - 1] === "bzImage") await new Promise((r) => setTimeout(r, 400));
+    return exec.run(argv, opts);
+  });
+  const [a, b] = await Promise.all([buildKernelFromTree(request(w), depsFor(w, slow)), buildKernelFromTree(request(w), depsFor(w, slow))]);
+  t.equal(makeCalls(exec).filter((x) => x === "bzImage").length, 1, "make bzImage ran once");
+  t.same([a.build?.cacheHit, b.build?.cacheHit].sort(), [false, true]);
+  t.equal(a.path, b.path);
+});
