@@ -80,6 +80,23 @@ function whyUnreported(r: ResultLine): string {
   return "the program ended without reporting it";
 }
 
+/** Removes up to `width` columns of nesting (indentation and runner `# ` prefixes) from a log line. */
+function stripNesting(line: string, width: number): string {
+  let i = 0;
+  let w = 0;
+  while (w < width && i < line.length) {
+    const c = line.charCodeAt(i);
+    if (c === 32) w++;
+    else if (c === 9) w = (w + 8) & ~7;
+    else if (c === 35 && (line.charCodeAt(i + 1) === 32 || line.charCodeAt(i + 1) === 9) && w + 2 <= width) {
+      i++;
+      w += 2;
+    } else break;
+    i++;
+  }
+  return line.slice(i);
+}
+
 function joinId(prefix: string, seg: string): string {
   return prefix ? `${prefix}.${seg}` : seg;
 }
@@ -252,7 +269,9 @@ export function createKtapTree(opts: TreeOptions): KtapTree {
     for (let i = stack.length - 1; i >= 0; i--) {
       const d = stack[i]!;
       if (d.width <= width || i === 0) {
-        (d.pending.log ??= new BoundedLog(opts.maxLogLinesPerTest)).push(text);
+        // Lines between a document's header and its plan (KUnit attributes, a program's preamble) describe the owner.
+        const target = d.plan === undefined && d.resultCount === 0 && d.owner !== root ? d.owner : d.pending;
+        (target.log ??= new BoundedLog(opts.maxLogLinesPerTest)).push(d.width > 0 ? stripNesting(text, d.width) : text);
         return;
       }
     }
