@@ -12,6 +12,8 @@ export function createProgressPrinter(out: NodeJS.WritableStream, opts: { color:
   const stamp = () => c("2", `[${((Date.now() - t0) / 1000).toFixed(1).padStart(5)}s]`);
   const line = (s: string) => out.write(`${stamp()} ${s}\n`);
   let lastBuildLine = 0;
+  // The supervisor (control port) and the parser (results stream) both announce a program's start.
+  const started = new Set<string>();
   const sink = (e: ProgressEvent) => {
     switch (e.kind) {
       case "stage":
@@ -31,7 +33,10 @@ export function createProgressPrinter(out: NodeJS.WritableStream, opts: { color:
         if (e.event === "init") line("guest init started");
         break;
       case "test-start":
-        if (opts.programs?.().has(e.id)) line(`  running ${e.id}`);
+        if (opts.programs?.().has(e.id) && !started.has(e.id)) {
+          started.add(e.id);
+          line(`  running ${e.id}`);
+        }
         break;
       case "test-end": {
         counts[e.status] = (counts[e.status] ?? 0) + 1;

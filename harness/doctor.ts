@@ -4,7 +4,19 @@ import { promises as fs } from "node:fs";
 import type { Exec } from "./exec/exec.js";
 import { resolveDefaultKernel } from "./kernel/default.js";
 import { resolveAccel } from "./qemu/accel.js";
-import { X86_64, checkQemuVersion } from "./qemu/profiles.js";
+import { X86_64 } from "./qemu/profiles.js";
+
+/** Oldest QEMU we rely on (microvm with PCIe, virtio-serial over sockets). */
+const MIN_QEMU: [number, number] = [6, 0];
+
+/** A fix when `qemu-system-x86_64 --version`'s first line is older than MIN_QEMU, else undefined. */
+export function checkQemuVersion(versionLine: string): string | undefined {
+  const m = /version (\d+)\.(\d+)/.exec(versionLine);
+  if (!m) return `cannot read the QEMU version from "${versionLine}"; need ${MIN_QEMU.join(".")} or newer`;
+  const [maj, min] = [Number(m[1]), Number(m[2])];
+  if (maj > MIN_QEMU[0] || (maj === MIN_QEMU[0] && min >= MIN_QEMU[1])) return undefined;
+  return `QEMU ${maj}.${min} is too old; need ${MIN_QEMU.join(".")} or newer: apt-get install qemu-system-x86 from Debian 12 or later`;
+}
 
 interface Check {
   name: string;

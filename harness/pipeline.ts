@@ -11,7 +11,7 @@ import { buildKernelFromTree, buildKselftests } from "./kernel/tree.js";
 import { buildPayload, type ExtraGuestFiles } from "./payload/payload.js";
 import { resolveAccel } from "./qemu/accel.js";
 import { bootGuest } from "./qemu/boot.js";
-import { X86_64 } from "./qemu/profiles.js";
+import { defaultMachine, X86_64 } from "./qemu/profiles.js";
 import { writeReports } from "./write-reports.js";
 import { createRunParser, RESULTS_SCHEMA_VERSION } from "./results/index.js";
 import type { BootResult, KernelImage, ProgressSink, RunRequest, RunResult } from "./types.js";
@@ -32,6 +32,12 @@ export interface PipelineOutcome {
   run: RunResult;
   runDir: string;
   boot?: BootResult;
+}
+
+/** Modules the guest needs for its virtio console when the kernel has them as modules (Debian 6.1). */
+function guestModules(): string[] {
+  const transport = defaultMachine(X86_64).virtioTransport;
+  return [transport === "pci" ? "virtio_pci" : "virtio_mmio", "virtio_console"];
 }
 
 /** A run id that sorts by time and is safe as a directory name. */
@@ -93,7 +99,7 @@ export async function runPipeline(req: RunRequest, deps: PipelineDeps): Promise<
 
   const payload = await buildPayload(
     { exec: deps.exec, cacheRoot: deps.cacheRoot, repoRoot: deps.repoRoot, signal: deps.signal, onProgress: deps.onProgress },
-    { kernel, tests: req.tests, programs: req.programs.map((p) => path.resolve(deps.cwd, p)), extra, timeoutSec: req.timeoutSec, selftestDefines: req.selftestDefines, wantedModules: X86_64.guestModules, outDir: runDir },
+    { kernel, tests: req.tests, programs: req.programs.map((p) => path.resolve(deps.cwd, p)), extra, timeoutSec: req.timeoutSec, selftestDefines: req.selftestDefines, wantedModules: guestModules(), outDir: runDir },
   );
   deps.signal.throwIfAborted();
   deps.onProgress({ kind: "plan", programs: payload.programs.map((p) => p.name) });
@@ -121,7 +127,6 @@ export async function runPipeline(req: RunRequest, deps: PipelineDeps): Promise<
     await writeReports(run, runDir, req.reports, { runId }).catch(() => undefined);
     throw e;
   }
-  await fs.rm(payload.initramfsPath, { force: true });
 
   deps.onProgress({ kind: "stage", stage: "results" });
   const run = finishRun(parser.finish({ end: boot.end, detail: boot.endDetail }), { runId, started, kernel, req, boot });

@@ -1,0 +1,76 @@
+#!/usr/bin/env node
+// Benchmark: wall time of a warm-cache `kharness run` against a bare qemu-system-x86_64 boot of the same
+// kernel and initramfs with the same machine options, measured side by side (interleaved) in one run.
+//   node scripts/bench-boot.mjs [--rounds N] [-- extra kharness run args]
+// Prints each round and the median ratio kharness/bare. Goal: <= 1.3.
+import { $, fs, path, os } from "zx";
+
+$.quiet = true;
+const repo = path.resolve(path.dirname(new URL(import.meta.url).pathname), "..");
+const argv = process.argv.slice(2);
+const sep = argv.indexOf("--");
+const extra = sep >= 0 ? argv.slice(sep + 1) : [];
+const own = sep >= 0 ? argv.slice(0, sep) : argv;
+const rounds = Number(own[own.indexOf("--rounds") + 1] ?? 0) || 5;
+
+const { buildQemuArgv } = await import(path.join(repo, "dist/harness/qemu/argv.js"));
+const { defaultMachine, X86_64 } = await import(path.join(repo, "dist/harness/qemu/profiles.js"));
+const { resolveAccel } = await import(path.join(repo, "dist/harness/qemu/accel.js"));
+const { createExec } = await import(path.join(repo, "dist/harness/exec/exec.js"));
+
+const work = await fs.mkdtemp(path.join(os.tmpdir(), "kh-bench-boot-"));
+const kharness = (out) => $`node ${path.join(repo, "bin/kharness.js")} run --quiet --out ${out} ${extra}`.nothrow();
+
+// Warm-up: fills the caches (compiled selftests, modules, accel verdict) and gives the initramfs to replay.
+const warm = path.join(work, "warm");
+const w = await kharness(warm);
+if (![0, 1].includes(w.exitCode)) {
+  console.error(`warm-up run failed (exit ${w.exitCode}):\n${w.stderr}`);
+  process.exit(3);
+}
+const results = await fs.readJson(path.join(warm, "results.json"));
+const initrd = path.join(work, "initramfs.cpio");
+await fs.copy(path.join(warm, "initramfs.cpio"), initrd);
+const accel = (await resolveAccel("auto", { exec: createExec(), cacheDir: process.env.KHARNESS_CACHE || path.join(os.homedir(), ".cache", "kharness") })).accel;
+const append = extra.includes("--append") ? extra[extra.indexOf("--append") + 1].split(/\s+/) : [];
+const bareArgv = buildQemuArgv({
+  profile: X86_64,
+  machine: defaultMachine(X86_64),
+  accel,
+  kernelPath: results.kernel.path,
+  initrdPath: initrd,
+  append,
+  // Plain files instead of the sockets kharness listens on: the bare boot needs no host process at all.
+  ports: { kind: "file", results: path.join(work, "bare-results.log"), control: path.join(work, "bare-control.log") },
+});
+
+const secs = (t0) => (performance.now() - t0) / 1000;
+const rows = [];
+for (let i = 0; i < rounds; i++) {
+  // Alternate which goes first so drift in machine load hits both alike.
+  const order = i % 2 === 0 ? ["bare", "kharness"] : ["kharness", "bare"];
+  const row = {};
+  for (const which of order) {
+    const t0 = performance.now();
+    if (which === "bare") {
+      const r = await $`${bareArgv[0]} ${bareArgv.slice(1)} > ${path.join(work, "bare-console.log")}`.nothrow();
+      if (r.exitCode !== 0) throw new Error(`bare QEMU failed: ${r.stderr}`);
+      row.bare = secs(t0);
+    } else {
+      const r = await kharness(path.join(work, `run-${i}`));
+      if (![0, 1].includes(r.exitCode)) throw new Error(`kharness run failed (exit ${r.exitCode}): ${r.stderr}`);
+      row.kharness = secs(t0);
+    }
+  }
+  row.ratio = row.kharness / row.bare;
+  rows.push(row);
+  console.log(`round ${i + 1}: bare ${row.bare.toFixed(2)} s, kharness ${row.kharness.toFixed(2)} s, ratio ${row.ratio.toFixed(3)}`);
+}
+const median = (xs) => {
+  const s = [...xs].sort((a, b) => a - b);
+  return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
+};
+const m = { bare: median(rows.map((r) => r.bare)), kharness: median(rows.map((r) => r.kharness)), ratio: median(rows.map((r) => r.ratio)) };
+console.log(`median over ${rounds} rounds (${accel}, ${results.summary.total} tests): bare ${m.bare.toFixed(2)} s, kharness ${m.kharness.toFixed(2)} s, ratio ${m.ratio.toFixed(3)} (goal <= 1.3)`);
+await fs.remove(work);
+process.exit(m.ratio <= 1.3 ? 0 : 1);
