@@ -117,7 +117,7 @@ function parseResult(ok: boolean, num: number, desc: string): ResultLine {
   let text = desc;
   const res: ResultLine = { ok, num, name: "" };
   // `\#` is an escaped literal; hide it from the directive search.
-  const masked = text.indexOf("\\#") === -1 ? text : text.replace(/\\#/g, "\u0001");
+  const masked = text.indexOf("\\#") === -1 ? text : text.replace(/\\#/g, "\uE000");
   let dm = DIRECTIVE.exec(masked);
   const em = EXIT.exec(masked);
   // exit=N is data: take the directive search from the text before it, so `# exit=1 # SKIP` stays possible.
@@ -139,11 +139,11 @@ function parseResult(ok: boolean, num: number, desc: string): ResultLine {
     const cm = COMMENT.exec(masked);
     text = masked;
     if (cm) {
-      res.comment = (cm[1] ?? "").replace(/\u0001/g, "#").trim();
+      res.comment = (cm[1] ?? "").replace(/\uE000/g, "#").trim();
       text = masked.slice(0, cm.index);
     }
   }
-  text = text.replace(/\u0001/g, "#").trim();
+  text = text.replace(/\uE000/g, "#").trim();
   if (text.startsWith("- ")) text = text.slice(2).trim();
   else if (text === "-") text = "";
   res.name = text;
