@@ -10,7 +10,7 @@ import type { ProgressEvent } from "../types.js";
 import { createFakeExec, type FakeResult } from "./fake-exec.js";
 import { KernelBuildError } from "./kbuild.js";
 import { PatchApplyError } from "./patch-apply.js";
-import { buildCacheKey, buildKernelFromTree, KernelConfigError, resolveFragments, resolvePatches, type TreeKernelRequest } from "./tree.js";
+import { buildCacheKey, buildKernelFromTree, KernelConfigError, resolveFragments, resolvePatches, sweepStaleWork, type TreeKernelRequest } from "./tree.js";
 
 const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
 
@@ -300,4 +300,15 @@ t.test("two concurrent builds of one key build once: the second waits on the loc
   t.equal(makeCalls(exec).filter((x) => x === "bzImage").length, 1, "make bzImage ran once");
   t.same([a.build?.cacheHit, b.build?.cacheHit].sort(), [false, true]);
   t.equal(a.path, b.path);
+});
+
+t.test("sweepStaleWork removes work dirs of dead builds only", async (t) => {
+  const w = await makeWorld(t);
+  const { createExec } = await import("../exec/exec.js");
+  const dead = Number((await createExec().run(["sh", "-c", "echo $$"])).stdout.trim());
+  const work = path.join(w.cache, "work");
+  await fs.mkdir(path.join(work, `abcd-${dead}-x1`), { recursive: true });
+  await fs.mkdir(path.join(work, `ksft-abcd-${process.ppid}-x2`), { recursive: true });
+  await sweepStaleWork(worldExec(w), w.cache);
+  t.same(await entries(work), [`ksft-abcd-${process.ppid}-x2`]);
 });

@@ -148,6 +148,28 @@ export async function readKconfigFor(exec: Exec, srcDir: string, names: string[]
   return map;
 }
 
+/**
+ * Removes work directories left by killed builds (their pid, in the name, is gone), and lets git forget
+ * worktrees that pointed there; a live build's directory is never touched.
+ */
+export async function sweepStaleWork(exec: Exec, cacheRoot: string, treeDir?: string): Promise<void> {
+  const work = path.join(cacheRoot, "work");
+  let removed = false;
+  for (const name of await fs.readdir(work).catch(() => [] as string[])) {
+    const pid = Number(/-(\d+)-[0-9a-z]+$/.exec(name)?.[1]);
+    if (!Number.isInteger(pid) || pid <= 0 || pid === process.pid) continue;
+    try {
+      process.kill(pid, 0);
+      continue;
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code === "EPERM") continue;
+    }
+    await fs.rm(path.join(work, name), { recursive: true, force: true });
+    removed = true;
+  }
+  if (removed && treeDir) await exec.run(["git", "-C", treeDir, "worktree", "prune"]).catch(() => undefined);
+}
+
 /** Turns a list of input problems into one usage error (every problem at once). */
 function throwProblems(problems: string[]): void {
   if (!problems.length) return;
@@ -235,6 +257,7 @@ export async function buildKernelFromTree(req: TreeKernelRequest, deps: TreeBuil
   await fs.mkdir(deps.runDir, { recursive: true });
   const logPath = path.join(deps.runDir, "build.log");
   const { hit } = await ensureCacheEntry(entry, async (tmp) => {
+    await sweepStaleWork(exec, cacheRoot, tree.kind === "git" ? tree.dir : undefined);
     const workDir = path.join(cacheRoot, "work", `${key.slice(0, 16)}-${process.pid}-${Date.now().toString(36)}`);
     await fs.mkdir(workDir, { recursive: true });
     const log = new BuildLog(logPath);
