@@ -1,0 +1,87 @@
+// Pure tests of the QEMU argv builder: flag groups, kernel command line order, port backends.
+import t from "tap";
+import { buildQemuArgv, kernelCmdline, machineArgs, shellQuote, virtioPortArgs, type QemuArgvOpts } from "./argv.js";
+import { defaultMachine, findMachine, timeoutScale, X86_64 } from "./profiles.js";
+
+const base: QemuArgvOpts = {
+  profile: X86_64,
+  machine: defaultMachine(X86_64),
+  accel: "tcg",
+  kernelPath: "/k/vmlinuz",
+  initrdPath: "/r/initramfs.cpio",
+  append: [],
+  ports: { kind: "socket", results: "/s/results.sock", control: "/s/control.sock" },
+};
+
+function after(argv: string[], flag: string): string | undefined {
+  const i = argv.indexOf(flag);
+  return i >= 0 ? argv[i + 1] : undefined;
+}
+
+t.test("the default x86_64 boot: pc, TCG with -cpu max, no NIC, no defaults, no reboot", async (t) => {
+  const argv = buildQemuArgv(base);
+  t.equal(argv[0], "qemu-system-x86_64");
+  t.equal(after(argv, "-M"), "pc");
+  t.equal(after(argv, "-accel"), "tcg");
+  t.equal(after(argv, "-cpu"), "max");
+  t.equal(after(argv, "-smp"), "1");
+  t.equal(after(argv, "-nic"), "none");
+  t.equal(after(argv, "-display"), "none");
+  t.ok(argv.includes("-nodefaults"));
+  t.ok(argv.includes("-no-reboot"));
+  t.notOk(argv.includes("-bios"), "pc uses QEMU's own firmware");
+  t.equal(after(argv, "-kernel"), "/k/vmlinuz");
+  t.equal(after(argv, "-initrd"), "/r/initramfs.cpio");
+  t.equal(after(argv, "-serial"), "chardev:con0");
+  t.ok(argv.includes("stdio,id=con0,signal=off"));
+});
+
+t.test("KVM uses the host CPU and two vCPUs", async (t) => {
+  const argv = machineArgs({ ...base, accel: "kvm" });
+  t.same(argv, ["-M", "pc", "-accel", "kvm", "-cpu", "host", "-m", "1024", "-smp", "2"]);
+});
+
+t.test("machines that name firmware get -bios from the firmware directory", async (t) => {
+  const m = findMachine(X86_64, "pc-qboot");
+  t.ok(m);
+  t.same(machineArgs({ ...base, machine: m! }).slice(-2), ["-bios", "/usr/share/qemu/qboot.rom"]);
+  t.same(machineArgs({ ...base, machine: m!, firmwareDir: "/opt/fw/" }).slice(-2), ["-bios", "/opt/fw/qboot.rom"]);
+});
+
+t.test("kernel command line: console first, every argument explained, --append last", async (t) => {
+  const args = kernelCmdline(X86_64, base.machine, ["lsm=yama", "loglevel=8"]);
+  t.equal(args[0]?.arg, "console=ttyS0");
+  for (const a of args) t.ok(a.why.length > 5, `${a.arg} says why`);
+  t.same(args.slice(-2).map((a) => a.arg), ["lsm=yama", "loglevel=8"]);
+  const line = after(buildQemuArgv({ ...base, append: ["lsm=yama"] }), "-append") ?? "";
+  t.match(line, /^console=ttyS0 panic=-1 rdinit=\/init .* lsm=yama$/);
+  t.match(line, /printk\.devkmsg=on/);
+});
+
+t.test("virtio ports: pci controller, named ports, socket or file backends", async (t) => {
+  const sock = virtioPortArgs(X86_64, base.machine, base.ports);
+  t.same(sock, [
+    "-device", "virtio-serial-pci,id=vser0",
+    "-chardev", "socket,id=results,path=/s/results.sock",
+    "-device", "virtserialport,bus=vser0.0,chardev=results,name=org.kharness.results",
+    "-chardev", "socket,id=control,path=/s/control.sock",
+    "-device", "virtserialport,bus=vser0.0,chardev=control,name=org.kharness.control",
+  ]);
+  const file = virtioPortArgs(X86_64, base.machine, { kind: "file", results: "/r/res.log", control: "/r/ctl.log" });
+  t.equal(file[3], "file,id=results,path=/r/res.log");
+  const mmio = virtioPortArgs(X86_64, { ...base.machine, virtioTransport: "mmio" }, base.ports);
+  t.equal(mmio[1], "virtio-serial-device,id=vser0");
+});
+
+t.test("a comma in a port path is refused (QEMU would read it as another option)", async (t) => {
+  t.throws(() => buildQemuArgv({ ...base, ports: { kind: "socket", results: "/a,b/r.sock", control: "/c.sock" } }), /comma/);
+});
+
+t.test("shellQuote leaves plain words alone and quotes the rest", async (t) => {
+  t.equal(shellQuote(["qemu", "-append", "console=ttyS0 panic=-1", "it's"]), `qemu -append 'console=ttyS0 panic=-1' 'it'\\''s'`);
+});
+
+t.test("TCG scales timeouts, KVM does not", async (t) => {
+  t.equal(timeoutScale(X86_64, "kvm"), 1);
+  t.ok(timeoutScale(X86_64, "tcg") > 1);
+});

@@ -1,0 +1,120 @@
+// Pure QEMU argv builder: one small function per group of flags, composed by buildQemuArgv.
+
+import type { ArchProfile, KernelArg, MachineProfile } from "./profiles.js";
+
+/** Port names the guest init looks for (docs/guest-protocol.md). */
+export const RESULTS_PORT = "org.kharness.results";
+export const CONTROL_PORT = "org.kharness.control";
+
+/**
+ * Where the two virtio ports lead on the host: unix sockets the host listens on (QEMU connects at start,
+ * so the guest never writes to an unconnected port), or plain files (benchmarks, manual runs).
+ */
+export type PortBackend = { kind: "socket"; results: string; control: string } | { kind: "file"; results: string; control: string };
+
+export interface QemuArgvOpts {
+  profile: ArchProfile;
+  machine: MachineProfile;
+  accel: "kvm" | "tcg";
+  kernelPath: string;
+  initrdPath: string;
+  /** The user's --append arguments; they go last so they override ours. */
+  append: readonly string[];
+  ports: PortBackend;
+  /** Directory holding firmware named by MachineProfile.bios (default: Debian's QEMU data dir). */
+  firmwareDir?: string;
+  memoryMiB?: number;
+  smp?: number;
+}
+
+/** Debian installs QEMU's firmware (qboot.rom, bios-microvm.bin) here. */
+export const DEFAULT_FIRMWARE_DIR = "/usr/share/qemu";
+
+/** Machine, accelerator, CPU, memory and vCPUs. */
+export function machineArgs(o: Pick<QemuArgvOpts, "profile" | "machine" | "accel" | "memoryMiB" | "smp" | "firmwareDir">): string[] {
+  const argv = ["-M", o.machine.machine, "-accel", o.accel, "-cpu", o.profile.cpu[o.accel]];
+  argv.push("-m", String(o.memoryMiB ?? o.profile.memoryMiB), "-smp", String(o.smp ?? o.profile.smp[o.accel]));
+  if (o.machine.bios) argv.push("-bios", joinPath(o.firmwareDir ?? DEFAULT_FIRMWARE_DIR, o.machine.bios));
+  return argv;
+}
+
+/** Everything QEMU would add on its own and we do not want: default devices, a NIC, a display, reboots. */
+export function isolationArgs(): string[] {
+  return [
+    "-nodefaults", // no default VGA, floppy, CD-ROM, monitor or serial: we add exactly what we need
+    "-no-reboot", // a guest reboot (panic=-1, triple fault) ends QEMU instead of booting again
+    "-display", "none",
+    "-nic", "none", // tests use loopback in their own network namespaces
+  ];
+}
+
+/**
+ * The kernel command line, each argument with why; the user's --append goes last because the kernel
+ * lets a later `key=value` override an earlier one.
+ */
+export function kernelCmdline(profile: ArchProfile, machine: MachineProfile, append: readonly string[]): KernelArg[] {
+  return [
+    { arg: `console=${profile.consoleDevice}`, why: "the kernel log goes to the serial port, which the host saves as console.log" },
+    { arg: "panic=-1", why: "reboot at once on panic; with -no-reboot QEMU exits, so a panic ends the run in about a second" },
+    { arg: "rdinit=/init", why: "run our static init from the initramfs; there is no root disk" },
+    { arg: "loglevel=6", why: "show WARNING/Oops/BUG/KASAN (levels 0-4) and our notice-level kmsg markers, not boot chatter" },
+    { arg: "printk.devkmsg=on", why: "test-start/end markers written to /dev/kmsg must not be rate-limited away" },
+    { arg: "printk.time=1", why: "timestamps let the report place kernel events in time" },
+    { arg: "mitigations=off", why: "speculation mitigations only slow an emulated or throwaway test guest down" },
+    { arg: "i8042.noaux", why: "no PS/2 mouse probing: it waits on timeouts that are long under TCG" },
+    { arg: "i8042.nopnp", why: "with -nodefaults there is no keyboard controller worth probing via PnP" },
+    { arg: "8250.nr_uarts=1", why: "probe only the one serial port we attach" },
+    ...machine.cmdline,
+    ...append.map((arg) => ({ arg, why: "user --append" })),
+  ];
+}
+
+/** Kernel image, initramfs and the command line. */
+export function kernelArgs(kernelPath: string, initrdPath: string, cmdline: readonly KernelArg[]): string[] {
+  return ["-kernel", kernelPath, "-initrd", initrdPath, "-append", cmdline.map((a) => a.arg).join(" ")];
+}
+
+/**
+ * The serial console on QEMU's stdout, so it streams live into the host's pipe; signal=off keeps a
+ * Ctrl-C on the terminal from going to the guest.
+ */
+export function serialArgs(): string[] {
+  return ["-chardev", "stdio,id=con0,signal=off", "-serial", "chardev:con0"];
+}
+
+/** One virtio-serial controller with the results and control ports. */
+export function virtioPortArgs(profile: ArchProfile, machine: MachineProfile, ports: PortBackend): string[] {
+  const chardev = (id: string, p: string) => (ports.kind === "socket" ? `socket,id=${id},path=${p}` : `file,id=${id},path=${p}`);
+  return [
+    "-device", `${profile.virtioSerialDevice[machine.virtioTransport]},id=vser0`,
+    "-chardev", chardev("results", ports.results),
+    "-device", `virtserialport,bus=vser0.0,chardev=results,name=${RESULTS_PORT}`,
+    "-chardev", chardev("control", ports.control),
+    "-device", `virtserialport,bus=vser0.0,chardev=control,name=${CONTROL_PORT}`,
+  ];
+}
+
+/** The whole argv, binary first. */
+export function buildQemuArgv(o: QemuArgvOpts): string[] {
+  for (const p of [o.ports.results, o.ports.control]) {
+    // QEMU's option parser splits on commas; a path with one would silently become another option.
+    if (p.includes(",")) throw new Error(`port path must not contain a comma: ${p}`);
+  }
+  return [
+    o.profile.qemuBinary,
+    ...machineArgs(o),
+    ...isolationArgs(),
+    ...kernelArgs(o.kernelPath, o.initrdPath, kernelCmdline(o.profile, o.machine, o.append)),
+    ...serialArgs(),
+    ...virtioPortArgs(o.profile, o.machine, o.ports),
+  ];
+}
+
+/** Quotes argv for a shell, so qemu-argv.txt can be pasted to reproduce a boot. */
+export function shellQuote(argv: readonly string[]): string {
+  return argv.map((a) => (/^[\w@%+=:,./-]+$/.test(a) ? a : `'${a.replace(/'/g, `'\\''`)}'`)).join(" ");
+}
+
+function joinPath(dir: string, file: string): string {
+  return file.startsWith("/") ? file : `${dir.replace(/\/+$/, "")}/${file}`;
+}

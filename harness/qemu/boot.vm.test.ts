@@ -1,0 +1,124 @@
+// VM-level tests: boot real Debian kernels under QEMU with our init and check the results stream and the end.
+import t from "tap";
+import { promises as fs } from "node:fs";
+import * as os from "node:os";
+import * as path from "node:path";
+import { createExec } from "../exec/exec.js";
+import { findLiveProcesses } from "../exec/procs.js";
+import type { KernelImage, Payload, ProgressEvent } from "../types.js";
+import { bootGuest } from "./boot.js";
+import { buildTestPayload, findTestKernel, type TestProgram } from "./vm-fixture.js";
+
+// Generous: these run under TCG on loaded CI machines.
+const BOOT_TIMEOUT_SEC = 120;
+
+async function boot(t: Tap.Test, kernel: KernelImage, programs: TestProgram[], opts: { modules?: { hostPath: string; guestPath: string }[]; signal?: AbortSignal; onEvent?: (e: ProgressEvent) => void } = {}) {
+  const dir = await fs.mkdtemp(path.join(os.tmpdir(), "kharness-vm-test-"));
+  t.teardown(() => fs.rm(dir, { recursive: true, force: true }));
+  const exec = createExec();
+  const payload: Payload = await buildTestPayload(exec, dir, programs, opts.modules);
+  const at = new Map<string, number>();
+  const res = await bootGuest(
+    {
+      exec,
+      signal: opts.signal,
+      onProgress: (e) => {
+        const key = e.kind === "guest" ? e.event : e.kind === "info" && e.message.startsWith("kernel panic") ? "panic" : e.kind;
+        if (!at.has(key)) at.set(key, Date.now());
+        opts.onEvent?.(e);
+      },
+    },
+    { kernel, payload, runDir: path.join(dir, "run"), accel: "tcg", append: [], bootTimeoutSec: BOOT_TIMEOUT_SEC },
+  );
+  const end = Date.now();
+  t.same(findLiveProcesses(/qemu-system-x86_64.*kharness-vm-test-/), [], "no QEMU process is left");
+  return {
+    res,
+    results: await fs.readFile(res.resultsLogPath, "utf8"),
+    console: await fs.readFile(res.consoleLogPath, "utf8"),
+    since: (key: string) => end - (at.get(key) ?? end),
+  };
+}
+
+t.test("6.12: every way a program can end, then poweroff", async (t) => {
+  const kernel = await findTestKernel("default");
+  if (!kernel) return t.skip("no default kernel (run npm run setup)");
+  const { res, results, console } = await boot(t, kernel, [
+    { name: "passes", mode: "ok" },
+    { name: "skips", mode: "skip", cwd: "/tmp" },
+    { name: "fails", mode: "fail" },
+    { name: "segfaults", mode: "segv" },
+    { name: "missing", mode: "ok", guestPath: "/kharness/bin/nope" },
+    { name: "hangs", mode: "hang", timeoutSec: 3 },
+    { name: "after", mode: "ok" },
+  ]);
+  t.equal(res.end, "poweroff", res.endDetail ?? "");
+  t.equal(res.machine, "pc");
+  t.ok(res.durations.bootMs && res.durations.bootMs > 0);
+  const lines = results.split("\n");
+  t.same(lines.slice(0, 2), ["KTAP version 1", "1..7"]);
+  t.same(
+    lines.filter((l) => /^(not )?ok /.test(l)),
+    [
+      "ok 1 passes",
+      "ok 2 skips # SKIP",
+      "not ok 3 fails # exit=1",
+      "not ok 4 segfaults # exit=139 killed by signal 11 (SIGSEGV)",
+      "not ok 5 missing # exit=127",
+      "not ok 6 hangs # TIMEOUT 3 seconds",
+      "ok 7 after",
+    ],
+  );
+  t.match(results, "# selftests: kharness: passes\n# mode=ok program=passes kmsg=1 cwd=/\n");
+  t.match(results, "# mode=skip program=skips kmsg=1 cwd=/tmp\n");
+  t.match(results, /# kharness: cannot execute \/kharness\/bin\/nope: No such file or directory/);
+  // kmsg markers reach the console in order with the kernel log.
+  t.match(console, /kharness: start passes[\s\S]*kharness: end passes[\s\S]*kharness: start after/);
+  t.notMatch(console, /Kernel panic/);
+});
+
+t.test("6.12: a panic mid-suite ends the boot within seconds, keeping earlier results", async (t) => {
+  const kernel = await findTestKernel("default");
+  if (!kernel) return t.skip("no default kernel (run npm run setup)");
+  const { res, results, console, since } = await boot(t, kernel, [
+    { name: "before", mode: "ok" },
+    { name: "crashes", mode: "panic" },
+    { name: "never", mode: "ok" },
+  ]);
+  t.equal(res.end, "panic");
+  t.match(res.endDetail, /Kernel panic - not syncing/);
+  t.ok(since("panic") < 5000, `ended ${since("panic")} ms after the panic line`);
+  t.match(results, /ok 1 before\n# selftests: kharness: crashes\n/);
+  t.notMatch(results, /never/);
+  t.match(console, /kharness: start crashes[\s\S]*sysrq: Trigger a crash/);
+});
+
+t.test("6.1: virtio console as modules, loaded by init from /kharness/modules", async (t) => {
+  const kernel = await findTestKernel("debian-6.1");
+  if (!kernel?.modulesDir) return t.skip("no Debian 6.1 kernel with modules in the cache");
+  // Dependency order of Debian's 6.1 cloud kernel, where all of these are modules (=m).
+  const names = ["virtio", "virtio_ring", "virtio_pci_legacy_dev", "virtio_pci_modern_dev", "virtio_pci", "virtio_console"];
+  const modules = [];
+  for (const n of names) {
+    const rel = n === "virtio_console" ? "kernel/drivers/char/virtio_console.ko" : `kernel/drivers/virtio/${n}.ko`;
+    modules.push({ hostPath: path.join(kernel.modulesDir, rel), guestPath: `/lib/modules/${kernel.release}/${rel}` });
+  }
+  const { res, results, console } = await boot(t, kernel, [{ name: "passes", mode: "ok" }], { modules });
+  t.equal(res.end, "poweroff", res.endDetail ?? "");
+  t.match(results, /^KTAP version 1\n1\.\.1\n# selftests: kharness: passes\n.*\nok 1 passes\n$/);
+  t.notMatch(console, /kharness-init: module .* failed/);
+});
+
+t.test("abort during a test kills QEMU and keeps the console log", async (t) => {
+  const kernel = await findTestKernel("default");
+  if (!kernel) return t.skip("no default kernel (run npm run setup)");
+  const ac = new AbortController();
+  const { res, console } = await boot(t, kernel, [{ name: "hangs", mode: "hang", timeoutSec: 600 }], {
+    signal: ac.signal,
+    onEvent: (e) => {
+      if (e.kind === "guest" && e.event === "init") setTimeout(() => ac.abort(), 1000);
+    },
+  });
+  t.equal(res.end, "interrupted");
+  t.match(console, /kharness: init 1/);
+});

@@ -1,0 +1,105 @@
+// Architecture profiles as data: which QEMU binary, machine, devices and CPU model each architecture uses.
+
+/** One QEMU machine configuration that can boot our guests. */
+export interface MachineProfile {
+  /** Short name used in reports and BootResult.machine. */
+  name: string;
+  /** The `-M` value. */
+  machine: string;
+  /** Firmware passed with `-bios` (undefined = QEMU's default for the machine). */
+  bios?: string;
+  /** How virtio devices attach: a PCI bus, or virtio-mmio (needs CONFIG_VIRTIO_MMIO in the guest). */
+  virtioTransport: "pci" | "mmio";
+  /** Kernel arguments this machine needs, each with why. */
+  cmdline: readonly KernelArg[];
+}
+
+/** One kernel command-line argument and the reason it is there. */
+export interface KernelArg {
+  arg: string;
+  why: string;
+}
+
+export interface ArchProfile {
+  arch: "x86_64";
+  qemuBinary: string;
+  /** Candidates in order of preference; the first is the default (see `machine` in ARCH_PROFILES). */
+  machines: readonly MachineProfile[];
+  /** Device the kernel log is written to; `console=` names it. */
+  consoleDevice: string;
+  /** virtio-serial controller per transport. */
+  virtioSerialDevice: { pci: string; mmio: string };
+  /** CPU model per accelerator: the host's CPU under KVM, everything TCG can emulate otherwise. */
+  cpu: { kvm: string; tcg: string };
+  memoryMiB: number;
+  /** vCPUs per accelerator: under TCG one vCPU boots faster and leaves host cores to QEMU's I/O thread. */
+  smp: { kvm: number; tcg: number };
+  /**
+   * How much slower guests run per accelerator; the pipeline multiplies per-test and boot timeouts by it.
+   * TCG runs kernel code about 5-10x slower than KVM; tests are mostly syscalls, hence 3.
+   */
+  timeoutScale: { kvm: number; tcg: number };
+  /** Seconds without any console output, result or heartbeat before the guest counts as stuck. */
+  idleTimeoutSec: { kvm: number; tcg: number };
+}
+
+/**
+ * x86_64 machines. `pc` is first: under TCG it never hung in 60 measured boots, while microvm hung at TSC
+ * calibration (no PIT/HPET to calibrate against) unless given `tsc_early_khz`; see vm/measure-boot.sh.
+ */
+const X86_64_MACHINES: readonly MachineProfile[] = [
+  {
+    name: "pc",
+    machine: "pc",
+    virtioTransport: "pci",
+    cmdline: [],
+  },
+  {
+    name: "pc-qboot",
+    machine: "pc",
+    // qboot skips SeaBIOS' device scan and option-ROM boot path.
+    bios: "qboot.rom",
+    virtioTransport: "pci",
+    cmdline: [],
+  },
+  {
+    name: "microvm",
+    // pcie=on gives microvm a PCIe host bridge, so virtio-pci works with kernels whose VIRTIO_MMIO is a module.
+    machine: "microvm,pcie=on",
+    virtioTransport: "pci",
+    cmdline: [],
+  },
+];
+
+export const X86_64: ArchProfile = {
+  arch: "x86_64",
+  qemuBinary: "qemu-system-x86_64",
+  machines: X86_64_MACHINES,
+  consoleDevice: "ttyS0",
+  virtioSerialDevice: { pci: "virtio-serial-pci", mmio: "virtio-serial-device" },
+  cpu: { kvm: "host", tcg: "max" },
+  memoryMiB: 1024,
+  smp: { kvm: 2, tcg: 1 },
+  timeoutScale: { kvm: 1, tcg: 3 },
+  idleTimeoutSec: { kvm: 20, tcg: 30 },
+};
+
+/** Profiles by architecture name. */
+export const ARCH_PROFILES: Readonly<Record<ArchProfile["arch"], ArchProfile>> = { x86_64: X86_64 };
+
+/** The machine a profile boots by default: its first candidate. */
+export function defaultMachine(profile: ArchProfile): MachineProfile {
+  const m = profile.machines[0];
+  if (!m) throw new Error(`profile ${profile.arch} lists no machines`);
+  return m;
+}
+
+/** Finds a machine candidate of a profile by name. */
+export function findMachine(profile: ArchProfile, name: string): MachineProfile | undefined {
+  return profile.machines.find((m) => m.name === name);
+}
+
+/** Factor by which timeouts grow under an accelerator. */
+export function timeoutScale(profile: ArchProfile, accel: "kvm" | "tcg"): number {
+  return profile.timeoutScale[accel];
+}

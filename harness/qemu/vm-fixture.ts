@@ -1,0 +1,65 @@
+// Test support for VM-level tests: builds a small initramfs (our init + one test program) and finds test kernels.
+import { promises as fs } from "node:fs";
+import * as path from "node:path";
+import { fileURLToPath } from "node:url";
+import type { Exec } from "../exec/exec.js";
+import { runChecked } from "../exec/exec.js";
+import { cacheRoot, exists } from "../exec/files.js";
+import { withParentDirs, writeCpio, type CpioEntry } from "../payload/cpio.js";
+import type { GuestProgram, KernelImage, Payload } from "../types.js";
+
+const HERE = path.dirname(fileURLToPath(import.meta.url));
+const REPO = path.resolve(HERE, "..", "..");
+
+/** One run of testdata/guest-prog.c in the manifest. */
+export interface TestProgram {
+  name: string;
+  /** The program's behaviour: ok, skip, fail, segv, hang, spew, panic. */
+  mode: string;
+  timeoutSec?: number;
+  cwd?: string;
+  /** Guest path to run instead of the test program (e.g. a missing one). */
+  guestPath?: string;
+}
+
+/** Builds init and the test program and writes an initramfs running them in order. */
+export async function buildTestPayload(exec: Exec, dir: string, programs: TestProgram[], modules: { hostPath: string; guestPath: string }[] = []): Promise<Payload> {
+  await runChecked(exec, ["make", "-s", "-C", path.join(REPO, "vm"), `OUT=${path.join(dir, "vm")}`]);
+  const prog = path.join(dir, "guest-prog");
+  await runChecked(exec, ["gcc", "-static", "-O2", "-o", prog, path.join(HERE, "testdata", "guest-prog.c")]);
+  const guestPrograms: GuestProgram[] = programs.map((p) => ({
+    name: p.name,
+    hostPath: prog,
+    guestPath: p.guestPath ?? "/kharness/bin/guest-prog",
+    timeoutSec: p.timeoutSec ?? 30,
+    args: [p.mode],
+    cwd: p.cwd,
+  }));
+  const manifest = guestPrograms.map((p) => [p.name, p.guestPath, String(p.timeoutSec), p.cwd ?? "-", ...p.args].join("\t") + "\n").join("");
+  const entries: CpioEntry[] = [
+    { type: "file", path: "init", mode: 0o755, data: await fs.readFile(path.join(dir, "vm", "init")) },
+    { type: "file", path: "kharness/manifest", data: Buffer.from(manifest) },
+    { type: "file", path: "kharness/modules", data: Buffer.from(modules.map((m) => `${m.guestPath}\n`).join("")) },
+    { type: "file", path: "kharness/bin/guest-prog", mode: 0o755, data: await fs.readFile(prog) },
+  ];
+  for (const m of modules) entries.push({ type: "file", path: m.guestPath, data: await fs.readFile(m.hostPath) });
+  const initramfsPath = path.join(dir, "initramfs.cpio");
+  await fs.writeFile(initramfsPath, Buffer.concat(writeCpio(withParentDirs(entries))));
+  return { initramfsPath, programs: guestPrograms, modules: modules.map((m) => m.guestPath) };
+}
+
+/** A Debian cloud kernel recorded in the cache by setup (default.json = 6.12, debian-6.1.json = 6.1). */
+export async function findTestKernel(record: "default" | "debian-6.1"): Promise<KernelImage | undefined> {
+  const fallback = record === "default" ? "/tmp/k/x612" : "/tmp/k/x61";
+  try {
+    const rec = JSON.parse(await fs.readFile(path.join(cacheRoot(), "kernels", `${record}.json`), "utf8")) as { vmlinuz: string; release: string; modulesDir: string };
+    if (await exists(rec.vmlinuz)) return { path: rec.vmlinuz, release: rec.release, modulesDir: rec.modulesDir, source: "default" };
+  } catch {
+    /* not installed by setup: try the fallback location */
+  }
+  const boot = path.join(fallback, "boot");
+  const image = (await fs.readdir(boot).catch(() => [] as string[])).find((f) => f.startsWith("vmlinuz-"));
+  if (!image) return undefined;
+  const release = image.slice("vmlinuz-".length);
+  return { path: path.join(boot, image), release, modulesDir: path.join(fallback, "lib", "modules", release), source: "image" };
+}
