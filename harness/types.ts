@@ -167,6 +167,8 @@ export interface RunResult {
   boot?: Omit<BootResult, "consoleLogPath" | "resultsLogPath">;
   startedAt?: string;
   durationMs?: number;
+  /** The harness process itself (not QEMU): its peak resident memory. */
+  host?: { peakRssKiB: number };
 }
 
 /** Progress events: the pipeline emits, the terminal reporter subscribes. */

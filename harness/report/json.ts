@@ -15,6 +15,7 @@ export function renderJson(run: RunResult): string {
     summary: run.summary,
     kernel: run.kernel,
     boot: run.boot,
+    host: run.host,
     tests: run.tests,
     kernelEvents: run.kernelEvents,
     diagnostics: run.diagnostics,
