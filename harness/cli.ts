@@ -47,6 +47,7 @@ async function cmdRun(c: Extract<Command, { cmd: "run" }>, exec: Exec, io: Io, s
       cacheRoot: cacheRoot(),
       repoRoot: REPO_ROOT,
       cwd: process.cwd(),
+      qemuBinary: qemuBinaryFromEnv(),
       signal,
       onProgress: (e) => {
         if (e.kind === "info" && e.message.startsWith("run directory ")) runDir = path.resolve(e.message.slice("run directory ".length));
@@ -77,6 +78,11 @@ async function cmdRun(c: Extract<Command, { cmd: "run" }>, exec: Exec, io: Io, s
     }
     return EXIT.infra;
   }
+}
+
+/** KHARNESS_QEMU: a QEMU binary to use instead of qemu-system-x86_64 from PATH (read only here, at the edge). */
+function qemuBinaryFromEnv(env: NodeJS.ProcessEnv = process.env): string | undefined {
+  return env.KHARNESS_QEMU?.trim() || undefined;
 }
 
 async function cmdParse(c: Extract<Command, { cmd: "parse" }>, io: Io): Promise<number> {
@@ -129,7 +135,7 @@ export async function main(argv: string[], io: Io = { stdout: process.stdout, st
         },
       );
     case "doctor":
-      return runDoctor(createExec(), cacheRoot(), io.stdout);
+      return runDoctor(createExec(), cacheRoot(), io.stdout, { qemuBinary: qemuBinaryFromEnv() });
     case "run": {
       const exec = createExec();
       const ac = new AbortController();

@@ -1,6 +1,7 @@
 // `kharness doctor`: checks each thing a run needs and prints the fix for what is missing.
 
 import { promises as fs } from "node:fs";
+import { InfraError } from "./errors.js";
 import type { Exec } from "./exec/exec.js";
 import { resolveDefaultKernel } from "./kernel/default.js";
 import { resolveAccel } from "./qemu/accel.js";
@@ -16,6 +17,21 @@ export function checkQemuVersion(versionLine: string): string | undefined {
   const [maj, min] = [Number(m[1]), Number(m[2])];
   if (maj > MIN_QEMU[0] || (maj === MIN_QEMU[0] && min >= MIN_QEMU[1])) return undefined;
   return `QEMU ${maj}.${min} is too old; need ${MIN_QEMU.join(".")} or newer: apt-get install qemu-system-x86 from Debian 12 or later`;
+}
+
+/** How to get a usable QEMU, for both doctor and run. */
+export const QEMU_INSTALL_FIX = "apt-get install qemu-system-x86 (Debian 12 has 7.2; or `npm run setup`), or point KHARNESS_QEMU at a qemu-system-x86_64 of version 6.0 or newer";
+
+/**
+ * Checks that the QEMU binary runs and is new enough, before any slow step of a run. Throws an
+ * InfraError (exit 3) whose fix says how to install it.
+ */
+export async function checkQemu(exec: Exec, qemuBinary: string): Promise<string> {
+  const line = await firstLine(exec, [qemuBinary, "--version"]);
+  if (!line) throw new InfraError(`QEMU not found or not runnable: ${qemuBinary} --version failed`, { fix: QEMU_INSTALL_FIX, untestable: true });
+  const tooOld = checkQemuVersion(line);
+  if (tooOld) throw new InfraError(`${qemuBinary}: ${tooOld.split(":")[0]}`, { fix: QEMU_INSTALL_FIX, untestable: true });
+  return line;
 }
 
 interface Check {
@@ -35,17 +51,18 @@ async function firstLine(exec: Exec, argv: string[]): Promise<string | undefined
 }
 
 /** Runs every check, prints one line each; returns 0 when all pass, 3 otherwise. */
-export async function runDoctor(exec: Exec, cacheRoot: string, out: NodeJS.WritableStream): Promise<number> {
+export async function runDoctor(exec: Exec, cacheRoot: string, out: NodeJS.WritableStream, opts: { qemuBinary?: string } = {}): Promise<number> {
   const checks: Check[] = [];
-  const qemuVer = await firstLine(exec, [X86_64.qemuBinary, "--version"]);
-  if (!qemuVer) checks.push({ name: "qemu", ok: false, detail: `${X86_64.qemuBinary} not found`, fix: "apt-get install qemu-system-x86 (or run `npm run setup`)" });
+  const qemu = opts.qemuBinary ?? X86_64.qemuBinary;
+  const qemuVer = await firstLine(exec, [qemu, "--version"]);
+  if (!qemuVer) checks.push({ name: "qemu", ok: false, detail: `${qemu} not found`, fix: QEMU_INSTALL_FIX });
   else {
     const tooOld = checkQemuVersion(qemuVer);
-    checks.push({ name: "qemu", ok: !tooOld, detail: qemuVer, fix: tooOld });
+    checks.push({ name: "qemu", ok: !tooOld, detail: `${qemuVer} (${qemu})`, fix: tooOld ? `${tooOld.split(":")[0]}: ${QEMU_INSTALL_FIX}` : undefined });
   }
-  if (qemuVer) {
+  if (qemuVer && !checks[0]?.fix) {
     try {
-      const a = await resolveAccel("auto", { exec, cacheDir: cacheRoot });
+      const a = await resolveAccel("auto", { exec, cacheDir: cacheRoot, qemuBinary: qemu });
       checks.push({ name: "accel", ok: true, detail: `${a.accel}: ${a.reason}` });
     } catch (e) {
       checks.push({ name: "accel", ok: false, detail: (e as Error).message, fix: "see --accel in `kharness run --help`" });

@@ -8,6 +8,7 @@ import type { Exec } from "./exec/exec.js";
 import { writeFileAtomic } from "./exec/files.js";
 import { resolveDefaultKernel, resolveImageKernel } from "./kernel/default.js";
 import { buildKernelFromTree, buildKselftests } from "./kernel/tree.js";
+import { checkQemu } from "./doctor.js";
 import { buildPayload, type ExtraGuestFiles } from "./payload/payload.js";
 import { resolveAccel } from "./qemu/accel.js";
 import { bootGuest } from "./qemu/boot.js";
@@ -26,6 +27,8 @@ export interface PipelineDeps {
   signal: AbortSignal;
   onProgress: ProgressSink;
   now?: () => Date;
+  /** The QEMU binary (KHARNESS_QEMU, read by cli.ts); default: the architecture profile's. */
+  qemuBinary?: string;
 }
 
 export interface PipelineOutcome {
@@ -93,7 +96,10 @@ export async function runPipeline(req: RunRequest, deps: PipelineDeps): Promise<
   const runDir = await prepareRunDir(req, deps.cwd, runId);
   deps.onProgress({ kind: "info", message: `run directory ${path.relative(deps.cwd, runDir) || "."}` });
 
-  const [{ kernel, extra }, accel] = await Promise.all([getKernel(req, deps, runDir), resolveAccel(req.accel, { exec: deps.exec, cacheDir: deps.cacheRoot })]);
+  // A missing or too old QEMU must fail in a second, not after a 7-minute kernel build.
+  const qemuBinary = deps.qemuBinary ?? X86_64.qemuBinary;
+  await checkQemu(deps.exec, qemuBinary);
+  const [{ kernel, extra }, accel] = await Promise.all([getKernel(req, deps, runDir), resolveAccel(req.accel, { exec: deps.exec, cacheDir: deps.cacheRoot, qemuBinary })]);
   if (kernel.configPath) await fs.copyFile(kernel.configPath, path.join(runDir, "kernel.config")).catch(() => undefined);
   deps.signal.throwIfAborted();
 
@@ -115,6 +121,7 @@ export async function runPipeline(req: RunRequest, deps: PipelineDeps): Promise<
         payload,
         runDir,
         accel: accel.accel,
+        qemuBinary: deps.qemuBinary,
         append: req.append,
         bootTimeoutSec: req.bootTimeoutSec,
         onConsole: (c) => parser.pushConsole(c),
@@ -145,6 +152,7 @@ function finishRun(run: RunResult, ctx: { runId: string; started: Date; kernel: 
     durationMs: Date.now() - ctx.started.getTime(),
     kernel: { release: ctx.kernel.release, path: ctx.kernel.path, source: ctx.kernel.source, cmdline: ctx.req.append.join(" ") || undefined },
     boot: ctx.boot ? (bootInfo as RunResult["boot"]) : undefined,
+    host: { peakRssKiB: process.resourceUsage().maxRSS },
   };
 }
 
