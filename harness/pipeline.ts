@@ -130,16 +130,36 @@ export async function runPipeline(req: RunRequest, deps: PipelineDeps): Promise<
     );
   } catch (e) {
     // Even when the boot itself failed to start, keep what the parser saw.
-    const run = finishRun(parser.finish({ end: "qemu-error", detail: (e as Error).message }), { runId, started, kernel, req });
+    const run = finishRun(nameUnstartedPrograms(parser.finish({ end: "qemu-error", detail: (e as Error).message }), payload.programs), { runId, started, kernel, req });
     await writeReports(run, runDir, req.reports, { runId }).catch(() => undefined);
     throw e;
   }
 
   deps.onProgress({ kind: "stage", stage: "results" });
-  const run = finishRun(parser.finish({ end: boot.end, detail: boot.endDetail }), { runId, started, kernel, req, boot });
+  const run = finishRun(nameUnstartedPrograms(parser.finish({ end: boot.end, detail: boot.endDetail }), payload.programs), { runId, started, kernel, req, boot });
   deps.onProgress({ kind: "stage", stage: "report" });
   await writeReports(run, runDir, req.reports, { runId });
   return { run, runDir, boot };
+}
+
+/**
+ * The guest's plan line only counts programs, so a program that never started (the kernel crashed
+ * first) reaches the parser as a placeholder `test_N`. The host knows the manifest: name it after the
+ * N-th program, so "not run: kernel crashed" says which test did not run.
+ */
+export function nameUnstartedPrograms(run: RunResult, programs: readonly { name: string }[]): RunResult {
+  const taken = new Set(run.tests.map((t) => t.id));
+  for (const [i, t] of run.tests.entries()) {
+    const m = /^test_(\d+)$/.exec(t.name);
+    const program = m ? programs[Number(m[1]) - 1] : undefined;
+    if (!program || !t.unreported || t.children.length || taken.has(program.name) || Number(m![1]) !== i + 1) continue;
+    taken.delete(t.id);
+    taken.add(program.name);
+    t.name = program.name;
+    t.id = program.name;
+    for (const e of t.kernelEvents) e.testId = program.name;
+  }
+  return run;
 }
 
 function finishRun(run: RunResult, ctx: { runId: string; started: Date; kernel: KernelImage; req: RunRequest; boot?: BootResult }): RunResult {
