@@ -17,7 +17,6 @@ import { applyPatches } from "./patch-apply.js";
 import { parseQuiltSeries, patchesFromFile, type Patch } from "./patch-series.js";
 import { inspectTree, kernelTreeProblems, prepareSource, touchedPaths, type PreparedSource } from "./source-tree.js";
 
-
 export { buildKselftests, type KselftestBuild } from "./kselftest.js";
 export { BUILD_RECIPE_VERSION, readBuildRecord, type BuildRecord, type TreeBuildDeps, type TreeKernelRequest } from "./build-record.js";
 
@@ -51,13 +50,11 @@ export async function resolveFragments(req: Pick<TreeKernelRequest, "configs" | 
     else fragments.push({ name: `kernel-config/${f}`, text });
   }
   for (const c of req.configs) {
-    if (INLINE_OPTION.test(c.trim()) || INLINE_OPTION.test(path.basename(c))) {
-      const item = INLINE_OPTION.test(c.trim()) ? c.trim() : path.basename(c);
-      fragments.push({ name: `--config ${item}`, text: item + "\n" });
-      continue;
-    }
-    const text = await fs.readFile(c, "utf8").catch(() => undefined);
-    if (text === undefined) problems.push(`--config ${c}: no such file; pass a fragment file or one option, e.g. --config CONFIG_KASAN=y`);
+    const text = INLINE_OPTION.test(c.trim()) ? undefined : await fs.readFile(c, "utf8").catch(() => undefined);
+    // An inline option may arrive resolved against the cwd like a path (`# CONFIG_X is not set`).
+    const item = INLINE_OPTION.test(c.trim()) ? c.trim() : text === undefined && INLINE_OPTION.test(path.basename(c)) ? path.basename(c) : undefined;
+    if (item !== undefined) fragments.push({ name: `--config ${item}`, text: item + "\n" });
+    else if (text === undefined) problems.push(`--config ${c}: no such file; pass a fragment file or one option, e.g. --config CONFIG_KASAN=y`);
     else fragments.push({ name: c, text });
   }
   return { fragments, problems };
