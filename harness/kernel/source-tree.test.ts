@@ -50,6 +50,7 @@ const git = (dir: string, ...args: string[]) => exec.run(["git", "-C", dir, ...a
 
 t.test("plain tree: the hard-link copy is patched by git am without writing through the links", async (t) => {
   const { root, dir } = await kernelLikeTree(t);
+  await fs.writeFile(path.join(dir, ".config"), "CONFIG_X=y\n"); // an in-tree build the copy must shed
   const before = await fs.stat(path.join(dir, "net/f.c"));
   const tree = await inspectTree(exec, dir, { usesWorkingTree: false });
   t.equal(tree.kind, "plain");
@@ -66,6 +67,8 @@ t.test("plain tree: the hard-link copy is patched by git am without writing thro
   t.equal(after.nlink, 1, "the copy's link was replaced, not written through");
   t.notOk(await fs.stat(path.join(dir, "net/new.c")).catch(() => undefined), "no new file in the user's tree");
   t.notOk(await fs.stat(path.join(dir, ".git")).catch(() => undefined), "no repository in the user's tree");
+  t.notOk(await fs.stat(path.join(src.srcDir, ".config")).catch(() => undefined), "the copy has no in-tree build output");
+  t.equal(await fs.readFile(path.join(dir, ".config"), "utf8"), "CONFIG_X=y\n", "the user's .config stays");
   await src.cleanup();
   t.notOk(await fs.stat(src.srcDir).catch(() => undefined), "copy removed");
   t.equal((await inspectTree(exec, dir, { usesWorkingTree: false })).identity, tree.identity, "identity is stable");
@@ -114,5 +117,6 @@ t.test("kernelTreeProblems: not a tree, missing dir, in-tree build output", asyn
   t.match((await kernelTreeProblems(path.join(root, "nope")))[0], /no such directory/);
   t.match((await kernelTreeProblems(root))[0], /is not a Linux source tree \(no Makefile, Kconfig, arch\/x86\)/);
   await fs.writeFile(path.join(dir, ".config"), "");
-  t.match((await kernelTreeProblems(dir))[0], /make -C .* mrproper/);
+  t.match((await kernelTreeProblems(dir))[0], /holds an in-tree build \(\.config\).*make -C .* mrproper/);
+  t.same(await kernelTreeProblems(dir, { buildsInPlace: false }), [], "a worktree or copy is built instead");
 });

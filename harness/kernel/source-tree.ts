@@ -34,15 +34,24 @@ export const GIT_ENV = {
   GIT_AUTHOR_EMAIL: "kharness@localhost",
 } as const;
 
-/** Problems that make `dir` unusable as a kernel tree (empty when it is fine). */
-export async function kernelTreeProblems(dir: string): Promise<string[]> {
+/** Where kbuild looks to decide a tree holds an in-tree build (and then refuses O= builds). */
+const IN_TREE_BUILD_MARKERS = [".config", "include/config", "arch/x86/include/generated"];
+
+/**
+ * Problems that make `dir` unusable as a kernel tree (empty when it is fine). In-tree build output
+ * only matters when the build uses the tree itself; worktrees are fresh and copies get it removed.
+ */
+export async function kernelTreeProblems(dir: string, opts: { buildsInPlace: boolean } = { buildsInPlace: true }): Promise<string[]> {
   const missing: string[] = [];
   for (const p of ["Makefile", "Kconfig", "arch/x86"]) if (!(await exists(path.join(dir, p)))) missing.push(p);
   if (missing.length === 3 && !(await exists(dir))) return [`--tree ${dir}: no such directory`];
   if (missing.length) return [`--tree ${dir} is not a Linux source tree (no ${missing.join(", ")}); pass the top directory of a kernel tree, e.g. --tree ~/src/linux, or unpack one: tar xf /usr/src/linux-source-6.12.tar.xz`];
   // kbuild refuses O= builds from a tree with in-tree build output; cleaning it is the user's call.
-  if ((await exists(path.join(dir, ".config"))) || (await exists(path.join(dir, "include/config")))) {
-    return [`--tree ${dir} holds an in-tree build (.config or include/config), and kbuild refuses out-of-tree builds from it; run \`make -C ${dir} mrproper\` (kharness never cleans your tree)`];
+  if (!opts.buildsInPlace) return [];
+  for (const marker of IN_TREE_BUILD_MARKERS) {
+    if (await exists(path.join(dir, marker))) {
+      return [`--tree ${dir} holds an in-tree build (${marker}), and kbuild refuses out-of-tree builds from it; run \`make -C ${dir} mrproper\` (kharness never cleans your tree), or pass --patches/--base so kharness builds from its own copy`];
+    }
   }
   return [];
 }
@@ -139,6 +148,8 @@ export async function prepareSource(exec: Exec, tree: TreeInfo, workDir: string,
   try {
     // The user's tree might itself hold a .git (not a top level one): start from a fresh repository.
     await fs.rm(path.join(srcDir, ".git"), { recursive: true, force: true });
+    // In-tree build output would make kbuild refuse O=; unlinking it in the copy leaves the user's files alone.
+    for (const marker of IN_TREE_BUILD_MARKERS) await fs.rm(path.join(srcDir, marker), { recursive: true, force: true });
     const env = { ...GIT_ENV };
     await runChecked(exec, ["git", "init", "-q", srcDir], { env, what: "git init (throwaway repo for patching)" });
     const present: string[] = [];

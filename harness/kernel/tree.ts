@@ -225,7 +225,8 @@ export async function buildKernelFromTree(req: TreeKernelRequest, deps: TreeBuil
   onProgress?.({ kind: "stage", stage: "build", detail: `tree ${req.dir}` });
 
   // Validate every input before any slow step, and report all problems together.
-  const [treeProblems, fr, pr] = await Promise.all([kernelTreeProblems(req.dir), resolveFragments(req, deps.repoRoot), resolvePatches(req.patches)]);
+  const buildsInPlace = req.patches.length === 0 && req.base === undefined;
+  const [treeProblems, fr, pr] = await Promise.all([kernelTreeProblems(req.dir, { buildsInPlace }), resolveFragments(req, deps.repoRoot), resolvePatches(req.patches)]);
   const merged = mergeFragments(fr.fragments);
   throwProblems([
     ...treeProblems,
