@@ -196,24 +196,48 @@ static char *read_file(const char *path) {
 	return buf;
 }
 
+/* Loads one module; returns 0 when it is in the kernel afterwards, else errno. */
+static int load_module(const char *path) {
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return errno;
+	/* finit_module lets the kernel read (and check) the file itself; EEXIST means built in or
+	 * already loaded, which is what we wanted. */
+	int err = syscall(SYS_finit_module, fd, "", 0) < 0 && errno != EEXIST ? errno : 0;
+	close(fd);
+	return err;
+}
+
+/* Loads the listed modules in order. The list should already be in dependency order; if it is not,
+ * modules that failed are retried while any other one loads, so a misordered list still converges. */
 static void load_modules(void) {
 	char *list = read_file(MODULES);
 	if (!list)
 		return;
+	char *mods[512];
+	int errs[512];
+	int n = 0;
 	char *save = NULL;
-	for (char *line = strtok_r(list, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
-		if (!*line || *line == '#')
-			continue;
-		int fd = open(line, O_RDONLY | O_CLOEXEC);
-		if (fd < 0) {
-			say("module %s: cannot open: %s\n", line, strerror(errno));
-			continue;
+	for (char *line = strtok_r(list, "\n", &save); line && n < 512; line = strtok_r(NULL, "\n", &save))
+		if (*line && *line != '#')
+			mods[n++] = line;
+	for (int i = 0; i < n; i++)
+		errs[i] = -1;
+	for (int progress = 1; progress;) {
+		progress = 0;
+		for (int i = 0; i < n; i++) {
+			if (errs[i] == 0)
+				continue;
+			errs[i] = load_module(mods[i]);
+			if (errs[i] == 0)
+				progress = 1;
 		}
-		/* finit_module lets the kernel read (and check) the file itself; EEXIST means built in or
-		 * already loaded, which is what we wanted. */
-		if (syscall(SYS_finit_module, fd, "", 0) < 0 && errno != EEXIST)
-			say("module %s: load failed: %s\n", line, strerror(errno));
-		close(fd);
+	}
+	for (int i = 0; i < n; i++) {
+		if (errs[i] == ENOENT && access(mods[i], R_OK) == 0)
+			say("module %s: load failed: unknown symbols (a dependency missing from %s? the kernel log names them)\n", mods[i], MODULES);
+		else if (errs[i])
+			say("module %s: load failed: %s\n", mods[i], strerror(errs[i]));
 	}
 	free(list);
 }

@@ -44,7 +44,7 @@ t.test("KVM uses the host CPU and two vCPUs", async (t) => {
 t.test("machines that name firmware get -bios from the firmware directory", async (t) => {
   const m = findMachine(X86_64, "pc-qboot");
   t.ok(m);
-  t.same(machineArgs({ ...base, machine: m! }).slice(-2), ["-bios", "/usr/share/qemu/qboot.rom"]);
+  t.same(machineArgs({ ...base, machine: m! }).slice(-2), ["-bios", "qboot.rom"]);
   t.same(machineArgs({ ...base, machine: m!, firmwareDir: "/opt/fw/" }).slice(-2), ["-bios", "/opt/fw/qboot.rom"]);
 });
 

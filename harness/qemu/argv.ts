@@ -21,20 +21,18 @@ export interface QemuArgvOpts {
   /** The user's --append arguments; they go last so they override ours. */
   append: readonly string[];
   ports: PortBackend;
-  /** Directory holding firmware named by MachineProfile.bios (default: Debian's QEMU data dir). */
+  /** Directory holding firmware named by MachineProfile.bios (default: QEMU looks in its own data directory). */
   firmwareDir?: string;
   memoryMiB?: number;
   smp?: number;
 }
 
-/** Debian installs QEMU's firmware (qboot.rom, bios-microvm.bin) here. */
-export const DEFAULT_FIRMWARE_DIR = "/usr/share/qemu";
-
 /** Machine, accelerator, CPU, memory and vCPUs. */
 export function machineArgs(o: Pick<QemuArgvOpts, "profile" | "machine" | "accel" | "memoryMiB" | "smp" | "firmwareDir">): string[] {
   const argv = ["-M", o.machine.machine, "-accel", o.accel, "-cpu", o.profile.cpu[o.accel]];
   argv.push("-m", String(o.memoryMiB ?? o.profile.memoryMiB), "-smp", String(o.smp ?? o.profile.smp[o.accel]));
-  if (o.machine.bios) argv.push("-bios", joinPath(o.firmwareDir ?? DEFAULT_FIRMWARE_DIR, o.machine.bios));
+  // A bare firmware name is looked up in QEMU's data directory, wherever the distribution put it.
+  if (o.machine.bios) argv.push("-bios", o.firmwareDir ? joinPath(o.firmwareDir, o.machine.bios) : o.machine.bios);
   return argv;
 }
 

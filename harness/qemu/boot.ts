@@ -61,6 +61,8 @@ const PANIC_RE = /Kernel panic - not syncing/;
 const PANIC_END_RE = /---\[ end Kernel panic - not syncing/;
 /** The kmsg twin of the control `init` event: lets a boot whose control port is missing still count as booted. */
 const CONSOLE_INIT_RE = /kharness: init \d+/;
+/** Likewise for `poweroff`. */
+const CONSOLE_POWEROFF_RE = /kharness: poweroff/;
 
 /** Listens on a unix socket and feeds every byte any client sends to onData; resolves once listening. */
 async function listenUnix(sockPath: string, onData: (b: Buffer) => void): Promise<{ server: net.Server; flushed: () => Promise<void> }> {
@@ -124,6 +126,11 @@ export async function bootGuest(deps: BootDeps, opts: BootOpts): Promise<BootRes
   let initAt: number | undefined;
   let poweroffAt: number | undefined;
   let lastActivity = Date.now();
+  // Once init speaks on the control port, liveness is its heartbeats and the results stream: console
+  // output alone (RCU stall or soft-lockup reports from a wedged kernel) must not keep a dead guest "alive".
+  let controlSeen = false;
+  let toldNoControl = false;
+  const logWriteFailed = new Set<number>();
   let lastEvent = "none";
   const stderrTail: string[] = [];
   const servers: net.Server[] = [];
@@ -145,19 +152,35 @@ export async function bootGuest(deps: BootDeps, opts: BootOpts): Promise<BootRes
     initAt = Date.now();
     lastActivity = initAt;
     progress({ kind: "guest", event: "init" });
-    if (how !== "control") progress({ kind: "info", message: "guest init started, but its control port is missing (no heartbeats)" });
+    // Init's kmsg line often reaches the console before its control-port line: the watchdog tick says
+    // "control port missing" only if no control line follows within a few seconds.
+    if (how === "control") controlSeen = true;
+  };
+  /** Appends to a log file; a full disk or I/O error stops that file (said once) but not the run. */
+  const appendLog = (fd: number, b: Buffer, name: string) => {
+    if (logWriteFailed.has(fd)) return;
+    try {
+      writeSync(fd, b);
+    } catch (e) {
+      logWriteFailed.add(fd);
+      progress({ kind: "info", message: `cannot write ${name} (${(e as NodeJS.ErrnoException).code ?? e}); the rest of it is not saved, parsing goes on` });
+    }
+  };
+
+  const sawPoweroff = () => {
+    if (poweroffAt !== undefined) return;
+    poweroffAt = Date.now();
+    progress({ kind: "guest", event: "poweroff" });
   };
 
   const control = lineSplitter((line) => {
     lastActivity = Date.now();
+    controlSeen = true;
     const [word] = line.split(" ");
     if (word !== "heartbeat") lastEvent = line;
     if (word === "init") sawInit("control");
     else if (word === "heartbeat") progress({ kind: "guest", event: "heartbeat" });
-    else if (word === "poweroff") {
-      poweroffAt = Date.now();
-      progress({ kind: "guest", event: "poweroff" });
-    }
+    else if (word === "poweroff") sawPoweroff();
     // start/end are not re-emitted as test events: the results parser emits those from the KTAP stream.
   });
   const consoleLines = lineSplitter((line) => {
@@ -168,6 +191,7 @@ export async function bootGuest(deps: BootDeps, opts: BootOpts): Promise<BootRes
     }
     else if (panicAt !== undefined && PANIC_END_RE.test(line)) kill("panic", panicLine);
     if (initAt === undefined && CONSOLE_INIT_RE.test(line)) sawInit("console");
+    if (poweroffAt === undefined && CONSOLE_POWEROFF_RE.test(line)) sawPoweroff();
   });
   const stderrLines = lineSplitter((line) => {
     stderrTail.push(line);
@@ -183,7 +207,7 @@ export async function bootGuest(deps: BootDeps, opts: BootOpts): Promise<BootRes
       const { server, flushed } = await listenUnix(p, (b) => {
         lastActivity = Date.now();
         if (fd >= 0) {
-          writeSync(fd, b);
+          appendLog(fd, b, "results.log");
           onChunk?.(b);
         } else control.push(b);
       });
@@ -217,8 +241,8 @@ export async function bootGuest(deps: BootDeps, opts: BootOpts): Promise<BootRes
 
     const stdoutDone = new Promise<void>((resolve) => {
       spawned!.stdout.on("data", (b: Buffer) => {
-        lastActivity = Date.now();
-        writeSync(consoleFd, b);
+        if (!controlSeen) lastActivity = Date.now();
+        appendLog(consoleFd, b, "console.log");
         opts.onConsole?.(b);
         consoleLines.push(b);
       });
@@ -229,6 +253,10 @@ export async function bootGuest(deps: BootDeps, opts: BootOpts): Promise<BootRes
 
     watchdog = setInterval(() => {
       const now = Date.now();
+      if (initAt !== undefined && !controlSeen && !toldNoControl && now - initAt > 5000) {
+        toldNoControl = true;
+        progress({ kind: "info", message: "guest init started, but its control port is missing (no heartbeats)" });
+      }
       if (panicAt !== undefined) {
         if (now - panicAt > PANIC_GRACE_MS) kill("panic", panicLine);
       } else if (poweroffAt !== undefined) {
