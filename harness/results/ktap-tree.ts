@@ -62,12 +62,32 @@ function newPending(provisionalId: string): Pending {
   return { events: [], children: [], started: false, provisionalId };
 }
 
-/** Makes one id segment from a test name: whitespace -> `_`; runner names `selftests: dir: prog` -> `dir:prog`. */
+/** Longest id segment kept whole; a longer name keeps its head and a hash of the whole (ids stay unique). */
+export const MAX_ID_SEGMENT = 200;
+/** What an id never carries, whatever a test prints as its name: control characters (dropped) and path separators (`_`). */
+const ID_CONTROL = /[\x00-\x1f\x7f-\x9f]/g;
+const ID_SEPARATOR = /[/\\]/g;
+const NEEDS_WORK = /[\s\x00-\x1f\x7f-\x9f/\\]|^selftests:/;
+
+/** FNV-1a, 32 bits, as 8 hex digits: a short stable tag for a cut name. */
+function shortHash(s: string): string {
+  let h = 0x811c9dc5;
+  for (let i = 0; i < s.length; i++) h = Math.imul(h ^ s.charCodeAt(i), 0x01000193) >>> 0;
+  return h.toString(16).padStart(8, "0");
+}
+
+/**
+ * Makes one id segment from a test name: whitespace -> `_`; runner names `selftests: dir: prog` -> `dir:prog`;
+ * control characters dropped and `/`, `\` -> `_` (a hostile name like `../../x` must not become a path or reach a
+ * terminal or XML raw); names longer than MAX_ID_SEGMENT are cut and tagged with a hash.
+ */
 export function toIdSegment(name: string, num: number): string {
+  if (name.length > 0 && name.length <= MAX_ID_SEGMENT && !NEEDS_WORK.test(name)) return name;
   let s = name.trim();
   const m = /^selftests:\s*([^:\s]+):\s*(.+)$/.exec(s);
   if (m) s = m[1] === "kharness" ? (m[2] ?? "") : `${m[1]}:${m[2]}`;
-  s = s.replace(/\s+/g, "_");
+  s = s.replace(/\s+/g, "_").replace(ID_CONTROL, "").replace(ID_SEPARATOR, "_");
+  if (s.length > MAX_ID_SEGMENT) s = `${s.slice(0, MAX_ID_SEGMENT - 9)}~${shortHash(s)}`;
   return s.length > 0 ? s : `test_${num}`;
 }
 
