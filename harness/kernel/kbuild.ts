@@ -82,29 +82,29 @@ export function buildEnv(ccacheBaseDir: string): Record<string, string> {
   };
 }
 
-/** An append-only build log shared by the make steps of one build. */
+/** An append-only build log shared by the make steps of one build; it also keeps the current step's lines for error extraction. */
 export class BuildLog {
   private readonly stream: WriteStream;
-  /** Everything logged, bounded to the last lines, for error messages. */
-  readonly recent: string[] = [];
-  private readonly all: string[] = [];
+  private step: string[] = [];
   constructor(readonly path: string) {
     this.stream = createWriteStream(path, { flags: "a" });
   }
+  /** Writes a line to the file only (commands, kharness notes). */
   write(line: string): void {
     this.stream.write(line + "\n");
-    this.recent.push(line);
-    if (this.recent.length > 400) this.recent.shift();
   }
-  /** Lines of the current step only (the error extraction looks at the failing step). */
-  stepLines(): string[] {
-    return this.all;
+  /** Starts a new step: its output lines are what a failure reports. */
+  beginStep(): void {
+    this.step = [];
   }
-  startStep(): void {
-    this.all.length = 0;
+  /** Writes one output line of the current step. */
+  output(line: string): void {
+    this.write(line);
+    // Bounded: a runaway build cannot eat memory; the file keeps everything.
+    if (this.step.length < 200_000) this.step.push(line);
   }
-  collect(line: string): void {
-    if (this.all.length < 200_000) this.all.push(line);
+  stepLines(): readonly string[] {
+    return this.step;
   }
   async close(): Promise<void> {
     this.stream.end();
@@ -115,14 +115,13 @@ export class BuildLog {
 /** Runs one make step, streaming its lines to the log and the progress sink; throws KernelBuildError on failure. */
 export async function runMake(exec: Exec, argv: string[], opts: { env: Record<string, string>; log: BuildLog; what: string; signal?: AbortSignal; onProgress?: ProgressSink }): Promise<void> {
   opts.log.write(`$ ${argv.join(" ")}`);
-  opts.log.startStep();
+  opts.log.beginStep();
   const res = await exec.run(argv, {
     env: opts.env,
     signal: opts.signal,
     tailLines: 40,
     onLine: (line) => {
-      opts.log.write(line);
-      opts.log.collect(line);
+      opts.log.output(line);
       opts.onProgress?.({ kind: "build-line", line });
     },
   });
@@ -130,7 +129,7 @@ export async function runMake(exec: Exec, argv: string[], opts: { env: Record<st
   if (res.exitCode !== 0) {
     opts.log.write(`# exit ${res.exitCode ?? res.signal ?? "?"}`);
     const step = opts.log.stepLines();
-    const lines = step.length ? step : res.tail;
+    const lines = step.length ? [...step] : res.tail;
     throw new KernelBuildError({
       argv,
       exitCode: res.exitCode,
