@@ -4,7 +4,10 @@ import type { RunResult } from "../types.js";
 import { RESULTS_SCHEMA_VERSION } from "../results/parse-run.js";
 import { runFailed } from "../results/summary.js";
 
-/** Renders the versioned results JSON; keys in a fixed order so files diff well. */
+/** Above this many tests the JSON is written compact: indentation doubles the size of a huge run's file. */
+export const PRETTY_JSON_MAX_TESTS = 10_000;
+
+/** Renders the versioned results JSON; keys in a fixed order so files diff well (indented up to PRETTY_JSON_MAX_TESTS tests). */
 export function renderJson(run: RunResult): string {
   const doc = {
     schemaVersion: run.schemaVersion || RESULTS_SCHEMA_VERSION,
@@ -20,5 +23,5 @@ export function renderJson(run: RunResult): string {
     kernelEvents: run.kernelEvents,
     diagnostics: run.diagnostics,
   };
-  return JSON.stringify(doc, null, 2) + "\n";
+  return JSON.stringify(doc, null, run.summary.total <= PRETTY_JSON_MAX_TESTS ? 2 : undefined) + "\n";
 }

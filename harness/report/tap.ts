@@ -9,12 +9,15 @@ const INDENT = "    ";
 
 /** A name safe on a result line: no `#` (it would start a directive), no line breaks, never empty. */
 function lineName(t: TestResult): string {
-  const n = t.name.replace(/#/g, "_").replace(/[\r\n]+/g, " ").trim();
+  const n = UNSAFE.test(t.name) ? t.name.replace(/#/g, "_").replace(/[\r\n]+/g, " ").trim() : t.name;
   return n || t.id.slice(t.id.lastIndexOf(".") + 1);
 }
 
+const UNSAFE = /[#\r\n]|^\s|\s$/;
+
 function oneLine(text: string | undefined): string {
-  return (text ?? "").replace(/[\r\n]+/g, " ").replace(/#/g, "_").trim();
+  if (text === undefined) return "";
+  return UNSAFE.test(text) ? text.replace(/[\r\n]+/g, " ").replace(/#/g, "_").trim() : text;
 }
 
 /** The result line for a status: failures are `not ok` so kunit.py counts them as failed too. */

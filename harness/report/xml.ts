@@ -5,10 +5,16 @@ const FORBIDDEN = /[\x00-\x08\x0B\x0C\x0E-\x1F\uFFFE\uFFFF]|[\uD800-\uDBFF](?![\
 
 /** Removes characters XML 1.0 cannot carry, even escaped. */
 export function stripXmlForbidden(text: string): string {
-  return text.replace(FORBIDDEN, "");
+  // Most text is printable ASCII; skip the costly scan for it.
+  return SAFE_ASCII.test(text) ? text : text.replace(FORBIDDEN, "");
 }
+
+const SAFE_ASCII = /^[\x20-\x7E\t\n\r]*$/;
+const SPECIAL = /[&<>"']/;
 
 /** Escapes text for an XML attribute or element body. */
 export function escapeXml(text: string): string {
-  return stripXmlForbidden(text).replace(/[&<>"']/g, (c) => (c === "&" ? "&amp;" : c === "<" ? "&lt;" : c === ">" ? "&gt;" : c === '"' ? "&quot;" : "&apos;"));
+  const clean = stripXmlForbidden(text);
+  if (!SPECIAL.test(clean)) return clean;
+  return clean.replace(/[&<>"']/g, (c) => (c === "&" ? "&amp;" : c === "<" ? "&lt;" : c === ">" ? "&gt;" : c === '"' ? "&quot;" : "&apos;"));
 }

@@ -5,7 +5,8 @@ export class BoundedLog {
   private readonly headMax: number;
   private readonly tailMax: number;
   private readonly head: string[] = [];
-  private tail: string[] = [];
+  // Allocated only when a test logs more than the head holds, which few do.
+  private tail: string[] | undefined;
   private dropped = 0;
 
   constructor(max: number) {
@@ -15,7 +16,7 @@ export class BoundedLog {
 
   /** Number of lines seen so far. */
   get size(): number {
-    return this.head.length + this.tail.length + this.dropped;
+    return this.head.length + (this.tail?.length ?? 0) + this.dropped;
   }
 
   push(line: string): void {
@@ -23,7 +24,7 @@ export class BoundedLog {
       this.head.push(line);
       return;
     }
-    this.tail.push(line);
+    (this.tail ??= []).push(line);
     // Trim in batches so pushing stays O(1) amortised.
     if (this.tail.length >= this.tailMax * 2) {
       this.dropped += this.tail.length - this.tailMax;
@@ -31,8 +32,9 @@ export class BoundedLog {
     }
   }
 
-  /** The kept lines, with one marker line where lines were dropped. */
+  /** The kept lines, with one marker line where lines were dropped. The log must not be pushed to afterwards. */
   toArray(): string[] {
+    if (this.tail === undefined) return this.head;
     let tail = this.tail;
     let dropped = this.dropped;
     if (tail.length > this.tailMax) {

@@ -46,10 +46,13 @@ const DIRECTIVE = /(?:^|\s)#\s*(skip|todo|xfail|xpass|timeout|error|crash)\b:?\s
 const EXIT = /(?:^|\s)#\s*exit=(-?\d+)\b\s*(.*)$/i;
 const COMMENT = /\s#\s*(.*)$/;
 
-/** Column width of a prefix: tabs advance to the next multiple of 8, everything else counts one. */
-function measure(prefix: string): number {
+// Shared: callers only read classification results, and most console lines are this one.
+const OTHER_AT_0: KtapLine = Object.freeze({ kind: "other", width: 0 });
+
+/** Column width of line[0, end): tabs advance to the next multiple of 8, everything else counts one. */
+function measure(line: string, end: number = line.length): number {
   let w = 0;
-  for (let i = 0; i < prefix.length; i++) w = prefix.charCodeAt(i) === 9 ? (w + 8) & ~7 : w + 1;
+  for (let i = 0; i < end; i++) w = line.charCodeAt(i) === 9 ? (w + 8) & ~7 : w + 1;
   return w;
 }
 
@@ -61,7 +64,7 @@ export function classifyKtapLine(line: string): KtapLine {
   // Fast path: most lines start with a letter and are not KTAP at all.
   const c0 = line.charCodeAt(0);
   if (c0 !== 32 && c0 !== 9 && c0 !== 35 /* # */ && c0 !== 111 /* o */ && c0 !== 110 /* n */ && c0 !== 49 /* 1 */ && c0 !== 75 /* K */ && c0 !== 84 /* T */ && c0 !== 66 /* B */)
-    return { kind: "other", width: 0 };
+    return OTHER_AT_0;
   let i = 0;
   for (;;) {
     // Skip whitespace.
@@ -74,7 +77,7 @@ export function classifyKtapLine(line: string): KtapLine {
     const c = line.charCodeAt(i);
     if (c === 35 /* # */) {
       const rest = line.slice(i);
-      const width = measure(line.slice(0, i));
+      const width = measure(line, i);
       let m = SUBTEST.exec(rest);
       if (m) return { kind: "subtest", width, name: m[1] ?? "" };
       m = SELFTEST.exec(rest);
@@ -89,7 +92,7 @@ export function classifyKtapLine(line: string): KtapLine {
       }
       return { kind: "other", width };
     }
-    return classifyBody(line.slice(i), measure(line.slice(0, i)));
+    return classifyBody(i === 0 ? line : line.slice(i), measure(line, i));
   }
 }
 
@@ -116,6 +119,12 @@ function classifyBody(body: string, width: number): KtapLine {
 function parseResult(ok: boolean, num: number, desc: string): ResultLine {
   let text = desc;
   const res: ResultLine = { ok, num, name: "" };
+  if (desc.indexOf("#") === -1) {
+    // Most result lines carry no directive: skip the directive searches.
+    if (text.charCodeAt(0) === 45 /* - */ && (text.length === 1 || text.charCodeAt(1) === 32)) text = text.slice(1);
+    res.name = text.trim();
+    return res;
+  }
   // `\#` is an escaped literal; hide it from the directive search.
   const masked = text.indexOf("\\#") === -1 ? text : text.replace(/\\#/g, "\uE000");
   let dm = DIRECTIVE.exec(masked);

@@ -13,8 +13,9 @@ const MAX_DIAGNOSTICS = 500;
 export interface Pending {
   headerName?: string;
   log?: BoundedLog;
-  events: KernelEvent[];
-  children: TestResult[];
+  /** Allocated on first use: most tests have no kernel events and no subtests. */
+  events?: KernelEvent[];
+  children?: TestResult[];
   /** A nested document was opened under it, or its header was seen: it is known to have started. */
   started: boolean;
   /** The stream was cut in the middle of what looked like its result line. */
@@ -59,7 +60,7 @@ export interface KtapTree {
 }
 
 function newPending(provisionalId: string): Pending {
-  return { events: [], children: [], started: false, provisionalId };
+  return { started: false, provisionalId };
 }
 
 /** Longest id segment kept whole; a longer name keeps its head and a hash of the whole (ids stay unique). */
@@ -189,12 +190,12 @@ export function createKtapTree(opts: TreeOptions): KtapTree {
       name,
       status,
       log: p?.log ? p.log.toArray() : [],
-      kernelEvents: p ? p.events : [],
-      children: p ? p.children : [],
+      kernelEvents: p?.events ?? [],
+      children: p?.children ?? [],
     };
     if (reason !== undefined && reason !== "") t.reason = reason;
     if (unreported) t.unreported = true;
-    doc.owner.children.push(t);
+    (doc.owner.children ??= []).push(t);
     doc.seen.add(num);
     doc.resultCount++;
     const key = COUNT_KEY[status];
@@ -220,7 +221,14 @@ export function createKtapTree(opts: TreeOptions): KtapTree {
     doc.lastNum = Math.max(doc.lastNum, r.num);
     doc.hasContent = true;
     opts.onEvent?.({ kind: "test-end", id: joinId(doc.owner.provisionalId, toIdSegment(name, r.num)), status });
-    doc.pending = newPending("");
+    // The finished test took the pending's log, events and children; reuse the object for the next test.
+    p.headerName = undefined;
+    p.log = undefined;
+    p.events = undefined;
+    p.children = undefined;
+    p.started = false;
+    p.cut = undefined;
+    p.provisionalId = "";
   }
 
   /** Removes a finished document: retires its pending test and adds placeholders for promised tests never reported. */
@@ -230,7 +238,7 @@ export function createKtapTree(opts: TreeOptions): KtapTree {
     const p = doc.pending;
     const planCount = doc.plan?.count ?? 0;
     const next = doc.lastNum + 1;
-    const pendingHasWork = p.started || p.children.length > 0 || p.cut !== undefined;
+    const pendingHasWork = p.started || (p.children?.length ?? 0) > 0 || p.cut !== undefined;
     if (pendingHasWork || (p.log && next <= planCount)) {
       // The test that was running: its result line never came.
       const reason =
@@ -251,7 +259,7 @@ export function createKtapTree(opts: TreeOptions): KtapTree {
         const parentLog = (doc.owner.log ??= new BoundedLog(opts.maxLogLinesPerTest));
         for (const l of p.log.toArray()) parentLog.push(l);
       }
-      doc.owner.events.push(...p.events);
+      if (p.events) (doc.owner.events ??= []).push(...p.events);
     }
     if (doc.plan) {
       let made = 0;
@@ -443,7 +451,7 @@ export function createKtapTree(opts: TreeOptions): KtapTree {
         closeDoc(doc, mode);
       }
       if (droppedDiags > 0) diagnostics.push({ level: "info", message: `${droppedDiags} more diagnostics omitted` });
-      return { tests: root.children, events: root.events, ...(skipAll !== undefined ? { skipAll } : {}) };
+      return { tests: root.children ?? [], events: root.events ?? [], ...(skipAll !== undefined ? { skipAll } : {}) };
     },
   };
 

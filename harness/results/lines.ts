@@ -117,11 +117,47 @@ export function stripAnsi(line: string): string {
   return line.indexOf("\x1b") === -1 ? line : line.replace(ANSI, "");
 }
 
-// The timestamp's width grows with uptime, and a caller id ([T1] / [C0]) may follow it.
-const PRINTK = /^\[\s*\d+\.\d+\](?:\[\s*[CT]\d+\])?\s?/;
+/** Length of a bracketed printk field at `at`: `[ 12.345678]` (time) or `[  T1]` / `[C0]` (caller), else 0. */
+function bracketLength(line: string, at: number, caller: boolean): number {
+  if (line.charCodeAt(at) !== 91 /* [ */) return 0;
+  let i = at + 1;
+  while (line.charCodeAt(i) === 32) i++;
+  if (caller) {
+    const c = line.charCodeAt(i);
+    if (c !== 67 /* C */ && c !== 84 /* T */) return 0;
+    i++;
+  }
+  const digitsAt = i;
+  while (isDigit(line.charCodeAt(i))) i++;
+  if (i === digitsAt) return 0;
+  if (!caller) {
+    if (line.charCodeAt(i) !== 46 /* . */) return 0;
+    i++;
+    const fracAt = i;
+    while (isDigit(line.charCodeAt(i))) i++;
+    if (i === fracAt) return 0;
+  }
+  return line.charCodeAt(i) === 93 /* ] */ ? i + 1 - at : 0;
+}
+
+function isDigit(c: number): boolean {
+  return c >= 48 && c <= 57;
+}
+
+/** Length of the printk prefix at the start of a line (0 if none): timestamp, optional caller id, one space. */
+export function printkPrefixLength(line: string): number {
+  const time = bracketLength(line, 0, false);
+  if (time === 0) return 0;
+  // The timestamp's width grows with uptime, and a caller id ([T1] / [C0]) may follow it.
+  let end = time + bracketLength(line, time, true);
+  if (line.charCodeAt(end) === 32) end++;
+  return end;
+}
+
 /** Removes a leading printk prefix `[    1.234567]` (optionally `[    T1]`) and one following space. */
 export function stripPrintk(line: string): string {
-  return line.charCodeAt(0) === 91 /* [ */ ? line.replace(PRINTK, "") : line;
+  const n = line.charCodeAt(0) === 91 /* [ */ ? printkPrefixLength(line) : 0;
+  return n === 0 ? line : line.slice(n);
 }
 
 // A printk prefix in the middle of a line: a kernel message spliced into user-space output.
@@ -142,15 +178,14 @@ export function cleanLine(raw: string): CleanLine {
   const noAnsi = stripAnsi(raw);
   const text = stripPrintk(noAnsi);
   const kernel = text.length !== noAnsi.length;
-  if (text.indexOf("[") !== -1) {
-    const m = SPLICE.exec(text);
-    if (m && m.index > 0) {
-      return {
-        text,
-        kernel,
-        splice: { head: text.slice(0, m.index), kernelLine: stripPrintk(text.slice(m.index)) },
-      };
-    }
-  }
-  return { text, kernel };
+  const splice = findSplice(text);
+  return splice ? { text, kernel, splice } : { text, kernel };
+}
+
+/** A kernel message spliced into the middle of a (prefix-stripped) line: the text before it and the kernel line. */
+export function findSplice(text: string): { head: string; kernelLine: string } | undefined {
+  if (text.indexOf("[") === -1) return undefined;
+  const m = SPLICE.exec(text);
+  if (!m || m.index === 0) return undefined;
+  return { head: text.slice(0, m.index), kernelLine: stripPrintk(text.slice(m.index)) };
 }

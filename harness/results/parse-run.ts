@@ -1,7 +1,7 @@
 // Streams -> RunResult: the results port (pure KTAP) and the console (kernel log), or one mixed log for `kharness parse`.
 
 import type { BootEnd, Diagnostic, KernelEvent, ProgressEvent, RunResult, TestResult } from "../types.js";
-import { cleanLine, createLineSplitter, type LineSplitter } from "./lines.js";
+import { createLineSplitter, findSplice, stripAnsi, stripPrintk, type LineSplitter } from "./lines.js";
 import { createKernelScanner, type KernelScanner } from "./kernel-events.js";
 import { createKtapTree, toIdSegment, type KtapTree, type Pending } from "./ktap-tree.js";
 import { summarize } from "./summary.js";
@@ -84,7 +84,10 @@ function createLane(opts: RunParserOptions, scan: ((text: string, lane: Lane) =>
     tree,
     cut: false,
     splitter: createLineSplitter((raw, complete) => {
-      const c = cleanLine(raw);
+      // Inlined cleanLine: this runs once per console line, so it avoids allocating a result object.
+      const noAnsi = stripAnsi(raw);
+      const cleaned = stripPrintk(noAnsi);
+      const c = { text: cleaned, kernel: cleaned.length !== noAnsi.length, splice: scan ? findSplice(cleaned) : undefined };
       if (c.splice && scan) {
         // User-space output interrupted by a kernel message: keep the head, the tail comes on a later line.
         const head = (spliceHead ?? "") + c.splice.head;
@@ -160,27 +163,37 @@ function scanKernelLine(shared: Shared, text: string, opts: RunParserOptions): v
   const running: Pending | undefined = shared.structure()?.runningTest();
   if (running) {
     if (running.provisionalId) ev.testId = running.provisionalId;
-    running.events.push(ev);
+    (running.events ??= []).push(ev);
   } else shared.unattributed.push(ev);
 }
 
 /** Assigns final dotted ids (parent id + "." + id-safe name; a suffix `~N` for duplicates among siblings). */
-function assignIds(tests: TestResult[], prefix: string, index: Map<string, TestResult>): void {
-  const used = new Map<string, number>();
-  tests.forEach((t, i) => {
-    let id = prefix ? `${prefix}.${toIdSegment(t.name, i + 1)}` : toIdSegment(t.name, i + 1);
-    const n = (used.get(id) ?? 0) + 1;
-    used.set(id, n);
-    if (n > 1 || index.has(id)) {
-      let k = Math.max(n, 2);
-      while (index.has(`${id}~${k}`)) k++;
+function assignIds(tests: TestResult[], prefix: string, index: Map<string, TestResult> | undefined): void {
+  // Sibling ids are unique and the parent's id is unique, so checking siblings makes ids unique run-wide.
+  const used = new Set<string>();
+  for (let i = 0; i < tests.length; i++) {
+    const t = tests[i]!;
+    const seg = toIdSegment(t.name, i + 1);
+    let id = prefix ? `${prefix}.${seg}` : seg;
+    if (used.has(id)) {
+      let k = 2;
+      while (used.has(`${id}~${k}`)) k++;
       id = `${id}~${k}`;
     }
+    used.add(id);
     t.id = id;
-    index.set(id, t);
+    index?.set(id, t);
     for (const e of t.kernelEvents) e.testId = id;
-    assignIds(t.children, id, index);
-  });
+    if (t.children.length > 0) assignIds(t.children, id, index);
+  }
+}
+
+/** Every test of the tree, depth first. */
+function walkTests(tests: readonly TestResult[], visit: (t: TestResult) => void): void {
+  for (const t of tests) {
+    visit(t);
+    if (t.children.length > 0) walkTests(t.children, visit);
+  }
 }
 
 /**
@@ -210,8 +223,8 @@ function claimByMarker(index: Map<string, TestResult>, id: string): TestResult |
 const WARN_KINDS: ReadonlySet<KernelEvent["kind"]> = new Set(["oops", "bug", "warning", "kasan", "lockdep"]);
 
 /** Applies attached kernel events to statuses: a panic makes the test CRASH; with failOnWarn, reports make a pass FAIL. */
-function applyEvents(index: Map<string, TestResult>, failOnWarn: boolean): void {
-  for (const t of index.values()) {
+function applyEvents(tests: readonly TestResult[], failOnWarn: boolean): void {
+  walkTests(tests, (t) => {
     for (const e of t.kernelEvents) {
       if (e.kind === "panic" && (t.status !== "CRASH" || !t.reason || t.reason.startsWith("no result line") || t.reason.startsWith("not run"))) {
         t.status = "CRASH";
@@ -221,7 +234,7 @@ function applyEvents(index: Map<string, TestResult>, failOnWarn: boolean): void 
         t.reason = `kernel ${e.kind} report while it ran: ${e.title}`;
       }
     }
-  }
+  });
 }
 
 function buildRun(tree: KtapTree, shared: Shared, end: StreamEnd, cut: boolean, opts: RunParserOptions, extraDiags: Diagnostic[]): RunResult {
@@ -233,8 +246,10 @@ function buildRun(tree: KtapTree, shared: Shared, end: StreamEnd, cut: boolean, 
   const diagnostics: Diagnostic[] = [...extraDiags, ...tree.diagnostics];
   const kernelEvents: KernelEvent[] = [...shared.unattributed, ...built.events];
   const tests = built.tests;
+  // The id index is needed only to resolve kmsg markers; 200k tests should not pay for it otherwise.
+  const needIndex = shared.byMarker.length > 0 || (why !== undefined && shared.markers.length > 0);
   const index = new Map<string, TestResult>();
-  assignIds(tests, "", index);
+  assignIds(tests, "", needIndex ? index : undefined);
   // Markers still open when the stream died name the tests that were running.
   if (why !== undefined) {
     for (const id of shared.markers) {
@@ -252,7 +267,7 @@ function buildRun(tree: KtapTree, shared: Shared, end: StreamEnd, cut: boolean, 
       diagnostics.push({ level: "info", message: `kernel ${e.kind} report during ${e.testId ?? "?"}, which has no result entry` });
     }
   }
-  applyEvents(index, opts.failOnWarn ?? false);
+  applyEvents(tests, opts.failOnWarn ?? false);
   if (tests.length === 0) {
     if (built.skipAll !== undefined) {
       tests.push({ id: "skip_all", name: "all tests skipped by the plan", status: "SKIP", reason: built.skipAll, log: [], kernelEvents: [], children: [] });
