@@ -166,13 +166,10 @@ async function prepareModules(deps: PayloadDeps, kernel: KernelImage, wanted: st
 export async function buildPayload(deps: PayloadDeps, req: PayloadRequest): Promise<Payload> {
   deps.onProgress?.({ kind: "stage", stage: "payload" });
   const defines = req.selftestDefines.map((d) => `-D${d}`);
-  const [vmDir, testsDir, bundled, users] = await Promise.all([
-    compileCached(deps, "vm", []),
-    compileCached(deps, "selftests", defines),
-    listBundledPrograms(deps.exec, deps.repoRoot),
-    checkUserPrograms(req.programs),
-  ]);
+  // Bad input (an unknown --tests glob, a --program that is not a static binary) fails before any compile.
+  const [bundled, users] = await Promise.all([listBundledPrograms(deps.exec, deps.repoRoot), checkUserPrograms(req.programs)]);
   const chosen = selectPrograms(bundled, req.tests);
+  const [vmDir, testsDir] = await Promise.all([compileCached(deps, "vm", []), compileCached(deps, "selftests", defines)]);
   const programs: GuestProgram[] = [];
   const files: { hostPath: string; guestPath: string; mode?: number }[] = [];
   for (const name of chosen) {
