@@ -27,7 +27,7 @@
 #define CONTROL_PORT "org.kharness.control"
 #define MANIFEST "/kharness/manifest"
 #define MODULES "/kharness/modules"
-#define OUTPUT_CAP (16u * 1024 * 1024)
+#define OUTPUT_CAP_DEFAULT (16ull * 1024 * 1024)
 #define HEARTBEAT_MS 2000
 /* A line longer than this is emitted in pieces so one endless line cannot exhaust memory. */
 #define LINE_MAX_BYTES 4096
@@ -42,6 +42,8 @@ static int results_fd = -1;
 static int control_fd = -1;
 static int sig_fd = -1;
 static int64_t next_heartbeat;
+/* Per-program output cap; `kharness.output_cap=BYTES` on the kernel command line changes it. */
+static unsigned long long output_cap = OUTPUT_CAP_DEFAULT;
 
 static int64_t now_ms(void) {
 	struct timespec ts;
@@ -210,6 +212,22 @@ static int load_module(const char *path) {
 
 /* Loads the listed modules in order. The list should already be in dependency order; if it is not,
  * modules that failed are retried while any other one loads, so a misordered list still converges. */
+static void read_cmdline_options(void) {
+	char *cmdline = read_file("/proc/cmdline");
+	if (!cmdline)
+		return;
+	const char *key = "kharness.output_cap=";
+	for (char *p = strstr(cmdline, key); p; p = strstr(p + 1, key)) {
+		/* Only whole words: the key must start the line or follow a space. */
+		if (p == cmdline || p[-1] == ' ') {
+			unsigned long long v = strtoull(p + strlen(key), NULL, 0);
+			if (v > 0)
+				output_cap = v;
+		}
+	}
+	free(cmdline);
+}
+
 static void load_modules(void) {
 	char *list = read_file(MODULES);
 	if (!list)
@@ -370,7 +388,7 @@ static void out_push(struct outbuf *o, const char *data, size_t n) {
 	for (size_t i = 0; i < n; i++) {
 		if (o->truncated)
 			return;
-		if (o->total >= OUTPUT_CAP) {
+		if (o->total >= output_cap) {
 			if (o->len)
 				out_flush_line(o);
 			fdprintf(results_fd, "# kharness: output truncated after %llu bytes\n", (unsigned long long)o->total);
@@ -422,6 +440,11 @@ static const char *signame(int sig) {
 static void exec_child(const struct program *pr, int out_fd) {
 	/* Own session and process group, so a timeout kill reaches everything the program started. */
 	setsid();
+	/* Ignored signals stay ignored across exec: give the program the defaults PID 1 does not use. */
+	signal(SIGINT, SIG_DFL);
+	signal(SIGTERM, SIG_DFL);
+	signal(SIGHUP, SIG_DFL);
+	signal(SIGPIPE, SIG_DFL);
 	sigset_t none;
 	sigemptyset(&none);
 	sigprocmask(SIG_SETMASK, &none, NULL);
@@ -582,6 +605,7 @@ int main(void) {
 	setenv("PATH", "/kharness/bin:/usr/sbin:/usr/bin:/sbin:/bin", 1);
 	setenv("HOME", "/tmp", 1);
 	setenv("TMPDIR", "/tmp", 1);
+	read_cmdline_options();
 	load_modules();
 	open_ports();
 	next_heartbeat = now_ms() + HEARTBEAT_MS;

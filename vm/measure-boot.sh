@@ -3,7 +3,7 @@
 # round so background load hits every candidate alike. A boot "hangs" when init has not powered the
 # VM off within HANG_S seconds. Usage: vm/measure-boot.sh [-n N] [-k KERNEL] [-a tcg|kvm] [-t HANG_S] [CANDIDATE...]
 # Candidates: pc pc-qboot q35 microvm microvm-tsc microvm-pcie microvm-pcie-tsc (default: all pc*/microvm-pcie*).
-# Output: one line per boot (candidate, outcome, wall seconds) and a summary per candidate.
+# Consoles of bad boots are kept in $KEEP_DIR (default /tmp). Output: one line per boot (candidate, outcome, wall seconds) and a summary per candidate.
 set -u
 N=20
 KERNEL=/tmp/k/x612/boot/vmlinuz-6.12.117+deb12-cloud-amd64
@@ -30,6 +30,9 @@ printf '#include <stdio.h>\nint main(void){puts("hello");return 0;}\n' >"$WORK/h
 gcc -static -O2 -o "$WORK/root/kharness/bin/hello" "$WORK/hello.c" || exit 1
 printf 'hello\t/kharness/bin/hello\t30\t-\n' >"$WORK/root/kharness/manifest"
 (cd "$WORK/root" && find . | cpio -o -H newc 2>/dev/null) >"$WORK/initramfs.cpio"
+
+# The kernel command line harness/qemu/argv.ts builds (kernelCmdline), so timings match real runs.
+CMDLINE="console=ttyS0 panic=-1 rdinit=/init loglevel=6 printk.devkmsg=on printk.time=1 mitigations=off i8042.noaux i8042.nopnp 8250.nr_uarts=1"
 
 # The host's TSC rate: under TCG the guest TSC ticks at the host's rate.
 TSC_KHZ=$(awk '/^cpu MHz/ { printf "%d", $4 * 1000; exit }' /proc/cpuinfo)
@@ -67,7 +70,7 @@ boot_once() {
 	timeout -s KILL "$HANG_S" qemu-system-x86_64 $(machine_args "$cand") -accel "$ACCEL" -cpu "$CPU" -m 1024 -smp 1 \
 		-nodefaults -no-reboot -display none -nic none \
 		-kernel "$KERNEL" -initrd "$WORK/initramfs.cpio" \
-		-append "console=ttyS0 panic=-1 rdinit=/init loglevel=6 printk.devkmsg=on $(extra_append "$cand")" \
+		-append "$CMDLINE $(extra_append "$cand")" \
 		-chardev stdio,id=con0,signal=off -serial chardev:con0 \
 		-device "$(serial_dev "$cand")",id=vs0 \
 		-chardev file,id=res,path="$d/res.txt" -device virtserialport,bus=vs0.0,chardev=res,name=org.kharness.results \
@@ -78,8 +81,10 @@ boot_once() {
 	local secs outcome
 	secs=$(awk -v a="$start" -v b="$end" 'BEGIN { printf "%.2f", (b - a) / 1e9 }')
 	if grep -q '^poweroff' "$d/ctl.txt"; then outcome=ok
-	elif [ $rc -eq 137 ]; then outcome=hang; cp "$d/console.txt" "$WORK/../kharness-measure-hang-$cand-$(date +%s).log" 2>/dev/null
+	elif [ $rc -eq 137 ]; then outcome=hang
 	else outcome="fail(rc=$rc)"; fi
+	# Keep the console of every bad boot for a look at where it stopped.
+	[ $outcome = ok ] || cp "$d/console.txt" "${KEEP_DIR:-/tmp}/kharness-measure-$outcome-$cand-$(date +%s).log"
 	echo "$cand $outcome $secs"
 }
 

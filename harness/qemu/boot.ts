@@ -285,7 +285,9 @@ export async function bootGuest(deps: BootDeps, opts: BootOpts): Promise<BootRes
     if (panicAt !== undefined) return base("panic", { ...extra, endDetail: panicLine });
     if (endBy) return base(endBy.end, { ...extra, endDetail: endBy.detail });
     if (poweroffAt !== undefined) return base("poweroff", extra);
-    const tail = stderrTail.length ? `; QEMU said:\n${stderrTail.join("\n")}` : "";
+    let tail = stderrTail.length ? `; QEMU said:\n${stderrTail.join("\n")}` : "";
+    // The nested-virtualization failure the accel probe exists for; if it slipped past the probe, say what to do.
+    if (opts.accel === "kvm" && stderrTail.some((l) => /KVM internal error/.test(l))) tail += "\nKVM cannot run this guest on this host: rerun with --accel tcg";
     if (exit.exitCode !== 0) {
       const how = exit.signal ? `was killed by ${exit.signal}` : `exited with code ${exit.exitCode}`;
       return base("qemu-error", { ...extra, endDetail: `QEMU ${how} before the guest powered off${tail}` });

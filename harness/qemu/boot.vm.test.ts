@@ -12,7 +12,7 @@ import { buildTestPayload, findTestKernel, type TestProgram } from "./vm-fixture
 // Generous: these run under TCG on loaded CI machines.
 const BOOT_TIMEOUT_SEC = 120;
 
-async function boot(t: Tap.Test, kernel: KernelImage, programs: TestProgram[], opts: { modules?: { hostPath: string; guestPath: string }[]; signal?: AbortSignal; onEvent?: (e: ProgressEvent) => void } = {}) {
+async function boot(t: Tap.Test, kernel: KernelImage, programs: TestProgram[], opts: { modules?: { hostPath: string; guestPath: string }[]; append?: string[]; signal?: AbortSignal; onEvent?: (e: ProgressEvent) => void } = {}) {
   const dir = await fs.mkdtemp(path.join(os.tmpdir(), "kharness-vm-test-"));
   t.teardown(() => fs.rm(dir, { recursive: true, force: true }));
   const exec = createExec();
@@ -28,7 +28,7 @@ async function boot(t: Tap.Test, kernel: KernelImage, programs: TestProgram[], o
         opts.onEvent?.(e);
       },
     },
-    { kernel, payload, runDir: path.join(dir, "run"), accel: "tcg", append: [], bootTimeoutSec: BOOT_TIMEOUT_SEC },
+    { kernel, payload, runDir: path.join(dir, "run"), accel: "tcg", append: opts.append ?? [], bootTimeoutSec: BOOT_TIMEOUT_SEC },
   );
   const end = Date.now();
   t.same(findLiveProcesses(/qemu-system-x86_64.*kharness-vm-test-/), [], "no QEMU process is left");
@@ -69,8 +69,9 @@ t.test("6.12: every way a program can end, then poweroff", async (t) => {
       "ok 7 after",
     ],
   );
-  t.match(results, "# selftests: kharness: passes\n# mode=ok program=passes kmsg=1 cwd=/\n");
-  t.match(results, "# mode=skip program=skips kmsg=1 cwd=/tmp\n");
+  // sigpipe=default: PID 1 ignores SIGPIPE, and ignored signals would otherwise survive exec.
+  t.match(results, "# selftests: kharness: passes\n# mode=ok program=passes kmsg=1 cwd=/ sigpipe=default\n");
+  t.match(results, "# mode=skip program=skips kmsg=1 cwd=/tmp sigpipe=default\n");
   t.match(results, /# kharness: cannot execute \/kharness\/bin\/nope: No such file or directory/);
   // kmsg markers reach the console in order with the kernel log.
   t.match(console, /kharness: start passes[\s\S]*kharness: end passes[\s\S]*kharness: start after/);
@@ -119,6 +120,19 @@ t.test("6.1 without its virtio modules: results fall back to the console, the bo
   t.match(console, /results port org\.kharness\.results not found: writing the results stream to \/dev\/console instead/);
   t.match(console, /KTAP version 1\r?\n1\.\.1\r?\n/);
   t.match(console, /ok 1 passes/);
+});
+
+t.test("6.12: a program printing without end is cut at the output cap, killed at its timeout, and the next one runs", async (t) => {
+  const kernel = await findTestKernel("default");
+  if (!kernel) return t.skip("no default kernel (run npm run setup)");
+  // A 1 MiB cap instead of the default 16 MiB keeps the test short under TCG (16 MiB took 30-90 s).
+  const { res, results } = await boot(t, kernel, [{ name: "spews", mode: "spew", timeoutSec: 15 }, { name: "after", mode: "ok" }], {
+    append: ["kharness.output_cap=1048576"],
+  });
+  t.equal(res.end, "poweroff", res.endDetail ?? "");
+  t.ok(results.length < 1.1 * 1024 * 1024, `results.log is ${results.length} bytes`);
+  t.match(results, /\n# kharness: output truncated after 1048576 bytes\nnot ok 1 spews # TIMEOUT 15 seconds\n/);
+  t.match(results, /ok 2 after\n$/);
 });
 
 t.test("abort during a test kills QEMU and keeps the console log", async (t) => {

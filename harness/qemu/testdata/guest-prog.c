@@ -9,7 +9,10 @@
 int main(int argc, char **argv) {
 	const char *mode = argc > 1 ? argv[1] : "ok";
 	char cwd[256];
-	printf("mode=%s program=%s kmsg=%s cwd=%s\n", mode, getenv("KHARNESS_PROGRAM"), getenv("KHARNESS_KMSG"), getcwd(cwd, sizeof(cwd)));
+	struct sigaction pipe_action;
+	sigaction(SIGPIPE, NULL, &pipe_action);
+	printf("mode=%s program=%s kmsg=%s cwd=%s sigpipe=%s\n", mode, getenv("KHARNESS_PROGRAM"), getenv("KHARNESS_KMSG"),
+	       getcwd(cwd, sizeof(cwd)), pipe_action.sa_handler == SIG_IGN ? "ignored" : "default");
 	fflush(stdout);
 	if (!strcmp(mode, "skip"))
 		return 4;
