@@ -49,6 +49,25 @@ export function makeRunId(d: Date): string {
   return `${d.getFullYear()}${p(d.getMonth() + 1)}${p(d.getDate())}-${p(d.getHours())}${p(d.getMinutes())}${p(d.getSeconds())}-${Math.random().toString(36).slice(2, 6)}`;
 }
 
+/**
+ * The real reason a directory cannot be made: a recursive mkdir on a read-only filesystem reports ENOENT,
+ * so ask the nearest existing ancestor (EROFS, EACCES, ENOTDIR for a regular file).
+ */
+async function explainUnwritable(dir: string, err: unknown): Promise<string> {
+  const code = (err as NodeJS.ErrnoException).code ?? String(err);
+  if (code !== "ENOENT") return code;
+  let p = path.dirname(dir);
+  for (;;) {
+    const st = await fs.stat(p).catch(() => undefined);
+    if (st) {
+      if (!st.isDirectory()) return "ENOTDIR";
+      return fs.access(p, fs.constants.W_OK).then(() => code, (e: NodeJS.ErrnoException) => e.code ?? code);
+    }
+    if (path.dirname(p) === p) return code;
+    p = path.dirname(p);
+  }
+}
+
 /** Creates the run directory (checking it is writable) and points ./kharness-out/latest at it. */
 export async function prepareRunDir(req: RunRequest, cwd: string, runId: string): Promise<string> {
   const runDir = req.outDir ? path.resolve(cwd, req.outDir) : path.join(cwd, "kharness-out", runId);
@@ -59,7 +78,8 @@ export async function prepareRunDir(req: RunRequest, cwd: string, runId: string)
     await fs.writeFile(probe, "");
     await fs.rm(probe);
   } catch (e) {
-    throw new UsageError(`--out ${req.outDir ?? runDir}: cannot write there (${(e as NodeJS.ErrnoException).code ?? e})`, { fix: "pass --out with a writable directory", cause: e, untestable: false });
+    const code = await explainUnwritable(runDir, e);
+    throw new UsageError(`--out ${req.outDir ?? runDir}: cannot write there (${code})`, { fix: "pass --out with a writable directory", cause: e, untestable: false });
   }
   if (!req.outDir) {
     const latest = path.join(cwd, "kharness-out", "latest");
