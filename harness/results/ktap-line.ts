@@ -36,8 +36,6 @@ export type TotalsKey = "pass" | "fail" | "xfail" | "xpass" | "skip" | "error";
 
 const VERSION = /^(?:KTAP version \d+|TAP version 1[34])\s*$/;
 const PLAN = /^1\.\.(\d+)\s*(?:#\s*(.*))?$/;
-const RESULT = /^(ok|not ok)\s+(\d+)(?:\s+(.*))?$/;
-const RESULT_NO_DESC = /^(ok|not ok)\s+(\d+)\s*$/;
 const BAIL = /^Bail out!\s*(.*)$/;
 const SUBTEST = /^#\s*Subtest:\s*(.*?)\s*$/;
 const SELFTEST = /^#\s*selftests:\s*(.*?)\s*$/;
@@ -99,8 +97,8 @@ export function classifyKtapLine(line: string): KtapLine {
 function classifyBody(body: string, width: number): KtapLine {
   const c = body.charCodeAt(0);
   if (c === 111 /* o */ || c === 110 /* n */) {
-    const m = RESULT.exec(body) ?? RESULT_NO_DESC.exec(body);
-    if (m) return { kind: "result", width, result: parseResult(m[1] === "ok", Number(m[2]), m[3] ?? "") };
+    const r = scanResultLine(body);
+    if (r) return { kind: "result", width, result: r };
   } else if (c === 49 /* 1 */) {
     const m = PLAN.exec(body);
     if (m) {
@@ -114,6 +112,40 @@ function classifyBody(body: string, width: number): KtapLine {
     if (m) return { kind: "bail", width, reason: m[1] ?? "" };
   }
   return { kind: "other", width };
+}
+
+function isSpace(c: number): boolean {
+  return c === 32 || c === 9;
+}
+
+/**
+ * Reads `ok N [desc]` / `not ok N [desc]` (whitespace runs allowed between the parts) by hand: this runs for every
+ * result line, and a regex with captures costs a match array and three strings per line.
+ */
+function scanResultLine(body: string): ResultLine | undefined {
+  let i: number;
+  let ok: boolean;
+  if (body.startsWith("ok")) {
+    ok = true;
+    i = 2;
+  } else if (body.startsWith("not")) {
+    i = 3;
+    if (!isSpace(body.charCodeAt(i))) return undefined;
+    while (isSpace(body.charCodeAt(i))) i++;
+    if (body.charCodeAt(i) !== 111 /* o */ || body.charCodeAt(i + 1) !== 107 /* k */) return undefined;
+    ok = false;
+    i += 2;
+  } else return undefined;
+  if (!isSpace(body.charCodeAt(i))) return undefined;
+  while (isSpace(body.charCodeAt(i))) i++;
+  const numAt = i;
+  let num = 0;
+  for (let c = body.charCodeAt(i); c >= 48 && c <= 57; c = body.charCodeAt(++i)) num = num * 10 + (c - 48);
+  if (i === numAt) return undefined;
+  if (i === body.length) return parseResult(ok, num, "");
+  if (!isSpace(body.charCodeAt(i))) return undefined;
+  while (isSpace(body.charCodeAt(i))) i++;
+  return parseResult(ok, num, body.slice(i));
 }
 
 function parseResult(ok: boolean, num: number, desc: string): ResultLine {
