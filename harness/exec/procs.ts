@@ -1,6 +1,6 @@
 // Process table queries for cleanup checks: a zombie counts as gone (some PID 1s never reap them).
 
-import { readdirSync, readFileSync } from "node:fs";
+import { readdirSync, readFileSync, readlinkSync } from "node:fs";
 
 /** State letter from /proc/PID/stat, or undefined when the process does not exist. */
 function procState(pid: number): string | undefined {
@@ -32,6 +32,30 @@ export function findLiveProcesses(pattern: RegExp): { pid: number; cmdline: stri
       continue;
     }
     if (pattern.test(cmdline) && isAlive(pid)) out.push({ pid, cmdline });
+  }
+  return out;
+}
+
+/**
+ * Live processes that run inside dir (their working directory is in it) or name it on their command line:
+ * catches a build's make and gcc, whose command lines use paths relative to the build directory.
+ */
+export function findLiveProcessesUnder(dir: string): { pid: number; cmdline: string; cwd: string }[] {
+  const out: { pid: number; cmdline: string; cwd: string }[] = [];
+  const root = dir.replace(/\/+$/, "");
+  for (const ent of readdirSync("/proc")) {
+    const pid = Number(ent);
+    if (!Number.isInteger(pid) || pid === process.pid) continue;
+    let cmdline = "";
+    let cwd = "";
+    try {
+      cmdline = readFileSync(`/proc/${pid}/cmdline`, "utf8").replace(/\0/g, " ").trim();
+      cwd = readlinkSync(`/proc/${pid}/cwd`);
+    } catch {
+      /* gone, or a kernel thread */
+    }
+    const inside = cwd === root || cwd.startsWith(`${root}/`) || cmdline.includes(root);
+    if (inside && isAlive(pid)) out.push({ pid, cmdline: cmdline.slice(0, 200), cwd });
   }
   return out;
 }

@@ -1,0 +1,97 @@
+// VM level, fault suite: SIGTERM/SIGINT during a kernel build, during the boot and during the tests: exit 143/130,
+// no make, gcc or QEMU left, the run directory kept with what was learned, no half-written cache entry.
+import t from "tap";
+import { promises as fs, readFileSync } from "node:fs";
+import * as path from "node:path";
+import { createExec } from "../exec/exec.js";
+import { cacheRoot } from "../exec/files.js";
+import { findLiveProcesses, findLiveProcessesUnder } from "../exec/procs.js";
+import { ensureUnpackedSource } from "../kernel/source-tree.js";
+import { readResults, runCli, tempDir } from "../testing/cli-run.js";
+import { cacheProblems } from "./cache-checks.js";
+import { faultPrograms, literal } from "./fault-programs.js";
+
+const TARBALL = process.env.KHARNESS_LINUX_TARBALL ?? "/usr/src/linux-source-6.12.tar.xz";
+const haveTarball = await fs.access(TARBALL).then(() => true, () => false);
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** Sends sig to the `kharness run` whose --out is outDir (the CLI under test). */
+function signalRun(outDir: string, sig: NodeJS.Signals): boolean {
+  const [cli] = findLiveProcesses(new RegExp(`kharness\\.js run .*--out ${outDir.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")}`));
+  if (!cli) return false;
+  process.kill(cli.pid, sig);
+  return true;
+}
+
+t.test("SIGTERM during a kernel build: exit 143, no make/gcc left, build.log kept, no cache entry", { skip: haveTarball ? false : `no ${TARBALL}` }, async (t) => {
+  const tree = await ensureUnpackedSource(createExec(), TARBALL, cacheRoot());
+  const cache = tempDir("kh-cache-int-");
+  let building = false;
+  let sawMake = false;
+  // A config no other test builds (CONFIG_PRINTK_CALLER=y), so this really compiles; a fresh cache to inspect.
+  const r = await runCli(["run", "--tree", tree, "--config", "CONFIG_PRINTK_CALLER=y", "--accel", "tcg", "--tests", "net_abi"], {
+    env: { KHARNESS_CACHE: cache },
+    onStderr: (line) => {
+      if (/build: make -j\d+ bzImage/.test(line)) building = true;
+      else if (building && /\]\s+(CC|AS|AR|LD|HOSTCC|HOSTLD)\s/.test(line)) {
+        building = false;
+        sawMake = findLiveProcessesUnder(cache).some((p) => /\bmake\b/.test(p.cmdline));
+        return "SIGTERM";
+      }
+    },
+  });
+  t.ok(sawMake, "make was running under the cache's work area when the signal went");
+  t.equal(r.code, 143, r.stderr.slice(-2000));
+  t.match(r.stderr, /kharness: interrupted; kept /);
+  await sleep(1000);
+  t.same(findLiveProcessesUnder(cache), [], "no make, gcc or other build process left");
+  t.same(cacheProblems(cache), [], "no half-written cache entry, lock or work directory");
+  t.match(readFileSync(path.join(r.outDir, "build.log"), "utf8"), /\$ make .* bzImage/, "build.log kept in the run directory");
+});
+
+t.test("SIGINT during the boot: exit 130, QEMU gone, console.log and results kept", async (t) => {
+  const outDir = tempDir("kh-run-int-");
+  let sent = false;
+  let qemuSeen = false;
+  const r = await runCli(["run", "--tests", "net_abi", "--out", outDir], {
+    onStderr: (line) => {
+      if (/\] boot: /.test(line))
+        // A few seconds into the boot (init comes after ~20 s under TCG), once QEMU is really running.
+        void sleep(3000).then(() => {
+          qemuSeen = findLiveProcesses(literal(outDir)).some((p) => /qemu-system/.test(p.cmdline));
+          sent = signalRun(outDir, "SIGINT");
+        });
+      if (/guest init started/.test(line) && !sent) t.fail("init started before the signal was sent");
+    },
+  });
+  t.ok(qemuSeen && sent, "QEMU was running when SIGINT went");
+  t.equal(r.code, 130, r.stderr.slice(-2000));
+  await sleep(500);
+  t.same(findLiveProcesses(literal(outDir)), [], "no QEMU left");
+  t.ok((await fs.stat(path.join(outDir, "console.log"))).size > 0, "console.log kept");
+  const run = await readResults(outDir);
+  t.equal(run.boot?.end, "interrupted");
+});
+
+t.test("SIGTERM during the tests: exit 143, QEMU gone, finished tests kept", async (t) => {
+  const progs = faultPrograms("fault_hang");
+  let sent = false;
+  const r = await runCli(["run", "--tests", "net_abi", "--timeout", "60", "--program", ...progs], {
+    onStderr: (line) => {
+      if (!sent && /running fault_hang/.test(line)) {
+        sent = true;
+        return "SIGTERM";
+      }
+    },
+  });
+  t.ok(sent, "the run reached the tests");
+  t.equal(r.code, 143, r.stderr.slice(-2000));
+  await sleep(500);
+  t.same(findLiveProcesses(literal(r.outDir)), [], "no QEMU left");
+  const run = await readResults(r.outDir);
+  t.equal(run.boot?.end, "interrupted");
+  const ids = new Map(run.tests.map((x) => [x.id, x]));
+  t.equal(ids.get("net_abi")?.status, "PASS", "what had passed is kept");
+  t.match(ids.get("fault_hang")?.reason, /the run was interrupted/);
+  t.match(readFileSync(path.join(r.outDir, "console.log"), "utf8"), /Linux version/, "console.log kept");
+});
