@@ -74,6 +74,7 @@ t.test("5. panic in the middle of a test: running test CRASH with the panic text
   t.equal(byId(run, "test_3")?.status, "CRASH");
   t.match(run.summary, { pass: 1, crash: 4, total: 5 });
   t.ok(runFailed(run));
+  t.notOk(flat(run.tests).some((x) => x.log.some((l) => /^kharness: (start|end) /.test(l))), "kmsg markers are protocol, not log");
 });
 
 t.test("6. output cut mid-line at the end is never a pass", async (t) => {

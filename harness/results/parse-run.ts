@@ -76,25 +76,28 @@ interface Shared {
   structure: () => KtapTree | undefined;
 }
 
-function createLane(opts: RunParserOptions, scan: ((text: string, lane: Lane) => void) | undefined): Lane {
+function createLane(opts: RunParserOptions, scan: ((text: string) => boolean) | undefined): Lane {
   const tree = createKtapTree({ maxLogLinesPerTest: opts.maxLogLinesPerTest ?? 400, ...(opts.onEvent ? { onEvent: opts.onEvent } : {}) });
   let spliceHead: string | undefined;
   let spliceWait = 0;
+  /** A whole kernel line: scanned, then kept as log unless it was a kharness marker (protocol, not output). */
+  const pushKernelLine = (text: string): void => {
+    if (!scan?.(text)) tree.pushLine(text, true);
+  };
   const lane: Lane = {
     tree,
     cut: false,
     splitter: createLineSplitter((raw, complete) => {
       // Inlined cleanLine: this runs once per console line, so it avoids allocating a result object.
       const noAnsi = stripAnsi(raw);
-      const cleaned = stripPrintk(noAnsi);
-      const c = { text: cleaned, kernel: cleaned.length !== noAnsi.length, splice: scan ? findSplice(cleaned) : undefined };
-      if (c.splice && scan) {
+      const text = stripPrintk(noAnsi);
+      const kernel = text.length !== noAnsi.length;
+      const splice = scan ? findSplice(text) : undefined;
+      if (splice) {
         // User-space output interrupted by a kernel message: keep the head, the tail comes on a later line.
-        const head = (spliceHead ?? "") + c.splice.head;
-        scan?.(c.splice.kernelLine, lane);
-        tree.pushLine(c.splice.kernelLine, true);
-        spliceHead = head;
+        spliceHead = (spliceHead ?? "") + splice.head;
         spliceWait = 0;
+        pushKernelLine(splice.kernelLine);
         if (!complete) {
           tree.pushLine(spliceHead, false);
           lane.cut = true;
@@ -102,21 +105,20 @@ function createLane(opts: RunParserOptions, scan: ((text: string, lane: Lane) =>
         }
         return;
       }
-      let text = c.text;
       if (spliceHead !== undefined) {
-        if (c.kernel && spliceWait < 8) {
+        if (kernel && spliceWait < 8) {
           spliceWait++;
-          scan?.(text, lane);
-          tree.pushLine(text, true);
+          pushKernelLine(text);
           return;
         }
-        text = spliceHead + (c.kernel ? "" : text);
-        if (c.kernel) {
-          scan?.(c.text, lane);
-          tree.pushLine(c.text, true);
-        }
+        const joined = spliceHead + (kernel ? "" : text);
         spliceHead = undefined;
-      } else scan?.(text, lane);
+        if (kernel) pushKernelLine(text);
+        if (!complete) lane.cut = true;
+        tree.pushLine(joined, complete || kernel);
+        return;
+      }
+      if (scan?.(text)) return;
       if (!complete) lane.cut = true;
       tree.pushLine(text, complete);
     }),
@@ -137,7 +139,8 @@ function createShared(opts: RunParserOptions, structure: () => KtapTree | undefi
   return shared;
 }
 
-function scanKernelLine(shared: Shared, text: string, opts: RunParserOptions): void {
+/** Scans one console line; returns true when it was a kharness marker, which is protocol and not test output. */
+function scanKernelLine(shared: Shared, text: string, opts: RunParserOptions): boolean {
   const out = shared.scanner.scanLine(text);
   if (out.kind === "marker") {
     shared.sawMarker = true;
@@ -149,22 +152,23 @@ function scanKernelLine(shared: Shared, text: string, opts: RunParserOptions): v
       const at = shared.markers.lastIndexOf(out.id);
       if (at !== -1) shared.markers.length = at;
     }
-    return;
+    return true;
   }
-  if (out.kind !== "event-start") return;
+  if (out.kind !== "event-start") return false;
   const ev = out.event;
   if (ev.kind === "panic") shared.sawPanic = true;
   const marker = shared.markers[shared.markers.length - 1];
   if (marker !== undefined) {
     ev.testId = marker;
     shared.byMarker.push(ev);
-    return;
+    return false;
   }
   const running: Pending | undefined = shared.structure()?.runningTest();
   if (running) {
     if (running.provisionalId) ev.testId = running.provisionalId;
     (running.events ??= []).push(ev);
   } else shared.unattributed.push(ev);
+  return false;
 }
 
 /** Assigns final dotted ids (parent id + "." + id-safe name; a suffix `~N` for duplicates among siblings). */
