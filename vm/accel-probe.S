@@ -1,7 +1,10 @@
 /* KVM probe firmware (64 KiB, loaded with -bios): walks real -> protected -> long mode, the same
  * transitions a kernel boot makes, then writes 0x31 to isa-debug-exit so QEMU exits with code 99.
  * A host where KVM cannot run guests (nested "KVM internal error") fails before reaching the write.
- * The image is mapped at 0xF0000 and at 0xFFFF0000; the reset vector jumps to the low copy. */
+ * The image is mapped at 0xF0000 and at 0xFFFF0000; the reset vector jumps to the low copy.
+ * harness/qemu/accel.ts embeds the bytes; regenerate them with
+ *   as --64 -o p.o accel-probe.S && ld -m elf_x86_64 -e 0 -Ttext=0 --oformat binary -o p.bin p.o
+ * (harness/qemu/accel.test.ts checks that the embedded bytes equal this build). */
 	.set BASE, 0xF0000
 	.code16
 	.text

@@ -6,7 +6,7 @@ import * as path from "node:path";
 import { fileURLToPath } from "node:url";
 import { InfraError } from "../errors.js";
 import { createExec, type Exec } from "../exec/exec.js";
-import { accelCachePath, accelProbeArgv, accelProbeFirmware, judgeProbe, PROBE_SUCCESS_EXIT, resolveAccel } from "./accel.js";
+import { accelCachePath, accelProbeArgv, accelProbeFirmware, judgeProbe, markKvmUnusable, PROBE_SUCCESS_EXIT, resolveAccel } from "./accel.js";
 
 const HERE = path.dirname(fileURLToPath(import.meta.url));
 
@@ -114,6 +114,20 @@ t.test("a probe that succeeds: auto -> KVM", async (t) => {
   const got = await resolveAccel("auto", { exec: createExec(), cacheDir: dir, kvmDevice: kvm, qemuBinary: qemu, hostRelease: "r" });
   t.equal(got.accel, "kvm");
   t.match(got.reason, /probe guest ran under KVM \(probe took \d+ ms\)/);
+});
+
+t.test("a KVM failure seen in a real boot is remembered: auto picks TCG afterwards without probing", async (t) => {
+  const dir = await tmp(t);
+  const kvm = path.join(dir, "kvm");
+  await fs.writeFile(kvm, "");
+  const qemu = await fakeQemu(dir, `exit ${PROBE_SUCCESS_EXIT}`);
+  const deps = { exec: createExec(), cacheDir: dir, kvmDevice: kvm, qemuBinary: qemu, hostRelease: "r" };
+  t.equal((await resolveAccel("auto", deps)).accel, "kvm");
+  await markKvmUnusable(deps, "KVM internal error. Suberror: 1 during a boot");
+  const again = await resolveAccel("auto", deps);
+  t.equal(again.accel, "tcg");
+  t.match(again.reason, /during a boot/);
+  t.equal(await probes(dir), 1);
 });
 
 t.test("on this host (real /dev/kvm, real QEMU): auto resolves quickly, kvm fails or works consistently", async (t) => {

@@ -131,6 +131,26 @@ export async function probeKvm(exec: Exec, qemuBinary: string): Promise<{ usable
   }
 }
 
+async function verdictLocation(deps: AccelDeps, qemu: string): Promise<{ file: string; hostRelease: string; qemuVersion: string }> {
+  const ver = await deps.exec.run([qemu, "--version"], { timeoutMs: 10_000 });
+  const qemuVersion = ver.stdout.split("\n")[0]?.trim() ?? "";
+  if (ver.exitCode !== 0 || !qemuVersion)
+    throw new InfraError(`cannot run \`${qemu} --version\` (exit ${ver.exitCode ?? "?"})`, { tail: ver.tail, fix: "install QEMU: apt-get install qemu-system-x86" });
+  const hostRelease = deps.hostRelease ?? os.release();
+  return { file: accelCachePath(deps.cacheDir, hostRelease, qemuVersion), hostRelease, qemuVersion };
+}
+
+/**
+ * Records that KVM failed a real boot on this host (e.g. "KVM internal error" after the probe passed), so
+ * later `--accel auto` runs choose TCG without trying again.
+ */
+export async function markKvmUnusable(deps: AccelDeps, reason: string): Promise<void> {
+  const { file, hostRelease, qemuVersion } = await verdictLocation(deps, deps.qemuBinary ?? (deps.profile ?? X86_64).qemuBinary);
+  const verdict: AccelVerdict = { usable: false, reason, hostRelease, qemuVersion, probeMs: 0, probedAt: new Date().toISOString() };
+  await fs.mkdir(path.dirname(file), { recursive: true });
+  await writeFileAtomic(file, `${JSON.stringify(verdict, null, 2)}\n`);
+}
+
 /**
  * Resolves --accel: tcg as asked; kvm only if usable (else an InfraError saying why, within seconds);
  * auto = kvm when usable, tcg otherwise.
@@ -150,12 +170,7 @@ export async function resolveAccel(requested: Accel, deps: AccelDeps): Promise<A
   const openErr = await openKvm(dev);
   if (openErr) return unusable(openErr);
 
-  const ver = await deps.exec.run([qemu, "--version"], { timeoutMs: 10_000 });
-  const qemuVersion = ver.stdout.split("\n")[0]?.trim() ?? "";
-  if (ver.exitCode !== 0 || !qemuVersion)
-    throw new InfraError(`cannot run \`${qemu} --version\` (exit ${ver.exitCode ?? "?"})`, { tail: ver.tail, fix: "install QEMU: apt-get install qemu-system-x86" });
-  const hostRelease = deps.hostRelease ?? os.release();
-  const file = accelCachePath(deps.cacheDir, hostRelease, qemuVersion);
+  const { file, hostRelease, qemuVersion } = await verdictLocation(deps, qemu);
 
   let verdict = await readVerdict(file);
   const cached = verdict !== undefined;
