@@ -33,6 +33,15 @@ export function renderTerminal(run: RunResult, opts: TerminalOptions): string {
   const failing = listReportedTests(run.tests).filter((t) => t.status !== "PASS" && t.status !== "XFAIL" && t.status !== "SKIP");
   failing.slice(0, MAX_DETAILED).forEach((t) => out.push(...renderFailure(t, paint)));
   if (failing.length > MAX_DETAILED) out.push(`... and ${failing.length - MAX_DETAILED} more failing tests (see results.json)`, "");
+  // Kernel reports attached to tests not detailed above (a test that still passed without --fail-on-warn, or a
+  // program whose cases are what is listed): easy to miss, so each is named here.
+  const detailed = new Set(failing.slice(0, MAX_DETAILED));
+  const walk = (ts: readonly TestResult[]): void =>
+    ts.forEach((t) => {
+      if (!detailed.has(t)) for (const e of t.kernelEvents) out.push(paint("33", `kernel ${e.kind} during ${t.id} (${t.status}): ${e.title}`));
+      walk(t.children);
+    });
+  walk(run.tests);
   for (const e of run.kernelEvents) out.push(paint("1;31", `kernel ${e.kind} outside any test: ${e.title}`));
   for (const d of run.diagnostics.filter((d) => d.level !== "info").slice(0, 20))
     out.push(`${d.level}: ${d.message}${d.where ? ` [${d.where}]` : ""}`);
