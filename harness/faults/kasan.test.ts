@@ -1,0 +1,59 @@
+// Parser tier, fault suite: a real KASAN report (the example in the kernel's own Documentation/dev-tools/kasan.rst,
+// read from linux-source-6.12 at test time) printed while a program runs is attached to that program, shown in
+// JUnit, and --fail-on-warn turns its PASS into FAIL. (A KASAN kernel is a second, --debug build: too slow for CI.)
+import t from "tap";
+import { promises as fs } from "node:fs";
+import * as path from "node:path";
+import { createExec } from "../exec/exec.js";
+import { cacheRoot } from "../exec/files.js";
+import { ensureUnpackedSource } from "../kernel/source-tree.js";
+import { renderJunit, renderTerminal } from "../report/index.js";
+import { createRunParser } from "../results/index.js";
+
+const TARBALL = process.env.KHARNESS_LINUX_TARBALL ?? "/usr/src/linux-source-6.12.tar.xz";
+const haveTarball = await fs.access(TARBALL).then(() => true, () => false);
+
+/** The report block of kasan.rst: its indented literal block that holds "BUG: KASAN:", de-indented. */
+function kasanReport(rst: string): string[] {
+  const lines = rst.split("\n");
+  const at = lines.findIndex((l) => /^\s+BUG: KASAN:/.test(l));
+  let start = at;
+  while (start > 0 && lines[start - 1]!.trim() !== "") start--;
+  let end = at;
+  while (end < lines.length && (lines[end]!.startsWith("    ") || lines[end]!.trim() === "") && !/^\s+={20,}$/.test(lines[end]!)) end++;
+  return lines.slice(start, end + 1).map((l) => l.replace(/^ {4}/, ""));
+}
+
+function consoleWith(report: string[]): string {
+  let ts = 5;
+  const stamp = (l: string) => `[${(ts += 0.001).toFixed(6).padStart(12)}] ${l}`;
+  return ["kharness: init 1", "kharness: start prog", ...report, "kharness: end prog", "kharness: poweroff"].map(stamp).join("\n") + "\n";
+}
+
+const RESULTS = "KTAP version 1\n1..1\n# selftests: kharness: prog\n# # doing the bad access\nok 1 prog\n";
+
+t.test("a KASAN report during a test: attached, in JUnit, FAIL under --fail-on-warn", { skip: haveTarball ? false : `no ${TARBALL}` }, async (t) => {
+  const tree = await ensureUnpackedSource(createExec(), TARBALL, cacheRoot());
+  const report = kasanReport(await fs.readFile(path.join(tree, "Documentation", "dev-tools", "kasan.rst"), "utf8"));
+  t.ok(report.length > 40, `the recorded report has ${report.length} lines`);
+  for (const failOnWarn of [false, true]) {
+    const p = createRunParser({ failOnWarn });
+    p.pushResults(RESULTS);
+    p.pushConsole(consoleWith(report));
+    const run = p.finish({ end: "poweroff" });
+    const prog = run.tests.find((x) => x.id === "prog");
+    const ev = prog?.kernelEvents.find((e) => e.kind === "kasan");
+    t.ok(ev, `kasan event attached to the running program (failOnWarn=${failOnWarn})`);
+    t.match(ev?.title, /^BUG: KASAN: slab-out-of-bounds in kmalloc_oob_right/);
+    t.ok(ev?.lines.some((l) => /Write of size 1 at addr/.test(l)), "with the report's body");
+    t.same(run.kernelEvents, [], "nothing left unattributed");
+    if (!failOnWarn) {
+      t.equal(prog?.status, "PASS", "without --fail-on-warn the test keeps its PASS");
+      t.match(renderJunit(run), /\[kernel kasan\] BUG: KASAN: slab-out-of-bounds/, "JUnit shows the report");
+    } else {
+      t.equal(prog?.status, "FAIL", "--fail-on-warn: FAIL");
+      t.match(prog?.reason, /^kernel kasan report while it ran: BUG: KASAN: slab-out-of-bounds/);
+      t.match(renderTerminal(run, { color: false }), /kernel kasan: BUG: KASAN: slab-out-of-bounds/, "the terminal report shows it");
+    }
+  }
+});
