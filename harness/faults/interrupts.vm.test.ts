@@ -26,15 +26,15 @@ function signalRun(outDir: string, sig: NodeJS.Signals): boolean {
 t.test("SIGTERM during a kernel build: exit 143, no make/gcc left, build.log kept, no cache entry", { skip: haveTarball ? false : `no ${TARBALL}` }, async (t) => {
   const tree = await ensureUnpackedSource(createExec(), TARBALL, cacheRoot());
   const cache = tempDir("kh-cache-int-");
-  let building = false;
   let sawMake = false;
+  let sent = false;
   // A config no other test builds (CONFIG_PRINTK_CALLER=y), so this really compiles; a fresh cache to inspect.
   const r = await runCli(["run", "--tree", tree, "--config", "CONFIG_PRINTK_CALLER=y", "--accel", "tcg", "--tests", "net_abi"], {
     env: { KHARNESS_CACHE: cache },
+    // The first compiler line (kconfig's host tools come first): make and gcc are running.
     onStderr: (line) => {
-      if (/build: make -j\d+ bzImage/.test(line)) building = true;
-      else if (building && /\]\s+(CC|AS|AR|LD|HOSTCC|HOSTLD)\s/.test(line)) {
-        building = false;
+      if (!sent && /\]\s+(CC|AS|AR|LD|HOSTCC|HOSTLD)\s/.test(line)) {
+        sent = true;
         sawMake = findLiveProcessesUnder(cache).some((p) => /\bmake\b/.test(p.cmdline));
         return "SIGTERM";
       }
@@ -56,11 +56,16 @@ t.test("SIGINT during the boot: exit 130, QEMU gone, console.log and results kep
   const r = await runCli(["run", "--tests", "net_abi", "--out", outDir], {
     onStderr: (line) => {
       if (/\] boot: /.test(line))
-        // A few seconds into the boot (init comes after ~20 s under TCG), once QEMU is really running.
-        void sleep(3000).then(() => {
-          qemuSeen = findLiveProcesses(literal(outDir)).some((p) => /qemu-system/.test(p.cmdline));
-          sent = signalRun(outDir, "SIGINT");
-        });
+        // Once the kernel has printed its first lines (init comes ~20 s later under TCG).
+        void (async () => {
+          for (let i = 0; i < 100 && !sent; i++) {
+            await sleep(200);
+            const printed = await fs.stat(path.join(outDir, "console.log")).then((s) => s.size > 0, () => false);
+            if (!printed) continue;
+            qemuSeen = findLiveProcesses(literal(outDir)).some((p) => /qemu-system/.test(p.cmdline));
+            sent = signalRun(outDir, "SIGINT");
+          }
+        })();
       if (/guest init started/.test(line) && !sent) t.fail("init started before the signal was sent");
     },
   });
@@ -68,7 +73,8 @@ t.test("SIGINT during the boot: exit 130, QEMU gone, console.log and results kep
   t.equal(r.code, 130, r.stderr.slice(-2000));
   await sleep(500);
   t.same(findLiveProcesses(literal(outDir)), [], "no QEMU left");
-  t.ok((await fs.stat(path.join(outDir, "console.log"))).size > 0, "console.log kept");
+  t.match(readFileSync(path.join(outDir, "console.log"), "utf8"), /Linux version/, "console.log kept with the boot so far");
+  t.ok(await fs.stat(path.join(outDir, "qemu-argv.txt")).then(() => true, () => false), "qemu-argv.txt kept");
   const run = await readResults(outDir);
   t.equal(run.boot?.end, "interrupted");
 });
