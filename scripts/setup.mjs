@@ -20,6 +20,7 @@ const TEST_PACKAGES = {
   "libelf-dev": "kernel build", "libssl-dev": "kernel build", ccache: "faster kernel rebuilds",
   "libcap-dev": "the kernel's own landlock selftests link libcap statically", "python3": "kunit.py parse",
   git: "patch series are applied with git am", rsync: "kselftest install",
+  "libxml2-utils": "xmllint checks JUnit output against a strict XML parser",
 };
 
 async function missingPackages(pkgs) {
