@@ -62,23 +62,31 @@ async function gitTopLevel(exec: Exec, dir: string): Promise<string | undefined>
   return res.stdout.trim();
 }
 
+/** Runs a pipeline whose last stage is sha256sum and returns the hash (pipefail: a failing stage fails it). */
+async function pipelineHash(exec: Exec, pipeline: string, cwd: string, what: string): Promise<string> {
+  // Hashing in the pipeline keeps megabytes of listing or diff out of node (and out of exec's bounded stdout).
+  const res = await runChecked(exec, ["bash", "-c", `set -o pipefail; ${pipeline} | sha256sum`], { cwd, what, tailLines: 40 });
+  const hash = /^[0-9a-f]{64}/.exec(res.stdout)?.[0];
+  if (!hash) throw new InfraError(`${what}: no hash in \`sha256sum\` output`, { tail: res.tail });
+  return hash;
+}
+
 /**
  * Hash of a plain tree's file listing (path, size, mtime), not its content: reading ~1.4 GB on every
  * run would cost seconds, while an edit changes size or mtime. A freshly unpacked tarball keeps the
  * tarball's mtimes, so two unpacks of one tarball share the identity.
  */
 export async function plainTreeIdentity(exec: Exec, dir: string): Promise<string> {
-  const res = await runChecked(exec, ["find", ".", "-path", "./.git", "-prune", "-o", "-type", "f", "-printf", "%P\\t%s\\t%T@\\n"], { cwd: dir, what: `listing ${dir}`, tailLines: 40 });
-  const lines = res.stdout.split("\n").filter(Boolean).sort();
-  return `plain:${sha256(lines.join("\n"))}`;
+  const listing = `find . -path ./.git -prune -o -type f -printf '%P\\t%s\\t%T@\\n' | LC_ALL=C sort`;
+  return `plain:${await pipelineHash(exec, listing, dir, `listing ${dir}`)}`;
 }
 
 /** Hash of the uncommitted state of a git tree: the diff against HEAD and the untracked files' contents. */
 async function gitDirtyHash(exec: Exec, dir: string): Promise<string> {
-  const diff = await runChecked(exec, ["git", "-C", dir, "diff", "HEAD", "--binary"], { what: "git diff HEAD" });
+  const diff = await pipelineHash(exec, "git diff HEAD --binary", dir, "git diff HEAD");
   const untracked = await runChecked(exec, ["git", "-C", dir, "ls-files", "--others", "--exclude-standard", "-z"], { what: "git ls-files" });
   const h = createHash("sha256");
-  h.update(diff.stdout);
+  h.update(diff);
   for (const f of untracked.stdout.split("\0").filter(Boolean).sort()) {
     h.update(`\0${f}\0`);
     h.update(await fs.readFile(path.join(dir, f)).catch(() => Buffer.from("<unreadable>")));

@@ -1,6 +1,7 @@
 // Process tier with a fake Exec: the build flow's decisions (cache hit skips make, patch and build
 // failures name the culprit, lost options are listed together, inputs are validated at once).
 import t from "tap";
+import { createHash } from "node:crypto";
 import { promises as fs } from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
@@ -59,7 +60,7 @@ function worldExec(w: World) {
     const [cmd, ...args] = argv;
     const joined = argv.join(" ");
     if (cmd === "git" && joined.includes("rev-parse --show-toplevel")) return { exitCode: 128, lines: ["fatal: not a git repository"] };
-    if (cmd === "find") return { stdout: w.listing };
+    if (cmd === "bash" && joined.includes("find . ")) return { stdout: `${createHash("sha256").update(w.listing).digest("hex")}  -\n` };
     if (cmd === "gcc") return { stdout: "gcc (Debian 12.2.0-14+deb12u1) 12.2.0\n" };
     if (cmd === "ld") return { stdout: "GNU ld (GNU Binutils for Debian) 2.40\n" };
     if (cmd === "ccache") return { stdout: "ccache version 4.8\n" };
@@ -302,13 +303,17 @@ t.test("two concurrent builds of one key build once: the second waits on the loc
   t.equal(a.path, b.path);
 });
 
-t.test("sweepStaleWork removes work dirs of dead builds only", async (t) => {
+t.test("sweepStaleWork removes work dirs and temp entries of dead builds only", async (t) => {
   const w = await makeWorld(t);
   const { createExec } = await import("../exec/exec.js");
   const dead = Number((await createExec().run(["sh", "-c", "echo $$"])).stdout.trim());
   const work = path.join(w.cache, "work");
   await fs.mkdir(path.join(work, `abcd-${dead}-x1`), { recursive: true });
   await fs.mkdir(path.join(work, `ksft-abcd-${process.ppid}-x2`), { recursive: true });
+  await fs.mkdir(path.join(w.cache, "kernels", `k1.tmp-${dead}-ab12`), { recursive: true });
+  await fs.mkdir(path.join(w.cache, "kernels", `k2.tmp-${process.ppid}-ab12`), { recursive: true });
+  await fs.mkdir(path.join(w.cache, "kernels", "k3"), { recursive: true });
   await sweepStaleWork(worldExec(w), w.cache);
   t.same(await entries(work), [`ksft-abcd-${process.ppid}-x2`]);
+  t.same((await entries(path.join(w.cache, "kernels"))).sort(), ["k2.tmp-" + process.ppid + "-ab12", "k3"], "only a dead build's temp entry goes");
 });

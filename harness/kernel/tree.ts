@@ -145,26 +145,36 @@ export async function readKconfigFor(exec: Exec, srcDir: string, names: string[]
   return map;
 }
 
+function pidGone(pid: number): boolean {
+  if (!Number.isInteger(pid) || pid <= 0 || pid === process.pid) return false;
+  try {
+    process.kill(pid, 0);
+    return false;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code !== "EPERM";
+  }
+}
+
 /**
- * Removes work directories left by killed builds (their pid, in the name, is gone), and lets git forget
- * worktrees that pointed there; a live build's directory is never touched.
+ * Removes what killed builds left behind (their pid is in the name): work directories, and cache
+ * entries' temp directories (`<entry>.tmp-<pid>-<rand>`); git then forgets worktrees that pointed
+ * there. A live build's directories are never touched.
  */
 export async function sweepStaleWork(exec: Exec, cacheRoot: string, treeDir?: string): Promise<void> {
+  let removedWork = false;
   const work = path.join(cacheRoot, "work");
-  let removed = false;
   for (const name of await fs.readdir(work).catch(() => [] as string[])) {
-    const pid = Number(/-(\d+)-[0-9a-z]+$/.exec(name)?.[1]);
-    if (!Number.isInteger(pid) || pid <= 0 || pid === process.pid) continue;
-    try {
-      process.kill(pid, 0);
-      continue;
-    } catch (e) {
-      if ((e as NodeJS.ErrnoException).code === "EPERM") continue;
-    }
+    if (!pidGone(Number(/-(\d+)-[0-9a-z]+$/.exec(name)?.[1]))) continue;
     await fs.rm(path.join(work, name), { recursive: true, force: true });
-    removed = true;
+    removedWork = true;
   }
-  if (removed && treeDir) await exec.run(["git", "-C", treeDir, "worktree", "prune"]).catch(() => undefined);
+  for (const area of ["kernels", "kselftests"]) {
+    const dir = path.join(cacheRoot, area);
+    for (const name of await fs.readdir(dir).catch(() => [] as string[])) {
+      if (pidGone(Number(/\.tmp-(\d+)-[0-9a-z]+$/.exec(name)?.[1]))) await fs.rm(path.join(dir, name), { recursive: true, force: true });
+    }
+  }
+  if (removedWork && treeDir) await exec.run(["git", "-C", treeDir, "worktree", "prune"]).catch(() => undefined);
 }
 
 /** Turns a list of input problems into one usage error (every problem at once). */
