@@ -152,13 +152,25 @@ const mb = statSync(log).size / 1e6;
 console.log(`log: ${log} (${mb.toFixed(1)} MB, ${want.results} result lines; expect pass ${want.pass}, fail ${want.fail}, skip ${want.skip})`);
 
 const best = (xs) => xs.reduce((a, b) => (b.wall < a.wall ? b : a));
+// The library alone (stream the file, parse, render the JSON): what the CLI costs beyond its own start-up and reports.
+const libScript = [
+  `import { createReadStream, writeFileSync } from "node:fs";`,
+  `import { parseFileToRun } from ${JSON.stringify(path.join(root, "dist", "harness", "results", "index.js"))};`,
+  `import { renderJson } from ${JSON.stringify(path.join(root, "dist", "harness", "report", "index.js"))};`,
+  `const run = await parseFileToRun(createReadStream(process.argv[1]));`,
+  `writeFileSync("/dev/null", renderJson(run));`,
+  `process.stdout.write(JSON.stringify(run.summary));`,
+].join("\n");
 const ours = [];
+const lib = [];
 const theirs = [];
 for (let i = 0; i < opts.runs; i++) {
   ours.push(measure(["node", cli, "parse", log, "--json"]));
+  lib.push(measure(["node", "--input-type=module", "-e", libScript, log]));
   theirs.push(measure(["python3", kunitPy, "parse", log]));
 }
 const o = best(ours);
+const l = best(lib);
 const k = best(theirs);
 let ourCounts;
 try {
@@ -175,10 +187,12 @@ const kunitCounts = { pass: kn("passed"), fail: kn("failed") + kn("crashed"), sk
 const fmt = (m) =>
   `wall ${m.wall.toFixed(2)} s, cpu ${m.cpu === undefined ? "n/a" : `${m.cpu.toFixed(2)} s`}, peak RSS ${m.rssMb === undefined ? "n/a" : `${m.rssMb.toFixed(0)} MB`}`;
 console.log(`kharness parse --json : ${fmt(o)} (exit ${o.status}) counts ${JSON.stringify(ourCounts)}`);
+console.log(`library parse+json    : ${fmt(l)} counts ${l.stdout.trim()}`);
 console.log(`kunit.py parse        : ${fmt(k)} (exit ${k.status}) counts ${JSON.stringify(kunitCounts)}`);
 const ratio = k.wall / o.wall;
 const cpuRatio = k.cpu !== undefined && o.cpu ? k.cpu / o.cpu : undefined;
-console.log(`speed-up: wall ${ratio.toFixed(1)}x, cpu ${cpuRatio === undefined ? "n/a" : `${cpuRatio.toFixed(1)}x`} (goal >= 5x); load average ${os.loadavg()[0].toFixed(1)} on ${os.cpus().length} CPUs`);
+console.log(`speed-up (CLI): wall ${ratio.toFixed(1)}x, cpu ${cpuRatio === undefined ? "n/a" : `${cpuRatio.toFixed(1)}x`} (goal >= 5x); load average ${os.loadavg()[0].toFixed(1)} on ${os.cpus().length} CPUs`);
+if (l.cpu !== undefined && k.cpu !== undefined) console.log(`speed-up (library): wall ${(k.wall / l.wall).toFixed(1)}x, cpu ${(k.cpu / l.cpu).toFixed(1)}x`);
 const agree = ourCounts.pass === kunitCounts.pass && ourCounts.fail === kunitCounts.fail && ourCounts.skip === kunitCounts.skip;
 const expected = ourCounts.pass === want.pass && ourCounts.fail === want.fail && ourCounts.skip === want.skip;
 console.log(`counts agree with kunit.py: ${agree ? "yes" : "NO"}; with the generator: ${expected ? "yes" : "NO"}`);
