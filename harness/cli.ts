@@ -57,8 +57,12 @@ async function cmdRun(c: Extract<Command, { cmd: "run" }>, exec: Exec, io: Io, s
     });
     runDir = outcome.runDir;
     io.stdout.write(renderTerminal(outcome.run, { color }));
-    io.stdout.write(`results: ${path.relative(process.cwd(), outcome.runDir) || "."}/results.json\n`);
     const sig = interrupted();
+    if (outcome.reportError !== undefined && !sig) {
+      printError(io, outcome.reportError, color);
+      return EXIT.infra;
+    }
+    io.stdout.write(`results: ${path.relative(process.cwd(), outcome.runDir) || "."}/results.json\n`);
     if (sig) return sig === "SIGINT" ? EXIT.sigint : EXIT.sigterm;
     if (outcome.boot && outcome.boot.end !== "poweroff" && outcome.boot.end !== "panic") {
       io.stderr.write(`kharness: the guest did not finish: ${outcome.boot.end}${outcome.boot.endDetail ? ` (${outcome.boot.endDetail})` : ""}; console log: ${path.join(outcome.runDir, "console.log")}\n`);

@@ -35,6 +35,8 @@ export interface PipelineOutcome {
   run: RunResult;
   runDir: string;
   boot?: BootResult;
+  /** Writing results.json/junit.xml/... failed (e.g. ENOSPC); the run itself is complete. */
+  reportError?: unknown;
 }
 
 /** Modules the guest needs for its virtio console when the kernel has them as modules (Debian 6.1). */
@@ -158,8 +160,9 @@ export async function runPipeline(req: RunRequest, deps: PipelineDeps): Promise<
   deps.onProgress({ kind: "stage", stage: "results" });
   const run = finishRun(nameUnstartedPrograms(parser.finish({ end: boot.end, detail: boot.endDetail }), payload.programs), { runId, started, kernel, req, boot });
   deps.onProgress({ kind: "stage", stage: "report" });
-  await writeReports(run, runDir, req.reports, { runId });
-  return { run, runDir, boot };
+  // A full disk here must not hide the verdicts already parsed: the caller shows them, then the error.
+  const reportError = await writeReports(run, runDir, req.reports, { runId }).then(() => undefined, (e: unknown) => e);
+  return { run, runDir, boot, reportError };
 }
 
 /**
