@@ -2,7 +2,7 @@
 # Measures boot reliability and time per QEMU machine candidate: N boots each, interleaved round by
 # round so background load hits every candidate alike. A boot "hangs" when init has not powered the
 # VM off within HANG_S seconds. Usage: vm/measure-boot.sh [-n N] [-k KERNEL] [-a tcg|kvm] [-t HANG_S] [CANDIDATE...]
-# Candidates: pc pc-qboot q35 microvm microvm-tsc microvm-pcie microvm-pcie-tsc (default: all pc*/microvm-pcie*).
+# Candidates: pc pc-ntc pc-qboot q35 microvm microvm-tsc microvm-pcie microvm-pcie-tsc (-tsc adds tsc_early_khz, -ntc no_timer_check) (default: all pc*/microvm-pcie*).
 # Consoles of bad boots are kept in $KEEP_DIR (default /tmp). Output: one line per boot (candidate, outcome, wall seconds) and a summary per candidate.
 set -u
 N=20
@@ -41,7 +41,7 @@ CPU=max
 
 machine_args() {
 	case $1 in
-	pc) echo "-M pc" ;;
+	pc | pc-ntc) echo "-M pc" ;;
 	pc-qboot) echo "-M pc -bios /usr/share/qemu/qboot.rom" ;;
 	q35) echo "-M q35" ;;
 	microvm | microvm-tsc) echo "-M microvm" ;;
@@ -57,6 +57,7 @@ serial_dev() {
 extra_append() {
 	case $1 in
 	*-tsc) echo "tsc_early_khz=$TSC_KHZ" ;;
+	*-ntc) echo "no_timer_check" ;;
 	esac
 }
 
