@@ -19,7 +19,9 @@ export class PatchApplyError extends UsageError {
       lines.push(`  failing hunk: ${opts.hunk.file}${opts.hunk.line ? `:${opts.hunk.line}` : ""}`);
       for (const h of opts.hunk.hunk) lines.push(`    ${h}`);
     } else {
-      lines.push(...opts.gitOutput.slice(-12).map((l) => `  ${l}`));
+      // git's "run git am --continue" advice does not apply: kharness already aborted its throwaway am.
+      const useful = opts.gitOutput.filter((l) => l.trim() && !/^(hint:|When you have resolved|If you prefer to skip|To restore the original branch)/.test(l));
+      lines.push(...useful.slice(-12).map((l) => `  ${l}`));
     }
     super(lines.join("\n"), {
       fix: "rebase the series onto this tree, or build the tree it was written for with --base REF (git trees)",

@@ -84,7 +84,7 @@ if (!haveTarball) {
         "diff --git a/security/landlock/net.c b/security/landlock/net.c",
         "--- a/security/landlock/net.c",
         "+++ b/security/landlock/net.c",
-        "@@ -20,3 +20,3 @@",
+        "@@ -20,2 +20,2 @@",
         " this context",
         "-is not in",
         "+the real file",
