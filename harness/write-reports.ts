@@ -8,12 +8,17 @@ import type { RunRequest, RunResult } from "./types.js";
 
 /** results.json, junit.xml and results.tap in runDir; plus --json/--junit/--tap/--kcidb targets. */
 export async function writeReports(run: RunResult, runDir: string | undefined, extra: RunRequest["reports"], ids: { runId?: string }): Promise<void> {
-  const json = renderJson(run);
-  const junit = renderJunit(run);
-  const tap = renderTap(run);
+  // Rendered once, and only when some file wants it (`kharness parse` with no report options renders none).
+  const once = (render: () => string) => {
+    let text: string | undefined;
+    return () => (text ??= render());
+  };
+  const json = once(() => renderJson(run));
+  const junit = once(() => renderJunit(run));
+  const tap = once(() => renderTap(run));
   const writes: Promise<void>[] = [];
   if (runDir) {
-    writes.push(writeFileAtomic(path.join(runDir, "results.json"), json), writeFileAtomic(path.join(runDir, "junit.xml"), junit), writeFileAtomic(path.join(runDir, "results.tap"), tap));
+    writes.push(writeFileAtomic(path.join(runDir, "results.json"), json()), writeFileAtomic(path.join(runDir, "junit.xml"), junit()), writeFileAtomic(path.join(runDir, "results.tap"), tap()));
   }
   const put = async (file: string | undefined, text: () => string) => {
     if (!file) return;
@@ -21,9 +26,9 @@ export async function writeReports(run: RunResult, runDir: string | undefined, e
     await writeFileAtomic(path.resolve(file), text());
   };
   writes.push(
-    put(extra.json, () => json),
-    put(extra.junit, () => junit),
-    put(extra.tap, () => tap),
+    put(extra.json, json),
+    put(extra.junit, junit),
+    put(extra.tap, tap),
     put(extra.kcidb, () => renderKcidb(run, { origin: "kharness", runId: ids.runId ?? run.runId ?? "run" })),
   );
   await Promise.all(writes);
