@@ -53,7 +53,9 @@ t.test("terminal: counts, each failing test with reason, log tail and kernel rep
   t.match(plain, /FAILED: pass 1, fail 0, crash 4 \(total 5\)/);
   t.match(renderTerminal(run, { color: true }), /\x1b\[1;31mFAILED/);
   const ok = renderTerminal(fixture("skip-all-plan-nested.log"), { color: false });
-  t.match(ok, /^PASSED: pass 1, fail 0, skip 1 \(total 2\)\n$/);
+  t.match(ok, /\nPASSED: pass 1, fail 0, skip 1 \(total 2\)\n$/, "the verdict line comes last");
+  t.match(ok, /^ {2}net_tcp +skip 1\n {2}net_rules +pass 1\n/, "one line per program with its counts");
+  t.match(ok, /SKIP {4}1 test: \(no reason given\)\n {4}net_tcp\n/, "skips grouped by reason, naming the tests");
 });
 
 t.test("json: versioned, integer summary counts, the whole result", async (t) => {

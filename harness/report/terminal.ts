@@ -30,7 +30,10 @@ export function renderTerminal(run: RunResult, opts: TerminalOptions): string {
   const paint = (code: string, text: string): string => (opts.color ? `\x1b[${code}m${text}\x1b[0m` : text);
   const out: string[] = [];
   const s = run.summary;
-  const failing = listReportedTests(run.tests).filter((t) => t.status !== "PASS" && t.status !== "XFAIL" && t.status !== "SKIP");
+  const reported = listReportedTests(run.tests);
+  const failing = reported.filter((t) => t.status !== "PASS" && t.status !== "XFAIL" && t.status !== "SKIP");
+  out.push(...renderPrograms(run.tests, paint));
+  out.push(...renderSkips(reported.filter((t) => t.status === "SKIP"), paint));
   failing.slice(0, MAX_DETAILED).forEach((t) => out.push(...renderFailure(t, paint)));
   if (failing.length > MAX_DETAILED) out.push(`... and ${failing.length - MAX_DETAILED} more failing tests (see results.json)`, "");
   // Kernel reports attached to tests not detailed above (a test that still passed without --fail-on-warn, or a
@@ -70,4 +73,33 @@ function renderFailure(t: TestResult, paint: (code: string, text: string) => str
   for (const e of t.kernelEvents) lines.push(`    kernel ${e.kind}: ${e.title}`);
   lines.push("");
   return lines;
+}
+
+/** One line per program (top-level test): its leaf counts, so a developer sees where the failures are. */
+function renderPrograms(tests: readonly TestResult[], paint: (code: string, text: string) => string): string[] {
+  if (tests.length < 2) return [];
+  const width = Math.min(48, Math.max(...tests.map((t) => t.id.length)));
+  const lines = tests.map((t) => {
+    const counts = new Map<Status, number>();
+    for (const leaf of listReportedTests([t])) counts.set(leaf.status, (counts.get(leaf.status) ?? 0) + 1);
+    const parts = [...counts].map(([st, n]) => paint(COLOR[st], `${st.toLowerCase()} ${n}`));
+    return `  ${t.id.padEnd(width)}  ${parts.join(", ")}`;
+  });
+  return [...lines, ""];
+}
+
+/** Skipped tests grouped by reason: the reason is what a developer needs, not 86 identical lines. */
+function renderSkips(skipped: readonly TestResult[], paint: (code: string, text: string) => string): string[] {
+  if (skipped.length === 0) return [];
+  const byReason = new Map<string, string[]>();
+  for (const t of skipped) {
+    const r = t.reason ?? "(no reason given)";
+    byReason.set(r, [...(byReason.get(r) ?? []), t.id]);
+  }
+  const lines: string[] = [];
+  for (const [reason, ids] of byReason) {
+    const shown = ids.length <= 3 ? ids.join(", ") : `${ids.slice(0, 2).join(", ")} and ${ids.length - 2} more`;
+    lines.push(`${paint(COLOR.SKIP, "SKIP".padEnd(7))} ${ids.length} ${ids.length === 1 ? "test" : "tests"}: ${reason}`, `    ${shown}`);
+  }
+  return [...lines, ""];
 }
