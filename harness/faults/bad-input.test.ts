@@ -1,6 +1,6 @@
 // Process level, fault suite: bad input gives one line naming the input, a fix, exit 2, and leaves nothing
 // half-written in the cache (each case runs on a fresh KHARNESS_CACHE that is inspected afterwards).
-import t from "tap";
+import t, { type Test } from "tap";
 import { execFileSync } from "node:child_process";
 import { promises as fs } from "node:fs";
 import * as path from "node:path";
@@ -8,8 +8,12 @@ import { cacheRoot } from "../exec/files.js";
 import { resolveDefaultKernel } from "../kernel/default.js";
 import { runCli, tempDir } from "../testing/cli-run.js";
 import { cacheProblems } from "./cache-checks.js";
+import { tmpfsMountProblem } from "./fault-programs.js";
 
-async function expectBadInput(t: Tap.Test, args: string[], mention: RegExp, fix: RegExp = /^fix: \S.+/m) {
+const defaultKernel = await resolveDefaultKernel(cacheRoot()).catch(() => undefined);
+const mountProblem = tmpfsMountProblem();
+
+async function expectBadInput(t: Test, args: string[], mention: RegExp, fix: RegExp = /^fix: \S.+/m) {
   const cache = tempDir("kh-cache-");
   const r = await runCli(["run", "--accel", "tcg", ...args], { env: { KHARNESS_CACHE: cache } });
   t.equal(r.code, 2, `exit 2\n${r.stderr}`);
@@ -50,10 +54,8 @@ t.test("--tree: a directory that is not a kernel tree", async (t) => {
   await expectBadInput(t, ["--tree", dir], /--tree .* is not a Linux source tree \(no Makefile, Kconfig, arch\/x86\)/, /pass the top directory of a kernel tree/);
 });
 
-t.test("--tests: a glob that matches no bundled selftest (fails before compiling anything)", async (t) => {
-  const k = await resolveDefaultKernel(cacheRoot()).catch(() => undefined);
-  if (!k) return t.skip("default kernel not installed");
-  const r = await expectBadInput(t, ["--kernel", k.path, "--tests", "no_such_test*"], /--tests no_such_test\*: no bundled selftest matches/);
+t.test("--tests: a glob that matches no bundled selftest (fails before compiling anything)", { skip: defaultKernel ? false : "default kernel not installed (npm run setup)" }, async (t) => {
+  const r = await expectBadInput(t, ["--kernel", defaultKernel!.path, "--tests", "no_such_test*"], /--tests no_such_test\*: no bundled selftest matches/);
   t.match(r.stderr, /choose from: net_abi/, "the fix lists what exists");
 });
 
@@ -63,13 +65,9 @@ t.test("--out: a path under a regular file", async (t) => {
   await expectBadInput(t, ["--kernel", "/nonexistent/bzImage", "--out", path.join(file, "run")], /--out .*plain-file\/run: cannot write there \(ENOTDIR\)/);
 });
 
-t.test("--out: a read-only filesystem", async (t) => {
+t.test("--out: a read-only filesystem", { skip: mountProblem ?? false }, async (t) => {
   const dir = tempDir("kh-ro-");
-  try {
-    execFileSync("mount", ["-t", "tmpfs", "-o", "ro,size=1m", "tmpfs", dir], { stdio: "pipe" });
-  } catch (e) {
-    return t.skip(`cannot mount a read-only tmpfs here (${(e as Error).message.split("\n")[0]})`);
-  }
+  execFileSync("mount", ["-t", "tmpfs", "-o", "ro,size=1m", "tmpfs", dir], { stdio: "pipe" });
   t.teardown(() => void execFileSync("umount", [dir]));
   await expectBadInput(t, ["--kernel", "/nonexistent/bzImage", "--out", path.join(dir, "run")], /--out .*\/run: cannot write there \(EROFS\)/);
 });

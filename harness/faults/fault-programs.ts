@@ -61,3 +61,15 @@ export function stampedLines(): { lines: { at: number; line: string }[]; onStder
     firstAt: (re) => lines.find((l) => re.test(l.line))?.at,
   };
 }
+
+/** Undefined when this process may mount a tmpfs (root, outside a locked-down container), else why not. */
+export function tmpfsMountProblem(): string | undefined {
+  const dir = mkdtempSync(path.join(tmpdir(), "kh-mount-probe-"));
+  try {
+    execFileSync("mount", ["-t", "tmpfs", "-o", "size=64k", "tmpfs", dir], { stdio: "pipe" });
+    execFileSync("umount", [dir], { stdio: "pipe" });
+    return undefined;
+  } catch (e) {
+    return `cannot mount a tmpfs here (${(e as Error).message.split("\n")[0]})`;
+  }
+}
