@@ -200,6 +200,8 @@ Usage:
 Exit codes: 0 all passed/skipped/xfailed; 1 a test failed, timed out, xpassed or crashed;
 2 bad usage or input; 3 infrastructure failure (build, boot, missing tool); 125 with --bisect when
 the commit could not be tested; 130/143 interrupted by SIGINT/SIGTERM.
+Environment: KHARNESS_CACHE (cache directory, default ~/.cache/kharness), KHARNESS_QEMU (the
+qemu-system-x86_64 to use, default from PATH).
 \`kharness run --help\` lists the run options.`,
   run: `kharness run [options]
 
