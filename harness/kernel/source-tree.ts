@@ -57,6 +57,8 @@ export async function kernelTreeProblems(dir: string, opts: { buildsInPlace: boo
 }
 
 async function gitTopLevel(exec: Exec, dir: string): Promise<string | undefined> {
+  // No .git here means not a repository's top level: skip the spawn (a cache hit counts milliseconds).
+  if (!(await exists(path.join(dir, ".git")))) return undefined;
   const res = await exec.run(["git", "-C", dir, "rev-parse", "--show-toplevel"]).catch(() => undefined);
   if (!res || res.exitCode !== 0) return undefined;
   return res.stdout.trim();

@@ -249,12 +249,7 @@ export async function buildKernelFromTree(req: TreeKernelRequest, deps: TreeBuil
   }
 
   const usesWorkingTree = pr.patches.length === 0 && req.base === undefined;
-  const [tree, compiler, linker, ccache] = await Promise.all([
-    inspectTree(exec, req.dir, { base: req.base, usesWorkingTree }),
-    firstLine(exec, ["gcc", "--version"]),
-    firstLine(exec, ["ld", "--version"]),
-    hasCcache(exec),
-  ]);
+  const [tree, compiler, linker] = await Promise.all([inspectTree(exec, req.dir, { base: req.base, usesWorkingTree }), firstLine(exec, ["gcc", "--version"]), firstLine(exec, ["ld", "--version"])]);
   if (tree.kind === "git" && tree.dirty && !usesWorkingTree) {
     onProgress?.({ kind: "info", message: `${tree.dir} has uncommitted changes; they are not in this build (patches apply to ${tree.commit?.slice(0, 12)})` });
   }
@@ -286,7 +281,7 @@ export async function buildKernelFromTree(req: TreeKernelRequest, deps: TreeBuil
       const setup: MakeSetup = {
         srcDir: prepared.srcDir,
         buildDir: path.join(workDir, "build"),
-        cc: ccache ? "ccache gcc" : "gcc",
+        cc: (await hasCcache(exec)) ? "ccache gcc" : "gcc",
         jobs: deps.jobs ?? defaultJobs(),
         env: buildEnv(path.join(cacheRoot, "work")),
       };
