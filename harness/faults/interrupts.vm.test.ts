@@ -46,7 +46,7 @@ t.test("SIGTERM during a kernel build: exit 143, no make/gcc left, build.log kep
   await sleep(1000);
   t.same(findLiveProcessesUnder(cache), [], "no make, gcc or other build process left");
   t.same(cacheProblems(cache), [], "no half-written cache entry, lock or work directory");
-  t.match(readFileSync(path.join(r.outDir, "build.log"), "utf8"), /\$ make .* bzImage/, "build.log kept in the run directory");
+  t.match(readFileSync(path.join(r.outDir, "build.log"), "utf8"), /\$ make -C .* O=.*\n[^]*HOSTCC/, "build.log kept in the run directory, with what make did");
 });
 
 t.test("SIGINT during the boot: exit 130, QEMU gone, console.log and results kept", async (t) => {
