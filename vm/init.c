@@ -67,7 +67,8 @@ static void write_all(int fd, const char *buf, size_t len) {
 
 static void fdprintf(int fd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 static void fdprintf(int fd, const char *fmt, ...) {
-	char buf[1024];
+	/* Room for a result line with a very long program name and its directive. */
+	char buf[8192];
 	va_list ap;
 	va_start(ap, fmt);
 	int n = vsnprintf(buf, sizeof(buf), fmt, ap);
@@ -102,7 +103,7 @@ static void kmsg(const char *fmt, ...) {
 
 static void control(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 static void control(const char *fmt, ...) {
-	char buf[600];
+	char buf[4096];
 	va_list ap;
 	va_start(ap, fmt);
 	int n = vsnprintf(buf, sizeof(buf) - 1, fmt, ap);

@@ -45,7 +45,7 @@ export interface ArchProfile {
 
 /**
  * x86_64 machines, default first. Measured with vm/measure-boot.sh (Debian 6.12 cloud kernel, TCG, a host
- * with load 15-20): `pc` 31 boots, 0 hangs (1 early exit of unknown cause, console not kept);
+ * with load 15-20): `pc` 47 boots, 0 hangs (1 early exit of unknown cause, console not kept);
  * `microvm,pcie=on` 19 boots, 18 hangs at TSC calibration (no PIT or HPET to calibrate against);
  * microvm with `tsc_early_khz=<host rate>` 31 boots, 1 hang; pc with qboot 31 boots, 0 hangs, 1 early
  * exit. Boot times were within noise of each other (means 19-22 s under that load), so `pc` wins: it
