@@ -56,7 +56,12 @@ const X86_64_MACHINES: readonly MachineProfile[] = [
     name: "pc",
     machine: "pc",
     virtioTransport: "pci",
-    cmdline: [],
+    cmdline: [
+      {
+        arg: "no_timer_check",
+        why: "under TCG on a loaded host the IO-APIC timer check can miss ticks and panic or reboot the guest at boot; the emulated timer needs no check",
+      },
+    ],
   },
   {
     name: "pc-qboot",
