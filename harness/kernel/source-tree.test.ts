@@ -72,6 +72,15 @@ t.test("plain tree: the hard-link copy is patched by git am without writing thro
   await src.cleanup();
   t.notOk(await fs.stat(src.srcDir).catch(() => undefined), "copy removed");
   t.equal((await inspectTree(exec, dir, { usesWorkingTree: false })).identity, tree.identity, "identity is stable");
+  const memoDir = path.join(root, "memo");
+  t.equal((await inspectTree(exec, dir, { usesWorkingTree: false, memoDir })).identity, tree.identity, "memoized identity is the full listing's");
+  t.equal((await fs.readdir(memoDir)).length, 1);
+  t.equal((await inspectTree(exec, dir, { usesWorkingTree: false, memoDir })).identity, tree.identity, "and is found again");
+  await fs.writeFile(path.join(dir, "net/f.c"), ORIGINAL + "more\n");
+  const edited = await inspectTree(exec, dir, { usesWorkingTree: false, memoDir });
+  t.not(edited.identity, tree.identity, "an edit changes the memoized identity too");
+  t.equal(edited.identity, (await inspectTree(exec, dir, { usesWorkingTree: false })).identity);
+  await fs.writeFile(path.join(dir, "net/f.c"), ORIGINAL);
 });
 
 t.test("git tree: patches go into a detached worktree; the branch and working tree stay as they were", async (t) => {

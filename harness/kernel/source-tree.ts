@@ -6,7 +6,7 @@ import { promises as fs } from "node:fs";
 import * as path from "node:path";
 import { InfraError, UsageError } from "../errors.js";
 import { runChecked, type Exec } from "../exec/exec.js";
-import { ensureCacheEntry, exists, sha256 } from "../exec/files.js";
+import { ensureCacheEntry, exists, sha256, writeFileAtomic } from "../exec/files.js";
 
 /** What kind of tree the user gave and which content it holds. */
 export interface TreeInfo {
@@ -73,14 +73,47 @@ async function pipelineHash(exec: Exec, pipeline: string, cwd: string, what: str
   return hash;
 }
 
+/** Top-level paths an x86_64 kernel (and kselftest) build reads: everything but .git, Documentation/ and other architectures. */
+async function buildRelevantPaths(dir: string): Promise<string[]> {
+  const byName = (a: { name: string }, b: { name: string }) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0);
+  const out: string[] = [];
+  for (const ent of (await fs.readdir(dir, { withFileTypes: true })).sort(byName)) {
+    if (ent.name === ".git" || ent.name === "Documentation") continue;
+    if (ent.name === "arch" && ent.isDirectory()) {
+      for (const a of (await fs.readdir(path.join(dir, "arch"), { withFileTypes: true })).sort(byName)) {
+        if (!a.isDirectory() || a.name === "x86") out.push(`arch/${a.name}`);
+      }
+      continue;
+    }
+    out.push(ent.name);
+  }
+  return out;
+}
+
 /**
  * Hash of a plain tree's file listing (path, size, mtime), not its content: reading ~1.4 GB on every
  * run would cost seconds, while an edit changes size or mtime. A freshly unpacked tarball keeps the
  * tarball's mtimes, so two unpacks of one tarball share the identity.
+ *
+ * The identity is the sorted listing of every file. To keep a cache hit under a second, a cheaper
+ * fingerprint (the unsorted listing of what an x86_64 build reads: no Documentation/, no other
+ * architectures; about half the CPU) is memoized to it in `memoDir`: a tree whose fingerprint was
+ * seen before gets its identity without the full listing. Reusing it when only Documentation/ or
+ * another architecture changed is right: the build never reads them.
  */
-export async function plainTreeIdentity(exec: Exec, dir: string): Promise<string> {
-  const listing = `find . -path ./.git -prune -o -type f -printf '%P\\t%s\\t%T@\\n' | LC_ALL=C sort`;
-  return `plain:${await pipelineHash(exec, listing, dir, `listing ${dir}`)}`;
+export async function plainTreeIdentity(exec: Exec, dir: string, memoDir?: string): Promise<string> {
+  const full = async () => `plain:${await pipelineHash(exec, `find . -path ./.git -prune -o -type f -printf '%P\\t%s\\t%T@\\n' | LC_ALL=C sort`, dir, `listing ${dir}`)}`;
+  if (!memoDir) return full();
+  const quoted = (await buildRelevantPaths(dir)).map((p) => `'${p.replace(/'/g, "'\\''")}'`).join(" ");
+  // find's order is readdir order, stable for an unchanged directory: an order change costs one full listing, never a wrong hit.
+  const fingerprint = await pipelineHash(exec, `find ${quoted} -type f -printf '%p\\t%s\\t%T@\\n'`, dir, `listing ${dir}`);
+  const memo = path.join(memoDir, `${fingerprint}.identity`);
+  const known = (await fs.readFile(memo, "utf8").catch(() => "")).trim();
+  if (/^plain:[0-9a-f]{64}$/.test(known)) return known;
+  const identity = await full();
+  await fs.mkdir(memoDir, { recursive: true });
+  await writeFileAtomic(memo, identity + "\n");
+  return identity;
 }
 
 /** Hash of the uncommitted state of a git tree: the diff against HEAD and the untracked files' contents. */
@@ -100,7 +133,7 @@ async function gitDirtyHash(exec: Exec, dir: string): Promise<string> {
  * Identifies the tree. For git trees the identity is the commit (`base`, default HEAD); when the build
  * uses the working tree itself (no patches, no base), uncommitted changes are part of it.
  */
-export async function inspectTree(exec: Exec, dir: string, opts: { base?: string; usesWorkingTree: boolean }): Promise<TreeInfo> {
+export async function inspectTree(exec: Exec, dir: string, opts: { base?: string; usesWorkingTree: boolean; memoDir?: string }): Promise<TreeInfo> {
   const real = await fs.realpath(dir);
   const top = await gitTopLevel(exec, real);
   if (top && path.resolve(top) === real) {
@@ -114,7 +147,7 @@ export async function inspectTree(exec: Exec, dir: string, opts: { base?: string
     return { dir: real, kind: "git", commit, dirty, identity };
   }
   if (opts.base) throw new UsageError(`--base ${opts.base} needs a git tree, and ${real} is not the top of a git repository`, { fix: "drop --base, or point --tree at a git clone" });
-  return { dir: real, kind: "plain", dirty: false, identity: await plainTreeIdentity(exec, real) };
+  return { dir: real, kind: "plain", dirty: false, identity: await plainTreeIdentity(exec, real, opts.memoDir) };
 }
 
 /** Paths a patch touches on its old side (`diff --git a/X b/Y` and `--- a/X` lines). */

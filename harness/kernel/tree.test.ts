@@ -61,6 +61,7 @@ function worldExec(w: World) {
     const joined = argv.join(" ");
     if (cmd === "git" && joined.includes("rev-parse --show-toplevel")) return { exitCode: 128, lines: ["fatal: not a git repository"] };
     if (cmd === "bash" && joined.includes("find . ")) return { stdout: `${createHash("sha256").update(w.listing).digest("hex")}  -\n` };
+    if (cmd === "bash" && joined.includes("find '")) return { stdout: `${createHash("sha256").update("fingerprint " + w.listing).digest("hex")}  -\n` };
     if (cmd === "gcc") return { stdout: "gcc (Debian 12.2.0-14+deb12u1) 12.2.0\n" };
     if (cmd === "ld") return { stdout: "GNU ld (GNU Binutils for Debian) 2.40\n" };
     if (cmd === "ccache") return { stdout: "ccache version 4.8\n" };
@@ -138,6 +139,10 @@ t.test("a cold build runs tinyconfig, olddefconfig and bzImage; the same inputs 
   const again = worldExec(w);
   const second = await buildKernelFromTree(request(w), depsFor(w, again));
   t.same(makeCalls(again), [], "no make on a cache hit");
+  t.notOk(
+    again.calls.some((c) => c.argv.join(" ").includes("find . ")),
+    "the memoized fingerprint spares the full listing",
+  );
   t.equal(second.build?.cacheHit, true);
   t.equal(second.build?.cacheKey, first.build?.cacheKey);
   t.equal(second.path, first.path);

@@ -249,7 +249,7 @@ export async function buildKernelFromTree(req: TreeKernelRequest, deps: TreeBuil
   }
 
   const usesWorkingTree = pr.patches.length === 0 && req.base === undefined;
-  const [tree, compiler, linker] = await Promise.all([inspectTree(exec, req.dir, { base: req.base, usesWorkingTree }), firstLine(exec, ["gcc", "--version"]), firstLine(exec, ["ld", "--version"])]);
+  const [tree, compiler, linker] = await Promise.all([inspectTree(exec, req.dir, { base: req.base, usesWorkingTree, memoDir: path.join(cacheRoot, "trees") }), firstLine(exec, ["gcc", "--version"]), firstLine(exec, ["ld", "--version"])]);
   if (tree.kind === "git" && tree.dirty && !usesWorkingTree) {
     onProgress?.({ kind: "info", message: `${tree.dir} has uncommitted changes; they are not in this build (patches apply to ${tree.commit?.slice(0, 12)})` });
   }
