@@ -73,6 +73,18 @@ export async function ensureCacheEntry(dir: string, fill: (tmpDir: string) => Pr
   });
 }
 
+/** The first n bytes of a file (fewer if it is shorter): enough to tell what kind of file it is. */
+export async function readHead(file: string, n: number): Promise<Buffer> {
+  const fh = await fs.open(file, "r");
+  try {
+    const buf = Buffer.alloc(n);
+    const { bytesRead } = await fh.read(buf, 0, n, 0);
+    return buf.subarray(0, bytesRead);
+  } finally {
+    await fh.close();
+  }
+}
+
 function pidAlive(pid: number): boolean {
   try {
     process.kill(pid, 0);

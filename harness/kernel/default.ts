@@ -3,7 +3,7 @@
 import { promises as fs } from "node:fs";
 import * as path from "node:path";
 import { UsageError } from "../errors.js";
-import { exists } from "../exec/files.js";
+import { exists, readHead } from "../exec/files.js";
 import type { KernelImage } from "../types.js";
 import { inspectKernelImage } from "./bzimage.js";
 
@@ -32,17 +32,6 @@ export async function resolveDefaultKernel(cacheRoot: string): Promise<KernelIma
   }
   if (!(await exists(rec.vmlinuz))) throw new UsageError(`the default kernel record points at a missing file: ${rec.vmlinuz}`, { fix: "run `npm run setup` again to reinstall it" });
   return { path: rec.vmlinuz, release: rec.release, configPath: rec.config, modulesDir: (await exists(rec.modulesDir)) ? rec.modulesDir : undefined, source: "default" };
-}
-
-async function readHead(file: string, n: number): Promise<Buffer> {
-  const fh = await fs.open(file, "r");
-  try {
-    const buf = Buffer.alloc(n);
-    const { bytesRead } = await fh.read(buf, 0, n, 0);
-    return buf.subarray(0, bytesRead);
-  } finally {
-    await fh.close();
-  }
 }
 
 /**

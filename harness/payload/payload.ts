@@ -6,7 +6,7 @@ import * as path from "node:path";
 import { InfraError, UsageError } from "../errors.js";
 import type { Exec } from "../exec/exec.js";
 import { runChecked } from "../exec/exec.js";
-import { ensureCacheEntry, exists, sha256, writeFileAtomic } from "../exec/files.js";
+import { ensureCacheEntry, exists, readHead, sha256, writeFileAtomic } from "../exec/files.js";
 import type { GuestProgram, KernelImage, Payload, ProgressSink } from "../types.js";
 import { type CpioEntry, withParentDirs, writeCpio } from "./cpio.js";
 import { checkStaticX86Elf } from "./elf.js";
@@ -96,17 +96,6 @@ export async function compileBundledSelftests(deps: PayloadDeps, defines: string
 export async function listBundledPrograms(exec: Exec, repoRoot: string): Promise<string[]> {
   const res = await runChecked(exec, ["make", "-s", "--no-print-directory", "-C", path.join(repoRoot, "selftests"), "list-programs"], { what: "listing the bundled selftests" });
   return res.stdout.split("\n").map((s) => s.trim()).filter(Boolean);
-}
-
-async function readHead(file: string, n: number): Promise<Buffer> {
-  const fh = await fs.open(file, "r");
-  try {
-    const buf = Buffer.alloc(n);
-    const { bytesRead } = await fh.read(buf, 0, n, 0);
-    return buf.subarray(0, bytesRead);
-  } finally {
-    await fh.close();
-  }
 }
 
 /** Validates --program paths: all problems reported at once. */
