@@ -42,6 +42,20 @@ function renderCase(t: TestResult): string {
   return body.length === 0 ? `${open}/>` : `${open}>\n${body.join("\n")}\n    </testcase>`;
 }
 
+/**
+ * Kernel reports attached to tests that are not testcases here (a program whose cases are the testcases,
+ * e.g. a WARN during a program that still passed): the suite's own system-out, so JUnit readers see them.
+ */
+function suiteKernelReports(top: TestResult, rendered: ReadonlySet<TestResult>): string {
+  const out: string[] = [];
+  const walk = (t: TestResult): void => {
+    if (!rendered.has(t)) for (const e of t.kernelEvents) out.push(`[kernel ${e.kind}] during ${t.id}: ${e.title}`, ...e.lines.map((l) => `  ${l}`));
+    t.children.forEach(walk);
+  };
+  walk(top);
+  return out.length ? `\n    <system-out>${escapeXml(out.join("\n"))}</system-out>` : "";
+}
+
 interface Counts {
   tests: number;
   failures: number;
@@ -74,6 +88,7 @@ export function renderJunit(run: RunResult): string {
     suites.push(
       `  <testsuite name="${escapeXml(top.id)}" tests="${c.tests}" failures="${c.failures}" errors="${c.errors}" skipped="${c.skipped}"${time}>\n` +
         cases.map(renderCase).join("\n") +
+        suiteKernelReports(top, new Set(cases)) +
         `\n  </testsuite>`,
     );
   }
