@@ -21,8 +21,11 @@ t.test("two runs building the same key on one cache: both correct, one waited, c
   let startSecond!: () => void;
   const secondMayStart = new Promise<void>((r) => (startSecond = r));
   const first = runCli(args, { env: { KHARNESS_CACHE: cache }, onStderr: (l) => void (/build: (hard-link copy|configuring)/.test(l) && startSecond()) });
-  // The second starts once the first holds the build lock.
-  const second = Promise.race([secondMayStart.then(() => runCli(args, { env: { KHARNESS_CACHE: cache } })), first.then(() => undefined)]);
+  // The second starts once the first holds the build lock (or never, if the first ended before that).
+  const second = (async () => {
+    const started = await Promise.race([secondMayStart.then(() => true), first.then(() => false)]);
+    return started ? runCli(args, { env: { KHARNESS_CACHE: cache } }) : undefined;
+  })();
   const [a, b] = (await Promise.all([first, second])) as [CliOutcome, CliOutcome | undefined];
   t.ok(b, "the second run started while the first was building");
   if (!b) return;
