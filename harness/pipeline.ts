@@ -12,7 +12,7 @@ import { checkQemu } from "./doctor.js";
 import { buildPayload, type ExtraGuestFiles } from "./payload/payload.js";
 import { resolveAccel } from "./qemu/accel.js";
 import { bootGuest } from "./qemu/boot.js";
-import { defaultMachine, X86_64 } from "./qemu/profiles.js";
+import { defaultMachine, timeoutScale, X86_64 } from "./qemu/profiles.js";
 import { writeReports } from "./write-reports.js";
 import { createRunParser, RESULTS_SCHEMA_VERSION } from "./results/index.js";
 import type { BootResult, KernelImage, ProgressSink, RunRequest, RunResult } from "./types.js";
@@ -43,6 +43,16 @@ export interface PipelineOutcome {
 function guestModules(): string[] {
   const transport = defaultMachine(X86_64).virtioTransport;
   return [transport === "pci" ? "virtio_pci" : "virtio_mmio", "virtio_console"];
+}
+
+/**
+ * A tree's kselftest `settings` timeouts are written for real hardware, so they stretch with the emulation
+ * (x3 under TCG). --timeout, which the user chose on this machine, is taken as given.
+ */
+function scaleKselftestTimeouts(extra: ExtraGuestFiles | undefined, accel: "kvm" | "tcg"): ExtraGuestFiles | undefined {
+  if (!extra) return undefined;
+  const k = timeoutScale(X86_64, accel);
+  return { ...extra, programs: extra.programs.map((p) => ({ ...p, timeoutSec: Math.ceil(p.timeoutSec * k) })) };
 }
 
 /** A run id that sorts by time and is safe as a directory name. */
@@ -127,7 +137,7 @@ export async function runPipeline(req: RunRequest, deps: PipelineDeps): Promise<
 
   const payload = await buildPayload(
     { exec: deps.exec, cacheRoot: deps.cacheRoot, repoRoot: deps.repoRoot, signal: deps.signal, onProgress: deps.onProgress },
-    { kernel, tests: req.tests, programs: req.programs.map((p) => path.resolve(deps.cwd, p)), extra, timeoutSec: req.timeoutSec, selftestDefines: req.selftestDefines, wantedModules: guestModules(), outDir: runDir },
+    { kernel, tests: req.tests, programs: req.programs.map((p) => path.resolve(deps.cwd, p)), extra: scaleKselftestTimeouts(extra, accel.accel), timeoutSec: req.timeoutSec, selftestDefines: req.selftestDefines, wantedModules: guestModules(), outDir: runDir },
   );
   deps.signal.throwIfAborted();
   deps.onProgress({ kind: "plan", programs: payload.programs.map((p) => p.name) });

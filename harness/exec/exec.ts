@@ -27,8 +27,10 @@ export interface RunOutput {
   aborted: boolean;
   /** The last lines of stdout+stderr interleaved (bounded). */
   tail: string[];
-  /** Whole stdout when it was small (<= 4 MiB), else its tail. */
+  /** Whole stdout when it was small (<= 4 MiB), else its tail (then stdoutTruncated is true). */
   stdout: string;
+  /** stdout passed 4 MiB and only its tail is in `stdout`: hash or parse big outputs in a pipeline instead. */
+  stdoutTruncated: boolean;
 }
 
 /** A long-running child (QEMU): streams are the caller's to consume. */
@@ -181,6 +183,7 @@ export function createExec(): Exec {
         aborted: opts.signal?.aborted ?? false,
         tail,
         stdout: stdoutBig ? lastLines(stdout, keep).join("\n") : stdout,
+        stdoutTruncated: stdoutBig,
       };
     },
 

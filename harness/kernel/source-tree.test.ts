@@ -1,6 +1,6 @@
 // Process tier with real git and cp on tiny trees: the user's tree and branches are never written,
 // even when the patched copy shares its files through hard links.
-import t from "tap";
+import t, { type Test } from "tap";
 import { promises as fs } from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
@@ -34,7 +34,7 @@ new file mode 100644
 +new
 `;
 
-async function kernelLikeTree(t: Tap.Test): Promise<{ root: string; dir: string }> {
+async function kernelLikeTree(t: Test): Promise<{ root: string; dir: string }> {
   const root = await fs.mkdtemp(path.join(os.tmpdir(), "kharness-src-test-"));
   t.teardown(() => fs.rm(root, { recursive: true, force: true }));
   const dir = path.join(root, "linux");

@@ -1,6 +1,6 @@
 // Process tier with a fake Exec: the build flow's decisions (cache hit skips make, patch and build
 // failures name the culprit, lost options are listed together, inputs are validated at once).
-import t from "tap";
+import t, { type Test } from "tap";
 import { createHash } from "node:crypto";
 import { promises as fs } from "node:fs";
 import * as os from "node:os";
@@ -43,7 +43,7 @@ interface World {
   listing: string;
 }
 
-async function makeWorld(t: Tap.Test): Promise<World> {
+async function makeWorld(t: Test): Promise<World> {
   const root = await fs.mkdtemp(path.join(os.tmpdir(), "kharness-tree-test-"));
   t.teardown(() => fs.rm(root, { recursive: true, force: true }));
   const dir = path.join(root, "linux");

@@ -1,5 +1,5 @@
 // Tests of the accelerator choice: the probe firmware, reading probe outcomes, caching, and --accel kvm failing fast.
-import t from "tap";
+import t, { type Test } from "tap";
 import { promises as fs } from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
@@ -10,7 +10,7 @@ import { accelCachePath, accelProbeArgv, accelProbeFirmware, judgeProbe, markKvm
 
 const HERE = path.dirname(fileURLToPath(import.meta.url));
 
-async function tmp(t: Tap.Test): Promise<string> {
+async function tmp(t: Test): Promise<string> {
   const d = await fs.mkdtemp(path.join(os.tmpdir(), "kharness-accel-test-"));
   t.teardown(() => fs.rm(d, { recursive: true, force: true }));
   return d;
@@ -39,7 +39,7 @@ t.test("probe firmware bytes match vm/accel-probe.S when binutils is installed",
   const dir = await tmp(t);
   const src = path.join(HERE, "..", "..", "vm", "accel-probe.S");
   const as = await exec.run(["as", "--64", "-o", path.join(dir, "p.o"), src]).catch(() => undefined);
-  if (!as || as.exitCode !== 0) return t.skip("no assembler");
+  if (!as || as.exitCode !== 0) return t.skip("no assembler", () => undefined);
   const ld = await exec.run(["ld", "-m", "elf_x86_64", "-e", "0", "-Ttext=0", "--oformat", "binary", "-o", path.join(dir, "p.bin"), path.join(dir, "p.o")]);
   t.equal(ld.exitCode, 0);
   t.ok((await fs.readFile(path.join(dir, "p.bin"))).equals(accelProbeFirmware()));
@@ -53,7 +53,7 @@ t.test("the probe firmware really reaches long mode and exits 99 (under TCG)", a
   const argv = accelProbeArgv("qemu-system-x86_64", fw).map((a) => (a === "kvm" ? "tcg" : a === "host" ? "max" : a));
   const t0 = Date.now();
   const res = await exec.run(argv, { timeoutMs: 20_000 }).catch(() => undefined);
-  if (!res) return t.skip("no qemu-system-x86_64");
+  if (!res) return t.skip("no qemu-system-x86_64", () => undefined);
   t.equal(res.exitCode, PROBE_SUCCESS_EXIT, `exit ${res.exitCode} in ${Date.now() - t0} ms`);
 });
 

@@ -1,5 +1,5 @@
 // Process-level tests of the boot supervisor against a fake QEMU that plays each way a boot can end.
-import t from "tap";
+import t, { type Test } from "tap";
 import { promises as fs } from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
@@ -11,7 +11,7 @@ import { bootGuest, type BootOpts } from "./boot.js";
 
 const FAKE = path.join(path.dirname(fileURLToPath(import.meta.url)), "testdata", "fake-qemu.mjs");
 
-async function fakeBoot(t: Tap.Test, scenario: string, over: Partial<BootOpts> = {}, signal?: AbortSignal, onEvent?: (e: ProgressEvent) => void) {
+async function fakeBoot(t: Test, scenario: string, over: Partial<BootOpts> = {}, signal?: AbortSignal, onEvent?: (e: ProgressEvent) => void) {
   const runDir = await fs.mkdtemp(path.join(os.tmpdir(), "kharness-boot-test-"));
   t.teardown(() => fs.rm(runDir, { recursive: true, force: true }));
   const events: ProgressEvent[] = [];

@@ -1,5 +1,5 @@
 // VM-level tests: boot real Debian kernels under QEMU with our init and check the results stream and the end.
-import t from "tap";
+import t, { type Test } from "tap";
 import { promises as fs } from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
@@ -12,7 +12,7 @@ import { buildTestPayload, findTestKernel, type TestProgram } from "./vm-fixture
 // Generous: these run under TCG on loaded CI machines.
 const BOOT_TIMEOUT_SEC = 120;
 
-async function boot(t: Tap.Test, kernel: KernelImage, programs: TestProgram[], opts: { modules?: { hostPath: string; guestPath: string }[]; append?: string[]; signal?: AbortSignal; onEvent?: (e: ProgressEvent) => void } = {}) {
+async function boot(t: Test, kernel: KernelImage, programs: TestProgram[], opts: { modules?: { hostPath: string; guestPath: string }[]; append?: string[]; signal?: AbortSignal; onEvent?: (e: ProgressEvent) => void } = {}) {
   const dir = await fs.mkdtemp(path.join(os.tmpdir(), "kharness-vm-test-"));
   t.teardown(() => fs.rm(dir, { recursive: true, force: true }));
   const exec = createExec();
@@ -42,7 +42,7 @@ async function boot(t: Tap.Test, kernel: KernelImage, programs: TestProgram[], o
 
 t.test("6.12: every way a program can end, then poweroff", async (t) => {
   const kernel = await findTestKernel("default");
-  if (!kernel) return t.skip("no default kernel (run npm run setup)");
+  if (!kernel) return t.skip("no default kernel (run npm run setup)", () => undefined);
   const { res, results, console } = await boot(t, kernel, [
     { name: "passes", mode: "ok" },
     { name: "skips", mode: "skip", cwd: "/tmp" },
@@ -80,7 +80,7 @@ t.test("6.12: every way a program can end, then poweroff", async (t) => {
 
 t.test("6.12: a panic mid-suite ends the boot within seconds, keeping earlier results", async (t) => {
   const kernel = await findTestKernel("default");
-  if (!kernel) return t.skip("no default kernel (run npm run setup)");
+  if (!kernel) return t.skip("no default kernel (run npm run setup)", () => undefined);
   const { res, results, console, since } = await boot(t, kernel, [
     { name: "before", mode: "ok" },
     { name: "crashes", mode: "panic" },
@@ -96,7 +96,7 @@ t.test("6.12: a panic mid-suite ends the boot within seconds, keeping earlier re
 
 t.test("6.1: virtio console as modules, loaded by init from /kharness/modules", async (t) => {
   const kernel = await findTestKernel("debian-6.1");
-  if (!kernel?.modulesDir) return t.skip("no Debian 6.1 kernel with modules in the cache");
+  if (!kernel?.modulesDir) return t.skip("no Debian 6.1 kernel with modules in the cache", () => undefined);
   // All of these are modules (=m) in Debian's 6.1 cloud kernel. virtio needs virtio_ring: listed the wrong
   // way round on purpose, since init retries modules that failed while others still load.
   const names = ["virtio", "virtio_ring", "virtio_pci_legacy_dev", "virtio_pci_modern_dev", "virtio_pci", "virtio_console"];
@@ -113,7 +113,7 @@ t.test("6.1: virtio console as modules, loaded by init from /kharness/modules", 
 
 t.test("6.1 without its virtio modules: results fall back to the console, the boot still ends as poweroff", async (t) => {
   const kernel = await findTestKernel("debian-6.1");
-  if (!kernel) return t.skip("no Debian 6.1 kernel in the cache");
+  if (!kernel) return t.skip("no Debian 6.1 kernel in the cache", () => undefined);
   const { res, results, console } = await boot(t, kernel, [{ name: "passes", mode: "ok" }]);
   t.equal(res.end, "poweroff", res.endDetail ?? "");
   t.equal(results, "", "nothing on the (missing) results port");
@@ -124,7 +124,7 @@ t.test("6.1 without its virtio modules: results fall back to the console, the bo
 
 t.test("6.12: a program printing without end is cut at the output cap, killed at its timeout, and the next one runs", async (t) => {
   const kernel = await findTestKernel("default");
-  if (!kernel) return t.skip("no default kernel (run npm run setup)");
+  if (!kernel) return t.skip("no default kernel (run npm run setup)", () => undefined);
   // A 1 MiB cap instead of the default 16 MiB keeps the test short under TCG (16 MiB took 30-90 s).
   const { res, results } = await boot(t, kernel, [{ name: "spews", mode: "spew", timeoutSec: 15 }, { name: "after", mode: "ok" }], {
     append: ["kharness.output_cap=1048576"],
@@ -137,7 +137,7 @@ t.test("6.12: a program printing without end is cut at the output cap, killed at
 
 t.test("abort during a test kills QEMU and keeps the console log", async (t) => {
   const kernel = await findTestKernel("default");
-  if (!kernel) return t.skip("no default kernel (run npm run setup)");
+  if (!kernel) return t.skip("no default kernel (run npm run setup)", () => undefined);
   const ac = new AbortController();
   const { res, console } = await boot(t, kernel, [{ name: "hangs", mode: "hang", timeoutSec: 600 }], {
     signal: ac.signal,

@@ -9,7 +9,7 @@ import { LINUX_SOURCE_TARBALL, unpackKunitTool } from "./testdata/kunit-source.j
 
 const kunitDir = await unpackKunitTool();
 if (!kunitDir) {
-  t.skip(`linux-source-6.12 is not installed (${LINUX_SOURCE_TARBALL} missing): apt-get install linux-source-6.12`);
+  t.skip(`linux-source-6.12 is not installed (${LINUX_SOURCE_TARBALL} missing): apt-get install linux-source-6.12`, () => undefined);
 } else {
   const read = (name: string): RunResult => parseLog(readFileSync(path.join(kunitDir, "test_data", name)));
   const leaves = (ts: readonly TestResult[]): TestResult[] => ts.flatMap((x) => (x.children.length ? leaves(x.children) : [x]));
