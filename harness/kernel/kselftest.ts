@@ -10,6 +10,10 @@ import { BuildLog, buildEnv, defaultJobs, kernelMakeArgv, runMake, type MakeSetu
 import { applyPatches } from "./patch-apply.js";
 import { prepareSource, touchedPaths, type PreparedSource } from "./source-tree.js";
 import { BUILD_RECIPE_VERSION, readBuildRecord, type TreeBuildDeps } from "./build-record.js";
+import { elfKind } from "../payload/elf.js";
+
+/** Re-exported for the tests that check what the kselftest build produced. */
+export { elfKind };
 
 /** The kselftest runner's default per-program timeout (tools/testing/selftests/kselftest/runner.sh). */
 export const KSELFTEST_DEFAULT_TIMEOUT_SEC = 45;
@@ -34,20 +38,6 @@ export function parseKselftestList(text: string, target: string): string[] {
     .map((l) => l.trim())
     .filter((l) => l.startsWith(`${target}:`))
     .map((l) => l.slice(target.length + 1));
-}
-
-/** What an ELF file is, read from its headers: scripts and dynamic binaries cannot run in our shell-less, libc-less guest. */
-export function elfKind(head: Buffer): "static" | "dynamic" | "not-elf" {
-  if (head.length < 64 || head.readUInt32BE(0) !== 0x7f454c46 || head[4] !== 2) return "not-elf";
-  const phoff = Number(head.readBigUInt64LE(0x20));
-  const phentsize = head.readUInt16LE(0x36);
-  const phnum = head.readUInt16LE(0x38);
-  for (let i = 0; i < phnum; i++) {
-    const off = phoff + i * phentsize;
-    if (off + 4 > head.length) break;
-    if (head.readUInt32LE(off) === 3 /* PT_INTERP */) return "dynamic";
-  }
-  return "static";
 }
 
 async function listFiles(dir: string, rel = ""): Promise<string[]> {
