@@ -220,7 +220,8 @@ export function createKtapTree(opts: TreeOptions): KtapTree {
     if (r.comment && r.directive === undefined && r.exitCode === undefined) t.log.push(`# ${r.comment}`);
     doc.lastNum = Math.max(doc.lastNum, r.num);
     doc.hasContent = true;
-    opts.onEvent?.({ kind: "test-end", id: joinId(doc.owner.provisionalId, toIdSegment(name, r.num)), status });
+    // Building the id costs two strings per result: only when someone listens (not in `kharness parse`).
+    if (opts.onEvent) opts.onEvent({ kind: "test-end", id: joinId(doc.owner.provisionalId, toIdSegment(name, r.num)), status });
     // The finished test took the pending's log, events and children; reuse the object for the next test.
     p.headerName = undefined;
     p.log = undefined;
