@@ -76,6 +76,8 @@ else {
       for (const m of text.matchAll(/^--- a\/(\S+)$/gm)) touched.add(m[1]!);
     }
     for (const f of touched) {
+      // A file that an earlier patch of the series creates (security/landlock/socket.c) is not in the tree.
+      if (!(await fs.stat(path.join(tree, f)).then(() => true, () => false))) continue;
       await fs.mkdir(path.dirname(path.join(repo, f)), { recursive: true });
       await fs.copyFile(path.join(tree, f), path.join(repo, f));
     }
