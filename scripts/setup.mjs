@@ -19,7 +19,7 @@ const TEST_PACKAGES = {
   cpio: "checks our cpio writer", flex: "kernel build", bison: "kernel build", bc: "kernel build",
   "libelf-dev": "kernel build", "libssl-dev": "kernel build", ccache: "faster kernel rebuilds",
   "libcap-dev": "the kernel's own landlock selftests link libcap statically", "python3": "kunit.py parse",
-  git: "patch series are applied with git am", rsync: "kselftest install",
+  git: "patch series are applied with git am", "busybox-static": "sh and ip for a tree's own kselftests in the guest", rsync: "kselftest install",
   "libxml2-utils": "xmllint checks JUnit output against a strict XML parser",
 };
 

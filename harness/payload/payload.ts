@@ -151,6 +151,27 @@ async function prepareModules(deps: PayloadDeps, kernel: KernelImage, wanted: st
   return out;
 }
 
+/** Debian's busybox-static: one static binary that is both a shell and `ip`. */
+const BUSYBOX = "/bin/busybox";
+
+/**
+ * A tree's own kselftests call system("ip link set dev lo up") and shell helpers, which our shell-less
+ * guest cannot run: they would FAIL for a reason that is not the kernel's. With a tree's kselftests in the
+ * payload, a static busybox goes in as /bin/sh and /bin/ip (the bundled selftests need neither).
+ */
+async function kselftestShell(deps: PayloadDeps): Promise<CpioEntry[]> {
+  const head = await readHead(BUSYBOX, 64 * 1024).catch(() => undefined);
+  if (!head || !checkStaticX86Elf(head).ok) {
+    deps.onProgress?.({ kind: "info", message: `no static ${BUSYBOX}: kselftests that run shell commands (e.g. landlock's net_test) will fail; fix: apt-get install busybox-static` });
+    return [];
+  }
+  return [
+    { type: "file", path: "bin/busybox", mode: 0o755, data: await fs.readFile(BUSYBOX) },
+    { type: "symlink", path: "bin/sh", target: "busybox" },
+    { type: "symlink", path: "bin/ip", target: "busybox" },
+  ];
+}
+
 /** Builds the initramfs for one run. */
 export async function buildPayload(deps: PayloadDeps, req: PayloadRequest): Promise<Payload> {
   deps.onProgress?.({ kind: "stage", stage: "payload" });
@@ -182,6 +203,7 @@ export async function buildPayload(deps: PayloadDeps, req: PayloadRequest): Prom
     { type: "file", path: "kharness/modules", data: Buffer.from(modules.map((m) => m.guestPath).join("\n") + (modules.length ? "\n" : "")) },
   ];
   for (const dir of ["dev", "proc", "sys", "tmp", "run"]) entries.push({ type: "dir", path: dir });
+  if (req.extra) entries.push(...(await kselftestShell(deps)));
   // The kernel opens /dev/console before running init; devtmpfs is not mounted yet at that point.
   entries.push({ type: "chardev", path: "dev/console", mode: 0o600, major: 5, minor: 1 });
   const seen = new Set<string>();
