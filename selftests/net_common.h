@@ -41,6 +41,22 @@ void ll_sandbox_ports(uint64_t handled, uint64_t access, int nports, const uint6
 /* A fresh network namespace with lo up (IPv4 127.0.0.1 and IPv6 ::1). */
 void net_ns_setup(void);
 
+/*
+ * A fixture whose cases run once per address family (variants ipv4 and ipv6: `variant->family`), each
+ * in a fresh network namespace, on kernels with Landlock network rules (ABI 4).
+ */
+#define NET_FAMILY_FIXTURE(name)                                      \
+	FIXTURE(name) {};                                             \
+	FIXTURE_VARIANT(name) { int family; };                        \
+	FIXTURE_VARIANT_ADD(name, ipv4) { .family = AF_INET };        \
+	FIXTURE_VARIANT_ADD(name, ipv6) { .family = AF_INET6 };       \
+	SETUP(name)                                                   \
+	{                                                             \
+		require_landlock(4);                                  \
+		net_ns_setup();                                       \
+	}                                                             \
+	TEARDOWN(name) {}
+
 /* Clears one capability from the effective and permitted sets. */
 void drop_capability(int cap);
 #define KH_CAP_NET_BIND_SERVICE 10

@@ -13,16 +13,7 @@
 
 enum { P = 8080, Q = 8081, R = 8082 };
 
-FIXTURE(layers) {};
-FIXTURE_VARIANT(layers) { int family; };
-FIXTURE_VARIANT_ADD(layers, ipv4) { .family = AF_INET };
-FIXTURE_VARIANT_ADD(layers, ipv6) { .family = AF_INET6 };
-SETUP(layers)
-{
-	require_landlock(4);
-	net_ns_setup();
-}
-TEARDOWN(layers) {}
+NET_FAMILY_FIXTURE(layers);
 
 /* One layer handling `handled` and allowing `access` on up to two ports (0 ends the list). */
 static void layer(uint64_t handled, uint64_t access, uint64_t port1, uint64_t port2)

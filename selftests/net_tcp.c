@@ -393,16 +393,7 @@ TEST_F(unspec, bind_short_unspec_einval)
 }
 
 /* A Landlock allow never overrides the stack's own privileged-port check. */
-FIXTURE(privileged) {};
-FIXTURE_VARIANT(privileged) { int family; };
-FIXTURE_VARIANT_ADD(privileged, ipv4) { .family = AF_INET };
-FIXTURE_VARIANT_ADD(privileged, ipv6) { .family = AF_INET6 };
-SETUP(privileged)
-{
-	require_landlock(4);
-	net_ns_setup();
-}
-TEARDOWN(privileged) {}
+NET_FAMILY_FIXTURE(privileged);
 
 static int priv_bind(int family, uint16_t port)
 {

@@ -39,16 +39,7 @@ static void tcp_bind_is_denied(int family)
 	close(fd);
 }
 
-FIXTURE(udp) {};
-FIXTURE_VARIANT(udp) { int family; };
-FIXTURE_VARIANT_ADD(udp, ipv4) { .family = AF_INET };
-FIXTURE_VARIANT_ADD(udp, ipv6) { .family = AF_INET6 };
-SETUP(udp)
-{
-	require_landlock(4);
-	net_ns_setup();
-}
-TEARDOWN(udp) {}
+NET_FAMILY_FIXTURE(udp);
 
 static int udp_socket(int family)
 {
