@@ -1,7 +1,10 @@
-/* kh_selftest.c: cases with known outcomes (pass, fail, skip, signal, timeout, child failure) that check.sh compares with expected.ktap. */
+/* kh_selftest.c: cases with known outcomes (pass, fail, skip, signal, timeout, child failure, lost or stopped case) that check.sh compares with expected.ktap. */
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ptrace.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -65,3 +68,32 @@ FIXTURE(novariant) {};
 SETUP(novariant) {}
 TEARDOWN(novariant) {}
 TEST_F(novariant, named_without_variant) {}
+
+/* Makes the runner its tracer and stops: the runner sees a stop, not an end, so the outcome is unknown (ERROR). */
+FIXTURE(traced) {};
+SETUP(traced) {}
+TEARDOWN(traced) {}
+TEST_F(traced, stops_under_ptrace)
+{
+	ASSERT_SYS_OK(ptrace(PTRACE_TRACEME, 0, NULL, NULL));
+	raise(SIGSTOP);
+	TH_LOG("not reached: the runner kills a stopped case");
+}
+
+/* Passes; check.sh runs it once more with KH_CHECK_LOSE_CASE set, so that the runner loses it (ERROR). */
+FIXTURE(lost) {};
+SETUP(lost) {}
+TEARDOWN(lost) {}
+TEST_F(lost, passes) {}
+
+/*
+ * KH_CHECK_IGNORE_SIGCHLD=1: the program starts with SIGCHLD ignored, as when a parent that ignores it
+ * execs the program (an ignored disposition survives exec). The runner must still see every exit.
+ */
+__attribute__((constructor)) static void ignore_sigchld_if_asked(void)
+{
+	const char *v = getenv("KH_CHECK_IGNORE_SIGCHLD");
+
+	if (v && strcmp(v, "1") == 0)
+		signal(SIGCHLD, SIG_IGN);
+}
