@@ -109,6 +109,8 @@ export interface KernelEvent {
   lines: string[];
   /** Id of the test that was running, when known. */
   testId?: string;
+  /** When its headline was printed: the kernel clock (printk time) in ms since the kernel started, when shown. */
+  atMs?: number;
 }
 
 export interface Diagnostic {
@@ -125,7 +127,10 @@ export interface TestResult {
   name: string;
   status: Status;
   reason?: string;
+  /** How long it ran, when measured (docs/results-schema.md says by which clock); 0 for a test that never started. */
   durationMs?: number;
+  /** When it started, in ms since the kernel started (the guest's printk clock), when known. */
+  startMs?: number;
   /** The test's own log lines (bounded). */
   log: string[];
   /** Kernel events attached to this test. */
