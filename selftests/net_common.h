@@ -20,12 +20,46 @@
 #define KH_FLIPPED(right, wrong) (right)
 #endif
 
+/*
+ * A case SKIPs only for a fact the kernel states: Landlock absent (ENOSYS) or not enabled (EOPNOTSUPP),
+ * the ABI version, an errata bit, a functional probe, a missing config option, or a release older than
+ * a fix that came without an ABI or errata bump (struct ll_fix). Any other errno, or a kernel that
+ * should behave and does not, is a FAIL saying what happened.
+ */
+
 /* Landlock's ABI version, or -errno (ENOSYS: not built; EOPNOTSUPP: not enabled at boot). */
 int ll_abi(void);
 /* The errata bitmask, or -errno when the kernel has no errata query (EINVAL). */
 long ll_errata(void);
-/* SKIPs the case unless Landlock is enabled with at least ABI min_abi; returns the ABI. */
+/* SKIPs the case unless Landlock is enabled with at least ABI min_abi (FAILs on any other answer); returns the ABI. */
 int require_landlock(int min_abi);
+
+/*
+ * A Landlock fix that changed behaviour without an ABI or errata bump. A kernel carries it when its ABI
+ * is at least min_abi (0: no mainline ABI known to imply it), or when it is a stable release at or
+ * after one listed in stable[] (first 6.12.y carrying it, from Debian's linux-6.12 changelog).
+ */
+struct ll_fix {
+	const char *title;
+	int min_abi;
+	struct {
+		int major, minor, patch;
+	} stable[4];
+};
+extern const struct ll_fix ll_fix_errata_query, ll_fix_tcp_fastopen, ll_fix_short_unspec;
+
+/* 1 when the running kernel is known to carry the fix. */
+int kernel_has_fix(const struct ll_fix *fix);
+/*
+ * The kernel did not behave as the fix makes it: FAILs (ending the case) when the running kernel is
+ * known to carry the fix, else SKIPs naming the kernel release and the fix. The message says what happened.
+ */
+#define MISSING_FIX(fix, ...) ll_missing_fix_at(__FILE__, __LINE__, fix, __VA_ARGS__)
+void ll_missing_fix_at(const char *file, int line, const struct ll_fix *fix, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5), noreturn));
+
+/* The errata mask; SKIPs on a kernel without the query that is not known to have it, FAILs on any other error. */
+long require_errata(void);
 /* The network rights the running kernel knows, derived from its ABI. */
 uint64_t ll_known_net_access(int abi);
 
@@ -38,7 +72,10 @@ void ll_enforce(int ruleset_fd);
 /* One layer: handles `handled`, allows `access` on each of the nports ports. */
 void ll_sandbox_ports(uint64_t handled, uint64_t access, int nports, const uint64_t *ports);
 
-/* A fresh network namespace with lo up (IPv4 127.0.0.1 and IPv6 ::1). */
+/*
+ * A fresh network namespace with lo up (IPv4 127.0.0.1 and IPv6 ::1). SKIPs without CONFIG_NET_NS, or
+ * when the process verifiably lacks CAP_SYS_ADMIN (a run as a plain user on a host; never in the guest).
+ */
 void net_ns_setup(void);
 
 /*
