@@ -22,6 +22,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "verdict.h"
+
 #define PROTOCOL_VERSION 1
 #define RESULTS_PORT "org.kharness.results"
 #define CONTROL_PORT "org.kharness.control"
@@ -35,6 +37,8 @@
 #define DRAIN_GRACE_MS 1000
 /* How long to wait for virtio ports to show up after module load (device probe is asynchronous). */
 #define PORT_WAIT_MS 3000
+/* At shutdown, how long processes still running get between SIGTERM and SIGKILL. */
+#define SHUTDOWN_GRACE_MS 2000
 
 static int console_fd = -1;
 static int kmsg_fd = -1;
@@ -408,16 +412,29 @@ static void out_push(struct outbuf *o, const char *data, size_t n) {
 	}
 }
 
-/* Reaps every exited child (we are PID 1, orphans land here); records the status of `want`. */
-static void reap(pid_t want, int *status, int *done) {
+/* What init has seen of the program it runs. */
+struct watch {
+	pid_t pid;
+	int done;       /* a terminal status (exit or signal) arrived */
+	int status;
+	int stopped;    /* 0, or the signal of a ptrace stop (the program made init its tracer) */
+};
+
+/* Reaps every exited child (we are PID 1, orphans land here); records what happened to w->pid. */
+static void reap(struct watch *w) {
 	for (;;) {
 		int st;
 		pid_t p = waitpid(-1, &st, WNOHANG);
 		if (p <= 0)
 			return;
-		if (p == want) {
-			*status = st;
-			*done = 1;
+		if (!w || p != w->pid)
+			continue;
+		/* Only a traced child reports a stop here (no WUNTRACED): it is not an end. */
+		if (WIFEXITED(st) || WIFSIGNALED(st)) {
+			w->status = st;
+			w->done = 1;
+		} else if (WIFSTOPPED(st) && !w->stopped) {
+			w->stopped = WSTOPSIG(st);
 		}
 	}
 }
@@ -469,6 +486,23 @@ static void exec_child(const struct program *pr, int out_fd) {
 	_exit(127);
 }
 
+/* Reports a program init could not start: ERROR (the program never ran), never a test failure or a pass. */
+static void start_failed(const struct program *pr, int n, const char *what, int err) {
+	fdprintf(results_fd, "not ok %d %s # ERROR init could not start it: %s: %s\n", n, pr->name, what, strerror(err));
+	control("end %s error", pr->name);
+	kmsg("kharness: end %s", pr->name);
+}
+
+/* Waits up to ms for pid to be reaped (after init killed it); the status is not needed. */
+static void reap_killed(pid_t pid, int ms) {
+	for (int64_t until = now_ms() + ms; now_ms() < until;) {
+		pid_t p = waitpid(pid, NULL, WNOHANG);
+		if (p == pid || (p < 0 && errno == ECHILD))
+			return;
+		usleep(10 * 1000);
+	}
+}
+
 /* Runs one program to its end; prints its result line (number n). */
 static void run_program(const struct program *pr, int n) {
 	kmsg("kharness: start %s", pr->name);
@@ -477,9 +511,7 @@ static void run_program(const struct program *pr, int n) {
 
 	int pfd[2];
 	if (pipe2(pfd, O_CLOEXEC) < 0) {
-		fdprintf(results_fd, "# kharness: pipe failed: %s\nnot ok %d %s # exit=127\n", strerror(errno), n, pr->name);
-		control("end %s exit=127", pr->name);
-		kmsg("kharness: end %s", pr->name);
+		start_failed(pr, n, "pipe", errno);
 		return;
 	}
 	pid_t pid = fork();
@@ -487,31 +519,41 @@ static void run_program(const struct program *pr, int n) {
 		close(pfd[0]);
 		exec_child(pr, pfd[1]);
 	}
+	int fork_err = errno;
 	close(pfd[1]);
 	if (pid < 0) {
 		close(pfd[0]);
-		fdprintf(results_fd, "# kharness: fork failed: %s\nnot ok %d %s # exit=127\n", strerror(errno), n, pr->name);
-		control("end %s exit=127", pr->name);
-		kmsg("kharness: end %s", pr->name);
+		start_failed(pr, n, "fork", fork_err);
 		return;
 	}
 	fcntl(pfd[0], F_SETFL, O_NONBLOCK);
 
 	struct outbuf *out = calloc(1, sizeof(*out));
+	if (!out)
+		fdprintf(results_fd, "# kharness: out of memory: the output of %s is not forwarded\n", pr->name);
 	int64_t deadline = now_ms() + (int64_t)pr->timeout_sec * 1000;
 	int64_t drain_until = -1;
-	int status = 0, exited = 0, timed_out = 0, pipe_open = 1;
+	struct watch w = { .pid = pid };
+	int timed_out = 0, pipe_open = 1;
+	/* Why init lost track of the program; the result is then ERROR whatever the program did. */
+	char lost[256] = "";
 	char buf[65536];
 
-	while (pipe_open || !exited) {
+	while (pipe_open || !w.done) {
 		int64_t t = now_ms();
 		heartbeat_if_due();
-		if (!exited && !timed_out && t >= deadline) {
+		if (!w.done && !timed_out && t >= deadline) {
 			timed_out = 1;
 			kill(-pid, SIGKILL);
 			kill(pid, SIGKILL);
 		}
-		if (exited && drain_until < 0) {
+		if (w.stopped && !lost[0]) {
+			/* Init never resumes a tracee: the program cannot end by itself any more. */
+			snprintf(lost, sizeof(lost), "the program stopped under ptrace (signal %d, %s) with init as its tracer, so it never ended", w.stopped, signame(w.stopped));
+			kill(-pid, SIGKILL);
+			kill(pid, SIGKILL);
+		}
+		if (w.done && drain_until < 0) {
 			/* The program is gone: whatever it left in its group goes too, so the pipe closes. */
 			kill(-pid, SIGKILL);
 			drain_until = t + DRAIN_GRACE_MS;
@@ -519,18 +561,25 @@ static void run_program(const struct program *pr, int n) {
 		if (drain_until >= 0 && t >= drain_until)
 			break;
 		int64_t wake = next_heartbeat;
-		if (!exited && !timed_out && deadline < wake)
+		if (!w.done && !timed_out && deadline < wake)
 			wake = deadline;
 		if (drain_until >= 0 && drain_until < wake)
 			wake = drain_until;
 		int ms = wake > t ? (int)(wake - t) : 0;
 		struct pollfd fds[2] = {{.fd = pipe_open ? pfd[0] : -1, .events = POLLIN}, {.fd = sig_fd, .events = POLLIN}};
 		int r = poll(fds, 2, ms);
-		if (r < 0 && errno != EINTR)
+		if (r < 0 && errno != EINTR) {
+			/* Nothing more can be read or waited for: the output may be cut and the end unseen. */
+			snprintf(lost, sizeof(lost), "init lost track of the program: poll failed: %s", strerror(errno));
+			say("%s: %s\n", pr->name, lost);
+			kill(-pid, SIGKILL);
+			kill(pid, SIGKILL);
+			reap_killed(pid, 2000);
 			break;
+		}
 		if (fds[1].revents & POLLIN) {
 			drain_signalfd();
-			reap(pid, &status, &exited);
+			reap(&w);
 		}
 		if (pipe_open && (fds[0].revents & (POLLIN | POLLHUP | POLLERR))) {
 			for (;;) {
@@ -546,32 +595,48 @@ static void run_program(const struct program *pr, int n) {
 			}
 		}
 		/* A SIGCHLD can coalesce with one we already consumed; a cheap poll for it keeps us honest. */
-		if (!exited)
-			reap(pid, &status, &exited);
+		if (!w.done)
+			reap(&w);
 	}
 	close(pfd[0]);
 	if (out && out->len)
 		out_flush_line(out);
 	free(out);
 
-	if (timed_out) {
-		fdprintf(results_fd, "not ok %d %s # TIMEOUT %d seconds\n", n, pr->name, pr->timeout_sec);
-		control("end %s timeout", pr->name);
-	} else if (WIFSIGNALED(status)) {
-		int sig = WTERMSIG(status);
-		fdprintf(results_fd, "not ok %d %s # exit=%d killed by signal %d (%s)\n", n, pr->name, 128 + sig, sig, signame(sig));
-		control("end %s signal=%d", pr->name, sig);
-	} else {
-		int code = WEXITSTATUS(status);
-		if (code == 0)
-			fdprintf(results_fd, "ok %d %s\n", n, pr->name);
-		else if (code == 4)
-			fdprintf(results_fd, "ok %d %s # SKIP\n", n, pr->name);
-		else
-			fdprintf(results_fd, "not ok %d %s # exit=%d\n", n, pr->name, code);
-		control("end %s exit=%d", pr->name, code);
-	}
+	struct program_end e = { .timed_out = timed_out, .reaped = w.done, .status = w.status, .lost = lost[0] ? lost : NULL };
+	char line[8192], how[32];
+	program_verdict(&e, n, pr->name, pr->timeout_sec, signame, line, sizeof(line), how, sizeof(how));
+	fdprintf(results_fd, "%s", line);
+	control("end %s %s", pr->name, how);
 	kmsg("kharness: end %s", pr->name);
+}
+
+/*
+ * Ends what is still running before power-off, as any init does: SIGTERM, a grace period, then SIGKILL.
+ * Daemons that left their program's process group get here (their panics and reports land before the
+ * power-off, and the host sees them). Every user process descends from init and orphans come to it,
+ * so "init has no child" means nothing is left.
+ */
+static void stop_leftovers(void) {
+	reap(NULL);
+	if (waitpid(-1, NULL, WNOHANG) < 0 && errno == ECHILD)
+		return;
+	say("shutdown: sending SIGTERM to the processes still running\n");
+	kill(-1, SIGTERM);
+	for (int pass = 0; pass < 2; pass++) {
+		for (int64_t until = now_ms() + (pass ? 1000 : SHUTDOWN_GRACE_MS); now_ms() < until;) {
+			heartbeat_if_due();
+			pid_t p = waitpid(-1, NULL, WNOHANG);
+			if (p < 0 && errno == ECHILD)
+				return;
+			if (p == 0)
+				usleep(20 * 1000);
+		}
+		if (pass == 0) {
+			say("shutdown: sending SIGKILL to the processes that outlived SIGTERM\n");
+			kill(-1, SIGKILL);
+		}
+	}
 }
 
 static void power_off(void) {
@@ -625,8 +690,7 @@ int main(void) {
 	for (int i = 0; i < count; i++)
 		run_program(&progs[i], i + 1);
 
-	int st, done = 0;
-	reap(-1, &st, &done);
+	stop_leftovers();
 	power_off();
 	return 0;
 }
