@@ -23,6 +23,9 @@ export type FaultName =
   | "fault_lkdtm_warning"
   | "fault_lkdtm_bug"
   | "fault_lkdtm_exception"
+  | "fault_init_poll_error"
+  | "fault_traced_stop"
+  | "fault_panic_at_shutdown"
   | "fault_ok"
   | "fault_ok_after";
 

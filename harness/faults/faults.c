@@ -10,6 +10,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mount.h>
+#include <sys/ptrace.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -172,6 +174,83 @@ static int fault_lkdtm(const char *what) {
 	return 0;
 }
 
+/* Lowers init's (PID 1's) open-file limit to 1, then exits 0. Init's next poll(2) of its two fds fails
+ * (EINVAL: more fds than RLIMIT_NOFILE), so init loses track of this program: ERROR, never the `ok` its
+ * exit 0 would give. Init cannot make pipes afterwards either, so the programs after it are ERROR too. */
+static int fault_init_poll_error(void) {
+	struct rlimit lim;
+	if (prlimit(1, RLIMIT_NOFILE, NULL, &lim) < 0) {
+		printf("# prlimit(1) read: %s\n", strerror(errno));
+		return 1;
+	}
+	lim.rlim_cur = 1;
+	if (prlimit(1, RLIMIT_NOFILE, &lim, NULL) < 0) {
+		printf("# prlimit(1) set: %s\n", strerror(errno));
+		return 1;
+	}
+	printf("# init's RLIMIT_NOFILE is now 1\n");
+	return 0;
+}
+
+/* Makes init its tracer and stops with SIGILL (4): a stop is not an end, and init never resumes it, so
+ * ERROR; an init reading the stop as an exit status would see 4, the code for "all skipped". */
+static int fault_traced_stop(void) {
+	printf("# stopping under ptrace\n");
+	fflush(stdout);
+	if (ptrace(PTRACE_TRACEME, 0, NULL, NULL) < 0) {
+		printf("# ptrace(TRACEME): %s\n", strerror(errno));
+		return 1;
+	}
+	raise(SIGILL);
+	printf("# resumed: init must never resume a stopped program\n");
+	return 1;
+}
+
+static void panic_on_sigterm(int sig) {
+	(void)sig;
+	int fd = open("/proc/sysrq-trigger", O_WRONLY);
+	if (fd >= 0 && write(fd, "c", 1) < 0)
+		_exit(2);
+	_exit(1);
+}
+
+/* Passes, leaving a daemon behind in its own session (so the kill of the program's process group misses
+ * it) that panics the kernel on SIGTERM. Init sends that only at shutdown, after the last result line:
+ * a kernel crash outside any test, at a moment fixed by init, not by a timer. */
+static int fault_panic_at_shutdown(void) {
+	int ready[2];
+	char c;
+	printf("KTAP version 1\n1..1\nok 1 daemon_armed\n");
+	fflush(stdout);
+	if (pipe(ready) < 0)
+		return 1;
+	pid_t pid = fork();
+	if (pid < 0)
+		return 1;
+	if (pid == 0) {
+		close(ready[0]);
+		setsid();
+		signal(SIGTERM, panic_on_sigterm);
+		/* Its copy of the output pipe would keep init draining it: the daemon keeps nothing of ours. */
+		int nul = open("/dev/null", O_RDWR);
+		dup2(nul, 0);
+		dup2(nul, 1);
+		dup2(nul, 2);
+		if (write(ready[1], "r", 1) < 0)
+			_exit(1);
+		close(ready[1]);
+		for (;;)
+			pause();
+	}
+	close(ready[1]);
+	/* Exit only once the daemon has left the group and armed its handler. */
+	if (read(ready[0], &c, 1) != 1) {
+		printf("# the daemon did not arm\n");
+		return 1;
+	}
+	return 0;
+}
+
 static int fault_ok(void) {
 	printf("# fine\n");
 	return 0;
@@ -207,6 +286,12 @@ int main(int argc, char **argv) {
 		return fault_lkdtm("BUG");
 	if (!strcmp(n, "fault_lkdtm_exception"))
 		return fault_lkdtm("EXCEPTION");
+	if (!strcmp(n, "fault_init_poll_error"))
+		return fault_init_poll_error();
+	if (!strcmp(n, "fault_traced_stop"))
+		return fault_traced_stop();
+	if (!strcmp(n, "fault_panic_at_shutdown"))
+		return fault_panic_at_shutdown();
 	if (!strncmp(n, "fault_ok", 8))
 		return fault_ok();
 	fprintf(stderr, "faults: unknown name %s\n", n);
