@@ -127,3 +127,46 @@ t.test("hostile test names: safe ids, valid JUnit, nothing written outside the r
   t.same(after.filter((n) => /escape|passwd|testcase/.test(n)), [], "nothing named after a test appeared beside the run directory");
   t.same(readdirSync(r.outDir).sort(), ["console.log", "initramfs.cpio", "junit.xml", "kernel.config", "qemu-argv.txt", "results.json", "results.log", "results.tap"], "the run directory holds only the usual files");
 });
+
+t.test("init loses track of a program or cannot start one: ERROR with the reason, never the ok an exit 0 would give", async (t) => {
+  // fault_traced_stop makes init its tracer and stops (SIGILL, whose number an exit-status reading takes for "all skipped");
+  // fault_init_poll_error lowers init's RLIMIT_NOFILE to 1 and exits 0, so init's next poll(2) fails (EINVAL) and init
+  // cannot make the pipe for the program after it.
+  const progs = faultPrograms("fault_traced_stop", "fault_init_poll_error", "fault_ok_after");
+  const r = await runCli(["run", "--tests", "net_abi", "--program", ...progs]);
+  t.equal(r.code, 1, r.code === 1 ? "exit 1" : r.stderr.slice(-2000));
+  const run = await readResults(r.outDir);
+  const ids = byId(run.tests);
+  t.equal(ids.get("net_abi")?.status, "PASS", "the bundled program before them passed");
+  t.equal(ids.get("fault_traced_stop")?.status, "ERROR", "a program stopped under init's trace: ERROR");
+  t.match(ids.get("fault_traced_stop")?.reason, /stopped under ptrace \(signal 4, SIGILL\) with init as its tracer/);
+  const lost = ids.get("fault_init_poll_error");
+  t.equal(lost?.status, "ERROR", "init's poll failed while the program ran: ERROR, not PASS");
+  t.match(lost?.reason, /init lost track of the program: poll failed: Invalid argument/);
+  t.equal(ids.get("fault_ok_after")?.status, "ERROR", "a program init could not start: ERROR");
+  t.match(ids.get("fault_ok_after")?.reason, /init could not start it: pipe: Too many open files/);
+  t.equal(run.boot?.end, "poweroff", "init still powered off");
+  t.match(readFileSync(path.join(r.outDir, "console.log"), "utf8"), /kharness-init: fault_init_poll_error: init lost track of the program: poll failed/, "init said so on the console");
+});
+
+t.test("a kernel panic after the last result line (a leftover daemon panics at init's shutdown): exit 1, a CRASH carries the panic", async (t) => {
+  // The daemon escapes its program's process group and panics on SIGTERM, which init sends only at shutdown, after
+  // every result line: deterministic, no timer. The run-level CRASH is the contract of issue 10, item 1.
+  const progs = faultPrograms("fault_panic_at_shutdown");
+  const r = await runCli(["run", "--tests", "net_abi", "--program", ...progs]);
+  t.equal(r.code, 1, r.code === 1 ? "exit 1" : `exit ${r.code}\n${r.stdout.slice(-1500)}\n${r.stderr.slice(-1500)}`);
+  t.same(findLiveProcesses(literal(r.outDir)), [], "no QEMU left");
+  const results = readFileSync(path.join(r.outDir, "results.log"), "utf8");
+  t.match(results, /\nok 2 fault_panic_at_shutdown\n/, "the last program's result line was printed");
+  const consoleLog = readFileSync(path.join(r.outDir, "console.log"), "utf8");
+  t.match(consoleLog, /kharness: end fault_panic_at_shutdown[\s\S]*kharness-init: shutdown: sending SIGTERM[\s\S]*Kernel panic - not syncing: sysrq triggered crash/, "the panic came after the last program ended, at shutdown");
+  const run = await readResults(r.outDir);
+  t.equal(run.boot?.end, "panic");
+  const ids = byId(run.tests);
+  t.equal(ids.get("net_abi")?.status, "PASS", "verdicts reported before the panic are kept");
+  t.equal(ids.get("fault_panic_at_shutdown.daemon_armed")?.status, "PASS");
+  const crash = [...ids.values()].find((x) => x.status === "CRASH" && x.kernelEvents.some((e) => e.kind === "panic"));
+  t.ok(crash, `a test is CRASH with the panic attached (statuses: ${[...ids.values()].map((x) => `${x.id}=${x.status}`).join(" ")})`);
+  const panic = crash?.kernelEvents.find((e) => e.kind === "panic");
+  t.match(panic?.lines.join("\n"), /sysrq triggered crash/, "the attached report is this panic");
+});
