@@ -64,6 +64,7 @@ TEST_F(unknown_bits, all_known_accepted)
 	ASSERT_SYS_OK(add_port_rule(fd, self->known, 8080));
 }
 
+/* The known bits are accepted by all_known_accepted; every other bit of the 64 must be refused, each checked. */
 TEST_F(unknown_bits, ruleset_rejects_each)
 {
 	for (int bit = 0; bit < 64; bit++) {

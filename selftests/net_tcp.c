@@ -225,6 +225,7 @@ TEST_F(tcp, fastopen_checked_as_connect)
 		MISSING_FIX(&ll_fix_tcp_fastopen,
 			    "sandboxed sendto(MSG_FASTOPEN) to port %d, which has no connect rule, connected "
 			    "unchecked (returned %ld)", PORT, r);
+	/* Reached only when sendto failed: it must have failed with Landlock's EACCES. */
 	if (err != EACCES)
 		kh_fail_at(__FILE__, __LINE__, 1,
 			   "sandboxed sendto(MSG_FASTOPEN) to port %d: expected EACCES, got %s", PORT,
@@ -360,6 +361,7 @@ TEST_F(unspec, connect_short_unspec_address)
 		MISSING_FIX(&ll_fix_short_unspec,
 			    "sandboxed connect(AF_UNSPEC) with a %zu-byte address: EINVAL instead of success",
 			    sizeof(sa_family_t));
+	/* The call must succeed: any other errno is a FAIL naming it. */
 	if (r < 0)
 		kh_fail_at(__FILE__, __LINE__, 1,
 			   "sandboxed connect(AF_UNSPEC) with a %zu-byte address failed with %s",
