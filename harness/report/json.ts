@@ -2,7 +2,7 @@
 
 import type { RunResult } from "../types.js";
 import { RESULTS_SCHEMA_VERSION } from "../results/parse-run.js";
-import { runFailed } from "../results/summary.js";
+import { nothingPassed, runFailed } from "../results/summary.js";
 
 /** Above this many tests the JSON is written compact: indentation doubles the size of a huge run's file. */
 export const PRETTY_JSON_MAX_TESTS = 10_000;
@@ -15,6 +15,8 @@ export function renderJson(run: RunResult): string {
     startedAt: run.startedAt,
     durationMs: run.durationMs,
     passed: !runFailed(run),
+    // A run can pass with nothing verified (every test skipped): said plainly, not left to a reader's arithmetic.
+    nothingPassed: nothingPassed(run),
     summary: run.summary,
     kernel: run.kernel,
     boot: run.boot,

@@ -12,9 +12,28 @@ function splitId(id: string): { classname: string; name: string } {
   return dot === -1 ? { classname: "kharness", name: id } : { classname: id.slice(0, dot), name: id.slice(dot + 1) };
 }
 
+/** JUnit's `time` attribute: seconds with millisecond precision; absent when the duration was not measured. */
+function timeAttr(ms: number | undefined): string {
+  return ms !== undefined ? ` time="${(ms / 1000).toFixed(3)}"` : "";
+}
+
+/**
+ * A suite's time: its top-level test's own measure (its program ran from start to end marker), else the sum of
+ * its cases when every one was measured; never a sum that leaves some out.
+ */
+function suiteMs(top: TestResult, cases: readonly TestResult[]): number | undefined {
+  if (top.durationMs !== undefined) return top.durationMs;
+  let sum = 0;
+  for (const c of cases) {
+    if (c.durationMs === undefined) return undefined;
+    sum += c.durationMs;
+  }
+  return sum;
+}
+
 function renderCase(t: TestResult): string {
   const { classname, name } = splitId(t.id);
-  const time = t.durationMs !== undefined ? ` time="${(t.durationMs / 1000).toFixed(3)}"` : "";
+  const time = timeAttr(t.durationMs);
   const body: string[] = [];
   const message = escapeXml(t.reason ?? t.status);
   switch (t.status) {
@@ -77,6 +96,9 @@ function count(cases: TestResult[]): Counts {
 export function renderJunit(run: RunResult): string {
   const suites: string[] = [];
   const total: Counts = { tests: 0, failures: 0, errors: 0, skipped: 0 };
+  // When the run started (ISO 8601, UTC); suites carry it too, as Jenkins and GitLab read it there.
+  const stamp = run.startedAt ? ` timestamp="${escapeXml(run.startedAt)}"` : "";
+  let suitesMs: number | undefined = 0;
   for (const top of run.tests) {
     const cases = listReportedTests([top]);
     const c = count(cases);
@@ -84,9 +106,10 @@ export function renderJunit(run: RunResult): string {
     total.failures += c.failures;
     total.errors += c.errors;
     total.skipped += c.skipped;
-    const time = top.durationMs !== undefined ? ` time="${(top.durationMs / 1000).toFixed(3)}"` : "";
+    const ms = suiteMs(top, cases);
+    suitesMs = ms !== undefined && suitesMs !== undefined ? suitesMs + ms : undefined;
     suites.push(
-      `  <testsuite name="${escapeXml(top.id)}" tests="${c.tests}" failures="${c.failures}" errors="${c.errors}" skipped="${c.skipped}"${time}>\n` +
+      `  <testsuite name="${escapeXml(top.id)}" tests="${c.tests}" failures="${c.failures}" errors="${c.errors}" skipped="${c.skipped}"${timeAttr(ms)}${stamp}>\n` +
         cases.map(renderCase).join("\n") +
         suiteKernelReports(top, new Set(cases)) +
         `\n  </testsuite>`,
@@ -95,7 +118,7 @@ export function renderJunit(run: RunResult): string {
   const name = escapeXml(run.runId ? `kharness ${run.runId}` : "kharness");
   return (
     `<?xml version="1.0" encoding="UTF-8"?>\n` +
-    `<testsuites name="${name}" tests="${total.tests}" failures="${total.failures}" errors="${total.errors}" skipped="${total.skipped}">\n` +
+    `<testsuites name="${name}" tests="${total.tests}" failures="${total.failures}" errors="${total.errors}" skipped="${total.skipped}"${timeAttr(run.durationMs ?? suitesMs)}${stamp}>\n` +
     suites.join("\n") +
     (suites.length ? "\n" : "") +
     `</testsuites>\n`

@@ -6,7 +6,8 @@ import * as os from "node:os";
 import * as path from "node:path";
 import { fileURLToPath } from "node:url";
 import { renderJson, renderJunit, renderKcidb, renderTap, renderTerminal, KCIDB_LOG_EXCERPT_MAX } from "./index.js";
-import { parseLog, runFailed } from "../results/index.js";
+import { nothingPassed, parseLog, runFailed } from "../results/index.js";
+import { exitCodeForRun } from "../exit-codes.js";
 import type { RunResult } from "../types.js";
 import { createExec } from "../exec/exec.js";
 import { unpackKunitTool } from "../results/testdata/kunit-source.js";
@@ -56,6 +57,23 @@ t.test("terminal: counts, each failing test with reason, log tail and kernel rep
   t.match(ok, /\nPASSED: pass 1, fail 0, skip 1 \(total 2\)\n$/, "the verdict line comes last");
   t.match(ok, /^ {2}net_tcp +skip 1\n {2}net_rules +pass 1\n/, "one line per program with its counts");
   t.match(ok, /SKIP {4}1 test: \(no reason given\)\n {4}net_tcp\n/, "skips grouped by reason, naming the tests");
+});
+
+t.test("a run where nothing passed says so, on the terminal and in results.json; its exit code stays 0", async (t) => {
+  const skipped = fixture("skip-all-plan-top-level.log");
+  t.equal(nothingPassed(skipped), true);
+  t.notOk(runFailed(skipped), "nothing failed either");
+  t.equal(exitCodeForRun(skipped, { bisect: false }), 0, "exit code unchanged (--fail-on-skip is the CLI's)");
+  t.match(renderTerminal(skipped, { color: false }), /\nNOTHING PASSED: pass 0, fail 0, skip 1 \(total 1\): no test passed \(every test was skipped\)\n$/);
+  t.notMatch(renderTerminal(skipped, { color: false }), /^PASSED/m, "never the green verdict");
+  t.match(renderTerminal(skipped, { color: true }), /\x1b\[1;33mNOTHING PASSED/, "in yellow, not green");
+  t.match(JSON.parse(renderJson(skipped)), { passed: true, nothingPassed: true });
+  const some = fixture("skip-all-plan-nested.log");
+  t.equal(nothingPassed(some), false);
+  t.match(JSON.parse(renderJson(some)), { passed: true, nothingPassed: false });
+  t.match(renderTerminal(some, { color: false }), /\nPASSED: pass 1, fail 0, skip 1 \(total 2\)\n$/);
+  const crashed = fixture("panic-mid-test.log");
+  t.match(JSON.parse(renderJson(crashed)), { passed: false, nothingPassed: false });
 });
 
 t.test("json: versioned, integer summary counts, the whole result", async (t) => {

@@ -62,5 +62,7 @@ function emit(out: string[], t: TestResult, num: number, depth: number): void {
 export function renderTap(run: RunResult): string {
   const out = ["KTAP version 1", `1..${run.tests.length}`];
   run.tests.forEach((t, i) => emit(out, t, i + 1, 0));
+  // Reports outside every test that did not fail the run (those that did belong to the `kernel` entry above).
+  for (const e of run.kernelEvents) out.push(`# kernel ${e.kind} outside any test: ${oneLine(e.title)}`);
   return out.join("\n") + "\n";
 }

@@ -1,7 +1,7 @@
 // Renders a run as the terminal summary: counts per status, then each failing test with its reason, log tail and kernel reports.
 
 import type { RunResult, Status, TestResult } from "../types.js";
-import { listReportedTests, runFailed } from "../results/summary.js";
+import { listReportedTests, nothingPassed, runFailed } from "../results/summary.js";
 
 /** Log lines shown per failing test (the tail, where the failure usually is). */
 const LOG_TAIL = 20;
@@ -17,6 +17,12 @@ const COLOR: Record<Status, string> = {
   TIMEOUT: "31",
   CRASH: "1;31",
   ERROR: "35",
+};
+
+/** Why a report outside every test did not fail the run, per kind. */
+const WARN_HINT: Partial<Record<TestResult["kernelEvents"][number]["kind"], string>> = {
+  warning: "not a failure without --fail-on-warn",
+  lockdep: "not a failure without --fail-on-warn",
 };
 
 /** Options of renderTerminal. */
@@ -45,7 +51,8 @@ export function renderTerminal(run: RunResult, opts: TerminalOptions): string {
       walk(t.children);
     });
   walk(run.tests);
-  for (const e of run.kernelEvents) out.push(paint("1;31", `kernel ${e.kind} outside any test: ${e.title}`));
+  // Reports outside every test that fail the run are the `kernel` entry's, listed above; what is left here did not fail it.
+  for (const e of run.kernelEvents) out.push(paint("33", `kernel ${e.kind} outside any test (${WARN_HINT[e.kind] ?? "shown only"}): ${e.title}`));
   for (const d of run.diagnostics.filter((d) => d.level !== "info").slice(0, 20))
     out.push(`${d.level}: ${d.message}${d.where ? ` [${d.where}]` : ""}`);
   const parts: string[] = [];
@@ -60,8 +67,11 @@ export function renderTerminal(run: RunResult, opts: TerminalOptions): string {
     ["ERROR", s.error],
   ];
   for (const [st, n] of entries) if (n > 0 || st === "PASS" || st === "FAIL") parts.push(paint(COLOR[st], `${st.toLowerCase()} ${n}`));
-  const verdict = runFailed(run) ? paint("1;31", "FAILED") : paint("1;32", "PASSED");
-  out.push(`${verdict}: ${parts.join(", ")} (total ${s.total})`);
+  const failed = runFailed(run);
+  // Nothing failed, but nothing passed either (every test skipped): a run that verified nothing must not read as green.
+  const verdict = failed ? paint("1;31", "FAILED") : nothingPassed(run) ? paint("1;33", "NOTHING PASSED") : paint("1;32", "PASSED");
+  const note = !failed && nothingPassed(run) ? `: no test passed (${s.skip === s.total ? "every test was skipped" : "none ran to a pass"})` : "";
+  out.push(`${verdict}: ${parts.join(", ")} (total ${s.total})${note}`);
   return out.join("\n") + "\n";
 }
 

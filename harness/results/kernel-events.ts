@@ -28,10 +28,22 @@ const RULES: Rule[] = [
 const ANY_RULE = /Kernel panic|BUG|WARNING:|Oops|general protection|INFO: task|detected stall/;
 const END_OF_REPORT = /---\[ end (?:trace|Kernel panic)/;
 const MARKER = /^kharness: (start|end) (\S+)\s*$/;
+const OOPS_LINE = /^Oops: /;
+const KASAN_RULE = /^={20,}\s*$/;
+// Init's own kmsg lines: `init N` says markers are in use from here on, `poweroff` that the tests are over.
+const LIFECYCLE = /^kharness: (?:init \d+|poweroff)\s*$/;
+
+/** True for a KTAP diagnostic (`#` then a blank or nothing) or result line (`ok ` / `not ok `), nesting removed. */
+function isKtapLine(trimmed: string): boolean {
+  const c = trimmed.charCodeAt(0);
+  if (c === 35 /* # */) return trimmed.length === 1 || trimmed.charCodeAt(1) === 32 || trimmed.charCodeAt(1) === 9;
+  return (c === 111 /* o */ && trimmed.startsWith("ok ")) || (c === 110 /* n */ && trimmed.startsWith("not ok "));
+}
 
 /** What the scanner reports back for one line. */
 export type ScanOutcome =
   | { kind: "marker"; action: "start" | "end"; id: string }
+  | { kind: "marker"; action: "init" | "poweroff" }
   /** A new report began on this line; `attach` receives the event so the caller can attribute it. */
   | { kind: "event-start"; event: KernelEvent }
   | { kind: "none" };
@@ -65,17 +77,24 @@ export function createKernelScanner(onClose: (e: KernelEvent) => void): KernelSc
       if (line.charCodeAt(0) === 107 /* k */ || line.includes("kharness: ")) {
         const at = line.indexOf("kharness: ");
         if (at !== -1) {
-          const m = MARKER.exec(line.slice(at));
+          const rest = line.slice(at);
+          const m = MARKER.exec(rest);
           if (m) return { kind: "marker", action: m[1] as "start" | "end", id: m[2] ?? "" };
+          // Only a kmsg line (nothing but an optional tag before it), never a KTAP line naming a program "poweroff".
+          if (LIFECYCLE.test(rest) && !line.slice(0, at).includes("#")) return { kind: "marker", action: rest.startsWith("kharness: init") ? "init" : "poweroff" };
         }
       }
       const trimmed = line.charCodeAt(0) === 32 || line.charCodeAt(0) === 9 ? line.trimStart() : line;
       // The closing line of a report repeats its headline; it ends the report, it does not start one.
       const isEnd = END_OF_REPORT.test(trimmed);
-      for (const rule of isEnd || !ANY_RULE.test(trimmed) ? [] : RULES) {
+      // A KTAP diagnostic or result line is test output, not a kernel report: a test that prints "# WARNING: x",
+      // or kharness's own TAP naming the reports and reasons it saw, must not start one (no report headline
+      // begins with "# ", "ok " or "not ok ").
+      for (const rule of isEnd || isKtapLine(trimmed) || !ANY_RULE.test(trimmed) ? [] : RULES) {
         if (!rule.re.test(trimmed)) continue;
-        // A panic that follows an oops is its own report; anything else inside an open report is part of it.
-        if (open && rule.kind !== "panic" && open.lines.length < 3) break;
+        // A panic that follows an oops is its own report; anything else inside an open report is part of it, and
+        // so is the `Oops:` line that x86 prints a few lines below its "BUG: unable to handle..." headline.
+        if (open && rule.kind !== "panic" && (open.lines.length < 3 || (open.kind === "oops" && open.lines.length < 8 && OOPS_LINE.test(trimmed)))) break;
         close();
         if (kept >= MAX_EVENTS) {
           dropped++;
@@ -88,7 +107,9 @@ export function createKernelScanner(onClose: (e: KernelEvent) => void): KernelSc
       if (open) {
         if (open.lines.length < MAX_EVENT_LINES) open.lines.push(line);
         else if (open.lines.length === MAX_EVENT_LINES) open.lines.push("[kharness: report truncated]");
-        if (isEnd || open.lines.length > MAX_EVENT_LINES) close();
+        // KASAN ends its report with a rule of `=` instead of an end-of-trace line.
+        const ruleEnd = open.kind === "kasan" && open.lines.length > 2 && KASAN_RULE.test(trimmed);
+        if (isEnd || ruleEnd || open.lines.length > MAX_EVENT_LINES) close();
       }
       return { kind: "none" };
     },

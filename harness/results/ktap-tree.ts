@@ -21,6 +21,8 @@ export interface Pending {
   /** The stream was cut in the middle of what looked like its result line. */
   cut?: string;
   provisionalId: string;
+  /** Host clock when it became the next test at its level (its document opened, or the previous sibling ended). */
+  hostStart?: number;
 }
 
 interface Doc {
@@ -44,6 +46,14 @@ type CloseMode = { kind: "normal"; why?: string } | { kind: "abnormal"; why: str
 export interface TreeOptions {
   maxLogLinesPerTest: number;
   onEvent?: (e: ProgressEvent) => void;
+  /** The host clock of the line being fed (when its chunk arrived); without it no host times are kept. */
+  stamp?: () => number | undefined;
+}
+
+/** Host clock readings of one test: when it became the next test, and when its result line arrived. */
+export interface HostTimes {
+  start?: number;
+  end?: number;
 }
 
 /** The tree builder's interface, fed clean lines one by one. */
@@ -55,12 +65,14 @@ export interface KtapTree {
   /** True once any KTAP structure (version, plan, result, header) was seen. */
   readonly sawTap: boolean;
   /** Closes every open document and returns the top-level tests. `abnormalWhy` set = the stream died. */
-  finish(abnormalWhy: string | undefined): { tests: TestResult[]; events: KernelEvent[]; skipAll?: string };
+  finish(abnormalWhy: string | undefined): { tests: TestResult[]; events: KernelEvent[]; skipAll?: string; hostTimes?: Map<TestResult, HostTimes> };
+  /** Name of the last top-level test that printed its result line, if any. */
+  lastTopLevel(): string | undefined;
   readonly diagnostics: Diagnostic[];
 }
 
-function newPending(provisionalId: string): Pending {
-  return { started: false, provisionalId };
+function newPending(provisionalId: string, hostStart?: number): Pending {
+  return hostStart === undefined ? { started: false, provisionalId } : { started: false, provisionalId, hostStart };
 }
 
 /** Longest id segment kept whole; a longer name keeps its head and a hash of the whole (ids stay unique). */
@@ -134,6 +146,9 @@ export function createKtapTree(opts: TreeOptions): KtapTree {
   let sawTap = false;
   let skipAll: string | undefined;
   let lineNo = 0;
+  // Host times per test, kept only when a clock is given (a live run); `kharness parse` pays nothing for them.
+  const hostTimes = opts.stamp ? new Map<TestResult, HostTimes>() : undefined;
+  const stamp = opts.stamp;
 
   function diag(level: Diagnostic["level"], message: string, where?: string): void {
     if (diagnostics.length >= MAX_DIAGNOSTICS) {
@@ -150,10 +165,11 @@ export function createKtapTree(opts: TreeOptions): KtapTree {
       owner.started = true;
       owner.provisionalId ||= joinId(parent.owner.provisionalId, pendingName(parent));
     }
+    if (stamp && owner.hostStart === undefined) owner.hostStart = stamp();
     const doc: Doc = {
       width,
       owner,
-      pending: newPending(""),
+      pending: newPending("", stamp?.()),
       seen: new Set(),
       lastNum: 0,
       resultCount: 0,
@@ -181,6 +197,8 @@ export function createKtapTree(opts: TreeOptions): KtapTree {
     p.headerName = name;
     p.started = true;
     p.provisionalId = joinId(doc.owner.provisionalId, toIdSegment(name, doc.lastNum + 1));
+    // A header is the test announcing its own start: a better reading than when the previous one ended.
+    if (stamp) p.hostStart = stamp();
     opts.onEvent?.({ kind: "test-start", id: p.provisionalId });
   }
 
@@ -195,6 +213,8 @@ export function createKtapTree(opts: TreeOptions): KtapTree {
     };
     if (reason !== undefined && reason !== "") t.reason = reason;
     if (unreported) t.unreported = true;
+    // A test that started has a host start; only a result line gives it an end.
+    if (hostTimes && p?.hostStart !== undefined) hostTimes.set(t, unreported ? { start: p.hostStart } : { start: p.hostStart, end: stamp!() });
     (doc.owner.children ??= []).push(t);
     doc.seen.add(num);
     doc.resultCount++;
@@ -230,6 +250,8 @@ export function createKtapTree(opts: TreeOptions): KtapTree {
     p.started = false;
     p.cut = undefined;
     p.provisionalId = "";
+    // The next test at this level starts when this one ends.
+    if (stamp) p.hostStart = stamp();
   }
 
   /** Removes a finished document: retires its pending test and adds placeholders for promised tests never reported. */
@@ -452,7 +474,11 @@ export function createKtapTree(opts: TreeOptions): KtapTree {
         closeDoc(doc, mode);
       }
       if (droppedDiags > 0) diagnostics.push({ level: "info", message: `${droppedDiags} more diagnostics omitted` });
-      return { tests: root.children ?? [], events: root.events ?? [], ...(skipAll !== undefined ? { skipAll } : {}) };
+      return { tests: root.children ?? [], events: root.events ?? [], ...(skipAll !== undefined ? { skipAll } : {}), ...(hostTimes ? { hostTimes } : {}) };
+    },
+    lastTopLevel() {
+      const done = root.children;
+      return done && done.length > 0 ? done[done.length - 1]!.name : undefined;
     },
   };
 
@@ -463,6 +489,6 @@ export function createKtapTree(opts: TreeOptions): KtapTree {
     makeResult(doc, next, p.headerName ?? `test_${next}`, "ERROR", "no result line: the output went on to the next test", p, true);
     diag("error", `test ${next} (${p.headerName ?? "unnamed"}) has no result line`, doc.owner.provisionalId || "top level");
     doc.lastNum = next;
-    doc.pending = newPending("");
+    doc.pending = newPending("", stamp?.());
   }
 }

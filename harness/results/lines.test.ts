@@ -41,7 +41,7 @@ t.test("stripPrintk handles any timestamp width and a caller id", async (t) => {
   t.equal(stripPrintk("[    0.060000][ C0] \t# Subtest: x"), "\t# Subtest: x");
   t.equal(stripPrintk("[not a time] x"), "[not a time] x");
   t.equal(stripAnsi("\x1b[1;31mred\x1b[0m \x1b]0;t\x07x"), "red x");
-  t.same(cleanLine("ok 2 bin[    1.300000] kmsg").splice, { head: "ok 2 bin", kernelLine: "kmsg" });
+  t.same(cleanLine("ok 2 bin[    1.300000] kmsg").splice, { head: "ok 2 bin", kernelLine: "kmsg", kernelRaw: "[    1.300000] kmsg" });
 });
 
 t.test("classify reads every line form at its width", async (t) => {

@@ -154,6 +154,18 @@ export function printkPrefixLength(line: string): number {
   return end;
 }
 
+/**
+ * The kernel clock of a line's printk prefix `[  12.345678]`, in whole microseconds since the kernel started;
+ * undefined when the line has no prefix. Integer microseconds keep differences exact.
+ */
+export function printkMicros(line: string): number | undefined {
+  if (line.charCodeAt(0) !== 91 /* [ */ || bracketLength(line, 0, false) === 0) return undefined;
+  const m = /^\[\s*(\d+)\.(\d+)\]/.exec(line);
+  if (!m) return undefined;
+  const frac = (m[2]! + "000000").slice(0, 6);
+  return Number(m[1]) * 1_000_000 + Number(frac);
+}
+
 /** Removes a leading printk prefix `[    1.234567]` (optionally `[    T1]`) and one following space. */
 export function stripPrintk(line: string): string {
   const n = line.charCodeAt(0) === 91 /* [ */ ? printkPrefixLength(line) : 0;
@@ -170,7 +182,7 @@ export interface CleanLine {
   /** True when the line carried a printk prefix (it came from the kernel log). */
   kernel: boolean;
   /** When a kernel message was spliced into this line: the text before it and the kernel line itself. */
-  splice?: { head: string; kernelLine: string };
+  splice?: { head: string; kernelLine: string; kernelRaw: string };
 }
 
 /** Cleans one raw console line: ANSI, printk prefix, and detection of a spliced kernel message. */
@@ -182,10 +194,14 @@ export function cleanLine(raw: string): CleanLine {
   return splice ? { text, kernel, splice } : { text, kernel };
 }
 
-/** A kernel message spliced into the middle of a (prefix-stripped) line: the text before it and the kernel line. */
-export function findSplice(text: string): { head: string; kernelLine: string } | undefined {
+/**
+ * A kernel message spliced into the middle of a (prefix-stripped) line: the text before it, the kernel line, and
+ * the kernel line with its printk prefix (which carries its time).
+ */
+export function findSplice(text: string): { head: string; kernelLine: string; kernelRaw: string } | undefined {
   if (text.indexOf("[") === -1) return undefined;
   const m = SPLICE.exec(text);
   if (!m || m.index === 0) return undefined;
-  return { head: text.slice(0, m.index), kernelLine: stripPrintk(text.slice(m.index)) };
+  const kernelRaw = text.slice(m.index);
+  return { head: text.slice(0, m.index), kernelLine: stripPrintk(kernelRaw), kernelRaw };
 }

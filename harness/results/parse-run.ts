@@ -1,9 +1,9 @@
 // Streams -> RunResult: the results port (pure KTAP) and the console (kernel log), or one mixed log for `kharness parse`.
 
-import type { BootEnd, Diagnostic, KernelEvent, ProgressEvent, RunResult, TestResult } from "../types.js";
-import { createLineSplitter, findSplice, stripAnsi, stripPrintk, type LineSplitter } from "./lines.js";
+import type { BootEnd, Diagnostic, KernelEvent, ProgressEvent, RunResult, Status, TestResult } from "../types.js";
+import { createLineSplitter, findSplice, printkMicros, stripAnsi, stripPrintk, type LineSplitter } from "./lines.js";
 import { createKernelScanner, type KernelScanner } from "./kernel-events.js";
-import { createKtapTree, toIdSegment, type KtapTree, type Pending } from "./ktap-tree.js";
+import { createKtapTree, toIdSegment, type HostTimes, type KtapTree, type Pending } from "./ktap-tree.js";
 import { summarize } from "./summary.js";
 
 /** Version of the RunResult JSON schema (docs/results-schema.md). */
@@ -15,8 +15,17 @@ export interface RunParserOptions {
   onEvent?: (e: ProgressEvent) => void;
   /** Log lines kept per test (first half and last half); default 400. */
   maxLogLinesPerTest?: number;
-  /** Kernel WARN/Oops/BUG/KASAN/lockdep reports turn a passing test into FAIL. */
+  /**
+   * Kernel WARN/Oops/BUG/KASAN/lockdep reports turn a passing test into FAIL, and a WARNING or lockdep report
+   * outside every test fails the run (an Oops, BUG, KASAN report or panic there always does).
+   */
   failOnWarn?: boolean;
+  /**
+   * The host clock in ms (e.g. Date.now), read once per pushed chunk. Given in a live run, it times the tests
+   * that the guest's kmsg markers do not (a tree's kselftest cases, a user's program's cases); without it only
+   * the markers' printk times are used, so a re-parse of a log gives the same times as far as they go.
+   */
+  now?: () => number;
 }
 
 /** How the stream ended: a boot end from the supervisor, or "eof" for a file. */
@@ -60,9 +69,27 @@ export function describeAbnormalEnd(end: StreamEnd): string | undefined {
 
 /** One line source: splitter + tree, with kernel-message splice repair. */
 interface Lane {
+  /** Feeds one chunk, stamped with the host clock when there is one. */
+  push(chunk: string | Uint8Array): void;
   splitter: LineSplitter;
   tree: KtapTree;
   cut: boolean;
+}
+
+/** Where the scanner stood when a report outside every test began. */
+interface OutsidePlace {
+  /** The last top-level test that had ended (marker id, or the name on its result line). */
+  after?: string;
+  /** Init had said `kharness: poweroff`. */
+  shutdown: boolean;
+  /** Neither markers nor a structure in the same stream said where it was (the console before init's first marker). */
+  unknown?: boolean;
+}
+
+/** Start and end of one marked test on the kernel clock, in microseconds. */
+interface MarkedSpan {
+  start: number;
+  end?: number;
 }
 
 interface Shared {
@@ -70,21 +97,48 @@ interface Shared {
   markers: string[];
   byMarker: KernelEvent[];
   unattributed: KernelEvent[];
-  sawMarker: boolean;
   sawPanic: boolean;
-  /** The tree kernel events are attributed to when no marker says otherwise. */
+  /**
+   * Init's kmsg markers are in use (`kharness: init` or a start marker was seen): from then on a report while no
+   * marker is open happened outside every test, whatever the results stream (which runs ahead of the slower
+   * serial console) shows as running.
+   */
+  markersInUse: boolean;
+  /** Init said `kharness: poweroff`: what follows is the guest shutting down. */
+  poweredOff: boolean;
+  /** The last top-level test whose end marker was seen. */
+  lastEnded?: string;
+  outside: Map<KernelEvent, OutsidePlace>;
+  /** Printk times of the start and end markers, per marked id, in the order the starts came. */
+  spans: Map<string, MarkedSpan[]>;
+  /**
+   * The tree kernel events are attributed to when no marker says otherwise: only KTAP in the same stream as the
+   * kernel log, whose order is the order things happened. The results port runs ahead of the slower serial
+   * console, so its tree cannot say what was running when a console line was printed.
+   */
   structure: () => KtapTree | undefined;
 }
 
-function createLane(opts: RunParserOptions, scan: ((text: string) => boolean) | undefined): Lane {
-  const tree = createKtapTree({ maxLogLinesPerTest: opts.maxLogLinesPerTest ?? 400, ...(opts.onEvent ? { onEvent: opts.onEvent } : {}) });
+function createLane(opts: RunParserOptions, scan: ((text: string, raw: string) => boolean) | undefined): Lane {
+  // The host clock of the chunk being split: every line completed by it was seen at that moment.
+  let stampNow: number | undefined;
+  const now = opts.now;
+  const tree = createKtapTree({
+    maxLogLinesPerTest: opts.maxLogLinesPerTest ?? 400,
+    ...(opts.onEvent ? { onEvent: opts.onEvent } : {}),
+    ...(now ? { stamp: () => stampNow } : {}),
+  });
   let spliceHead: string | undefined;
   let spliceWait = 0;
   /** A whole kernel line: scanned, then kept as log unless it was a kharness marker (protocol, not output). */
-  const pushKernelLine = (text: string): void => {
-    if (!scan?.(text)) tree.pushLine(text, true);
+  const pushKernelLine = (text: string, raw: string): void => {
+    if (!scan?.(text, raw)) tree.pushLine(text, true);
   };
   const lane: Lane = {
+    push(chunk) {
+      if (now) stampNow = now();
+      lane.splitter.push(chunk);
+    },
     tree,
     cut: false,
     splitter: createLineSplitter((raw, complete) => {
@@ -97,7 +151,7 @@ function createLane(opts: RunParserOptions, scan: ((text: string) => boolean) | 
         // User-space output interrupted by a kernel message: keep the head, the tail comes on a later line.
         spliceHead = (spliceHead ?? "") + splice.head;
         spliceWait = 0;
-        pushKernelLine(splice.kernelLine);
+        pushKernelLine(splice.kernelLine, splice.kernelRaw);
         if (!complete) {
           tree.pushLine(spliceHead, false);
           lane.cut = true;
@@ -108,17 +162,17 @@ function createLane(opts: RunParserOptions, scan: ((text: string) => boolean) | 
       if (spliceHead !== undefined) {
         if (kernel && spliceWait < 8) {
           spliceWait++;
-          pushKernelLine(text);
+          pushKernelLine(text, noAnsi);
           return;
         }
         const joined = spliceHead + (kernel ? "" : text);
         spliceHead = undefined;
-        if (kernel) pushKernelLine(text);
+        if (kernel) pushKernelLine(text, noAnsi);
         if (!complete) lane.cut = true;
         tree.pushLine(joined, complete || kernel);
         return;
       }
-      if (scan?.(text)) return;
+      if (scan?.(text, noAnsi)) return;
       if (!complete) lane.cut = true;
       tree.pushLine(text, complete);
     }),
@@ -131,31 +185,62 @@ function createShared(opts: RunParserOptions, structure: () => KtapTree | undefi
     markers: [],
     byMarker: [],
     unattributed: [],
-    sawMarker: false,
     sawPanic: false,
+    markersInUse: false,
+    poweredOff: false,
+    outside: new Map(),
+    spans: new Map(),
     structure,
     scanner: createKernelScanner((e) => opts.onEvent?.({ kind: "kernel-event", event: e })),
   };
   return shared;
 }
 
-/** Scans one console line; returns true when it was a kharness marker, which is protocol and not test output. */
-function scanKernelLine(shared: Shared, text: string, opts: RunParserOptions): boolean {
+/**
+ * Scans one console line (`text` without, `raw` with its printk prefix); returns true when it was a kharness
+ * marker, which is protocol and not test output.
+ */
+function scanKernelLine(shared: Shared, text: string, raw: string, opts: RunParserOptions): boolean {
   const out = shared.scanner.scanLine(text);
   if (out.kind === "marker") {
-    shared.sawMarker = true;
-    if (out.action === "start") {
-      shared.markers.push(out.id);
-      opts.onEvent?.({ kind: "test-start", id: out.id });
-    } else {
-      // Pop up to and including the matching start; an unmatched end is ignored.
-      const at = shared.markers.lastIndexOf(out.id);
-      if (at !== -1) shared.markers.length = at;
+    switch (out.action) {
+      case "init":
+        shared.markersInUse = true;
+        break;
+      case "poweroff":
+        shared.poweredOff = true;
+        break;
+      case "start": {
+        shared.markersInUse = true;
+        shared.markers.push(out.id);
+        const us = printkMicros(raw);
+        if (us !== undefined) {
+          const list = shared.spans.get(out.id);
+          if (list) list.push({ start: us });
+          else shared.spans.set(out.id, [{ start: us }]);
+        }
+        opts.onEvent?.({ kind: "test-start", id: out.id });
+        break;
+      }
+      case "end": {
+        // Pop up to and including the matching start; an unmatched end is ignored.
+        const at = shared.markers.lastIndexOf(out.id);
+        if (at === -1) break;
+        shared.markers.length = at;
+        if (at === 0) shared.lastEnded = out.id;
+        const us = printkMicros(raw);
+        const list = shared.spans.get(out.id);
+        const span = list?.[list.length - 1];
+        if (us !== undefined && span && span.end === undefined) span.end = us;
+        break;
+      }
     }
     return true;
   }
   if (out.kind !== "event-start") return false;
   const ev = out.event;
+  const us = printkMicros(raw);
+  if (us !== undefined) ev.atMs = us / 1000;
   if (ev.kind === "panic") shared.sawPanic = true;
   const marker = shared.markers[shared.markers.length - 1];
   if (marker !== undefined) {
@@ -163,11 +248,15 @@ function scanKernelLine(shared: Shared, text: string, opts: RunParserOptions): b
     shared.byMarker.push(ev);
     return false;
   }
-  const running: Pending | undefined = shared.structure()?.runningTest();
+  const running: Pending | undefined = shared.markersInUse ? undefined : shared.structure()?.runningTest();
   if (running) {
     if (running.provisionalId) ev.testId = running.provisionalId;
     (running.events ??= []).push(ev);
-  } else shared.unattributed.push(ev);
+    return false;
+  }
+  shared.unattributed.push(ev);
+  const tree = shared.markersInUse ? undefined : shared.structure();
+  shared.outside.set(ev, { after: shared.markersInUse ? shared.lastEnded : tree?.lastTopLevel(), shutdown: shared.poweredOff, ...(shared.markersInUse || tree ? {} : { unknown: true }) });
   return false;
 }
 
@@ -241,10 +330,135 @@ function applyEvents(tests: readonly TestResult[], failOnWarn: boolean): void {
   });
 }
 
+/** Id of the run-level entry for kernel faults outside every test (docs/results-schema.md). */
+export const KERNEL_ENTRY_ID = "kernel";
+
+// Reports that fail the run wherever they happen; outside every test nothing else can carry them.
+const CRASH_KINDS: ReadonlySet<KernelEvent["kind"]> = new Set(["panic", "oops", "bug", "kasan"]);
+// Reports that fail the run outside every test only under failOnWarn, as they fail a test only under it.
+const WARN_ONLY_KINDS: ReadonlySet<KernelEvent["kind"]> = new Set(["warning", "lockdep"]);
+// The worst cause names the entry's status.
+const SEVERITY: Record<Status, number> = { CRASH: 5, TIMEOUT: 4, ERROR: 3, FAIL: 2, XPASS: 1, PASS: 0, SKIP: 0, XFAIL: 0 };
+
+/** Where a report outside every test happened, in words: before, between or after the top-level tests, or at shutdown. */
+function describePlace(e: KernelEvent, place: OutsidePlace | undefined, tests: readonly TestResult[], markersInUse: boolean): string {
+  if (!place) return e.testId !== undefined ? `during ${e.testId}, which has no result entry` : "outside any test";
+  if (place.shutdown) return "during shutdown, after the last test";
+  // Printed before init's first kmsg line: before init ran anything. Without any marker, nothing says where it was.
+  if (place.unknown) return markersInUse ? "before the first test" : "outside the known tests (init wrote no kmsg markers to tell)";
+  if (place.after === undefined) return "before the first test";
+  const i = tests.findIndex((t) => t.id === place.after || t.name === place.after);
+  if (i === -1) return `after ${place.after}`;
+  const next = tests[i + 1];
+  return next ? `between ${tests[i]!.id} and ${next.id}` : `after ${tests[i]!.id}, the last test`;
+}
+
+/** True when the abnormal end already shows in the tree: a test never reported, or a panic attached to a test. */
+function endIsRecorded(tests: readonly TestResult[]): boolean {
+  let seen = false;
+  walkTests(tests, (t) => {
+    if (t.unreported || t.kernelEvents.some((e) => e.kind === "panic")) seen = true;
+  });
+  return seen;
+}
+
+/** The status an abnormal end gives the run-level entry when every test had already reported. */
+function statusOfEnd(end: StreamEnd["end"]): Status {
+  return end === "panic" ? "CRASH" : end === "timeout" || end === "idle" ? "TIMEOUT" : "ERROR";
+}
+
+/**
+ * The run-level entry `kernel`: a leaf test that fails the run for what happened outside every test. CRASH for a
+ * panic, Oops, BUG or KASAN report there, or for a boot that died after the last result line; FAIL for a WARNING
+ * or lockdep report there under failOnWarn. It carries every report outside the tests (moved out of the run's
+ * own list). Undefined when nothing outside the tests fails the run: such reports stay in `run.kernelEvents`.
+ */
+function buildKernelEntry(
+  tests: readonly TestResult[],
+  outsideEvents: KernelEvent[],
+  shared: Shared,
+  end: StreamEnd,
+  failOnWarn: boolean,
+): TestResult | undefined {
+  const causes: { status: Status; reason: string }[] = [];
+  const lines: string[] = [];
+  for (const e of outsideEvents) {
+    const place = describePlace(e, shared.outside.get(e), tests, shared.markersInUse);
+    lines.push(`[kernel ${e.kind}] ${place}: ${e.title}`);
+    if (CRASH_KINDS.has(e.kind)) causes.push({ status: "CRASH", reason: `kernel ${e.kind} ${place}: ${e.title}` });
+    else if (failOnWarn && WARN_ONLY_KINDS.has(e.kind)) causes.push({ status: "FAIL", reason: `kernel ${e.kind} ${place} (fail-on-warn): ${e.title}` });
+  }
+  // A boot that died (panic, watchdog, QEMU error) after every test had reported would otherwise leave no trace;
+  // a panic report outside the tests already is that trace. A file that merely ends is not a boot that died.
+  const panicShown = outsideEvents.some((e) => e.kind === "panic");
+  const died = end.end === "eof" ? undefined : describeAbnormalEnd(end);
+  if (died !== undefined && !(end.end === "panic" && panicShown) && !endIsRecorded(tests)) {
+    const reason = `${died}, after the last result line`;
+    causes.push({ status: statusOfEnd(end.end), reason });
+    lines.push(`[kharness] ${reason}`);
+  }
+  if (causes.length === 0) return undefined;
+  let worst = causes[0]!;
+  for (const c of causes) if (SEVERITY[c.status] > SEVERITY[worst.status]) worst = c;
+  const more = causes.length > 1 ? ` (and ${causes.length - 1} more: see its log)` : "";
+  let id = KERNEL_ENTRY_ID;
+  for (let k = 2; tests.some((t) => t.id === id); k++) id = `${KERNEL_ENTRY_ID}~${k}`;
+  const events = outsideEvents.splice(0);
+  for (const e of events) e.testId = id;
+  const entry: TestResult = { id, name: KERNEL_ENTRY_ID, status: worst.status, reason: worst.reason + more, log: lines, kernelEvents: events, children: [], durationMs: 0 };
+  const first = events.find((e) => e.atMs !== undefined);
+  if (first?.atMs !== undefined) entry.startMs = first.atMs;
+  return entry;
+}
+
+/** Rounds ms to whole microseconds, the resolution of the printk clock (and hides float noise). */
+function roundMs(ms: number): number {
+  return Math.round(ms * 1000) / 1000;
+}
+
+/**
+ * Gives each test its start (ms since the kernel started) and duration. The kmsg markers' printk times are the
+ * measure where a test has them (exact, and the same when a log is parsed again). Otherwise, in a live run, the
+ * host clock: the duration from when the test became the next one to when its result line arrived, and a start
+ * placed on the kernel clock through the nearest enclosing test that has both a marker and a host reading.
+ * A test that never started takes 0 ms; a test that started and never ended has no duration.
+ */
+function applyTimes(tests: readonly TestResult[], spans: Map<string, MarkedSpan[]>, hostTimes: Map<TestResult, HostTimes> | undefined): void {
+  if (spans.size === 0 && !hostTimes) {
+    walkTests(tests, (t) => {
+      if (t.unreported && t.reason?.startsWith("not run")) t.durationMs = 0;
+    });
+    return;
+  }
+  /** The marker span of a test: `id~N` (the N-th sibling of that name) takes the N-th span of `id`. */
+  const spanOf = (id: string): MarkedSpan | undefined => {
+    const m = /^(.*)~(\d+)$/.exec(id);
+    const own = spans.get(id);
+    if (own || !m) return own?.[0];
+    return spans.get(m[1]!)?.[Number(m[2]) - 1];
+  };
+  const visit = (list: readonly TestResult[], anchor: { kernelMs: number; hostMs: number } | undefined): void => {
+    for (const t of list) {
+      const span = spanOf(t.id);
+      const host = hostTimes?.get(t);
+      if (span) {
+        t.startMs = span.start / 1000;
+        if (span.end !== undefined) t.durationMs = (span.end - span.start) / 1000;
+      } else if (host?.start !== undefined && anchor) t.startMs = roundMs(anchor.kernelMs + (host.start - anchor.hostMs));
+      if (t.durationMs === undefined && host?.start !== undefined && host.end !== undefined) t.durationMs = roundMs(host.end - host.start);
+      if (t.durationMs === undefined && t.unreported && t.reason?.startsWith("not run")) t.durationMs = 0;
+      if (t.children.length > 0) visit(t.children, span && host?.start !== undefined ? { kernelMs: span.start / 1000, hostMs: host.start } : anchor);
+    }
+  };
+  visit(tests, undefined);
+}
+
 function buildRun(tree: KtapTree, shared: Shared, end: StreamEnd, cut: boolean, opts: RunParserOptions, extraDiags: Diagnostic[]): RunResult {
   shared.scanner.flush();
-  // A file that shows a panic ended because the kernel crashed, not because the file was short.
-  let why = describeAbnormalEnd(end.end === "eof" && shared.sawPanic ? { ...end, end: "panic" } : end);
+  // A file that shows a panic ended because the kernel crashed, not because the file was short; one that reaches
+  // init's `poweroff` (and no panic) ended as a run does.
+  const effective: StreamEnd = end.end !== "eof" ? end : shared.sawPanic ? { ...end, end: "panic" } : shared.poweredOff ? { ...end, end: "poweroff" } : end;
+  let why = describeAbnormalEnd(effective);
   if (why === undefined && cut) why = "the output was cut off";
   const built = tree.finish(why);
   const diagnostics: Diagnostic[] = [...extraDiags, ...tree.diagnostics];
@@ -272,18 +486,19 @@ function buildRun(tree: KtapTree, shared: Shared, end: StreamEnd, cut: boolean, 
     }
   }
   applyEvents(tests, opts.failOnWarn ?? false);
-  if (tests.length === 0) {
-    if (built.skipAll !== undefined) {
-      tests.push({ id: "skip_all", name: "all tests skipped by the plan", status: "SKIP", reason: built.skipAll, log: [], kernelEvents: [], children: [] });
-    } else {
-      // No results at all is a failure to run, never a pass.
-      const crashed = why !== undefined && (end.end !== "eof" || shared.sawPanic);
-      const reason = tree.sawTap ? "the output announced no tests" : `no test output (KTAP) was found${why ? `: ${why}` : ""}`;
-      const id = tree.sawTap ? "no_tests" : "no_tap_output";
-      tests.push({ id, name: id, status: crashed ? "CRASH" : "ERROR", reason, log: [], kernelEvents: kernelEvents.splice(0), children: [] });
-      for (const e of tests[0]!.kernelEvents) e.testId = id;
-      diagnostics.push({ level: "error", message: reason });
-    }
+  applyTimes(tests, shared.spans, built.hostTimes);
+  if (tests.length === 0 && built.skipAll === undefined) {
+    // No results at all is a failure to run, never a pass; the reports outside tests go with it.
+    const crashed = why !== undefined && effective.end !== "eof";
+    const reason = tree.sawTap ? "the output announced no tests" : `no test output (KTAP) was found${why ? `: ${why}` : ""}`;
+    const id = tree.sawTap ? "no_tests" : "no_tap_output";
+    tests.push({ id, name: id, status: crashed ? "CRASH" : "ERROR", reason, log: [], kernelEvents: kernelEvents.splice(0), children: [] });
+    for (const e of tests[0]!.kernelEvents) e.testId = id;
+    diagnostics.push({ level: "error", message: reason });
+  } else {
+    if (tests.length === 0) tests.push({ id: "skip_all", name: "all tests skipped by the plan", status: "SKIP", reason: built.skipAll, log: [], kernelEvents: [], children: [], durationMs: 0 });
+    const entry = buildKernelEntry(tests, kernelEvents, shared, end, opts.failOnWarn ?? false);
+    if (entry) tests.push(entry);
   }
   if (shared.scanner.dropped > 0) diagnostics.push({ level: "warning", message: `${shared.scanner.dropped} further kernel reports were not kept` });
   if (end.end !== "poweroff" && end.end !== "eof") diagnostics.push({ level: "error", message: `the boot ended with ${end.end}${end.detail ? `: ${end.detail}` : ""}` });
@@ -298,17 +513,18 @@ function buildRun(tree: KtapTree, shared: Shared, end: StreamEnd, cut: boolean, 
 export function createRunParser(opts: RunParserOptions = {}): RunParser {
   let results: Lane | undefined;
   let consoleLane: Lane | undefined;
-  const structure = (): KtapTree | undefined => (results?.tree.sawTap ? results.tree : consoleLane?.tree);
+  // Only the console's own KTAP (no results port) shares the kernel log's order; see Shared.structure.
+  const structure = (): KtapTree | undefined => (results?.tree.sawTap ? undefined : consoleLane?.tree);
   const shared = createShared(opts, structure);
   results = createLane(opts, undefined);
-  consoleLane = createLane({ ...opts, onEvent: undefined }, (text) => scanKernelLine(shared, text, opts));
+  consoleLane = createLane({ ...opts, onEvent: undefined }, (text, raw) => scanKernelLine(shared, text, raw, opts));
   let finished = false;
   return {
     pushResults(chunk) {
-      results!.splitter.push(chunk);
+      results!.push(chunk);
     },
     pushConsole(chunk) {
-      consoleLane!.splitter.push(chunk);
+      consoleLane!.push(chunk);
     },
     finish(end) {
       if (finished) throw new Error("createRunParser: finish() called twice");
@@ -333,10 +549,10 @@ export interface LogParser {
 export function createLogParser(opts: RunParserOptions = {}): LogParser {
   let lane: Lane | undefined;
   const shared = createShared(opts, () => lane?.tree);
-  lane = createLane(opts, (text) => scanKernelLine(shared, text, opts));
+  lane = createLane(opts, (text, raw) => scanKernelLine(shared, text, raw, opts));
   return {
     push(chunk) {
-      lane!.splitter.push(chunk);
+      lane!.push(chunk);
     },
     finish(end = { end: "eof" }) {
       lane!.splitter.end();

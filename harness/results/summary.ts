@@ -71,6 +71,14 @@ export function runFailed(run: Pick<RunResult, "summary">): boolean {
   return s.total === 0 || s.fail + s.xpass + s.timeout + s.crash + s.error > 0;
 }
 
+/**
+ * True when no test passed: no PASS and no XFAIL entry (e.g. every test was skipped). Such a run does not fail
+ * by itself (its exit code stays 0), but it verified nothing, so reports say so; `--fail-on-skip` fails it.
+ */
+export function nothingPassed(run: Pick<RunResult, "summary">): boolean {
+  return run.summary.pass + run.summary.xfail === 0;
+}
+
 /** Every leaf test, depth first in report order, with the parent entries that summarize adds. */
 export function listReportedTests(tests: readonly TestResult[]): TestResult[] {
   const out: TestResult[] = [];

@@ -1,0 +1,122 @@
+// A run's two logs (console + results port) and its manifest -> RunResult, with the same parser as the live run.
+
+import type { BootResult, RunResult } from "../types.js";
+import { createRunParser, RESULTS_SCHEMA_VERSION, type RunParserOptions, type StreamEnd } from "./parse-run.js";
+
+/** Version of manifest.json (docs/results-schema.md). */
+export const MANIFEST_VERSION = 1;
+
+/**
+ * What the host knew about a run before the boot and the logs do not say: the programs in the order init runs
+ * them (the guest's plan only counts them), and the run's options that change verdicts. Written as manifest.json.
+ */
+export interface RunManifest {
+  schemaVersion: number;
+  /** The programs init runs, in order. */
+  programs: { name: string; guestPath?: string; timeoutSec?: number; args?: string[] }[];
+  /** The run's --fail-on-warn. */
+  failOnWarn?: boolean;
+}
+
+/** A problem with a manifest.json, worded for the user; thrown by parseRunManifest. */
+export class ManifestError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = "ManifestError";
+  }
+}
+
+/** Reads manifest.json text; throws ManifestError naming `source` when it is not one. */
+export function parseRunManifest(text: string, source: string): RunManifest {
+  let doc: unknown;
+  try {
+    doc = JSON.parse(text);
+  } catch (e) {
+    throw new ManifestError(`${source}: not JSON (${(e as Error).message})`);
+  }
+  const m = doc as Partial<RunManifest> | null;
+  if (!m || typeof m !== "object" || m.schemaVersion !== MANIFEST_VERSION || !Array.isArray(m.programs) || !m.programs.every((p) => p && typeof p.name === "string"))
+    throw new ManifestError(`${source}: not a kharness manifest (want {"schemaVersion": ${MANIFEST_VERSION}, "programs": [{"name": ...}, ...]})`);
+  return { schemaVersion: m.schemaVersion, programs: m.programs, ...(typeof m.failOnWarn === "boolean" ? { failOnWarn: m.failOnWarn } : {}) };
+}
+
+/** The manifest of a payload's programs, as the pipeline writes it before the boot. */
+export function makeRunManifest(programs: readonly { name: string; guestPath?: string; timeoutSec?: number; args?: string[] }[], opts: { failOnWarn: boolean }): RunManifest {
+  return {
+    schemaVersion: MANIFEST_VERSION,
+    programs: programs.map((p) => ({ name: p.name, ...(p.guestPath ? { guestPath: p.guestPath } : {}), ...(p.timeoutSec !== undefined ? { timeoutSec: p.timeoutSec } : {}), ...(p.args?.length ? { args: p.args } : {}) })),
+    failOnWarn: opts.failOnWarn,
+  };
+}
+
+/**
+ * The guest's plan line only counts programs, so a program that never started (the kernel crashed first)
+ * reaches the parser as a placeholder `test_N`. The host knows the manifest: name it after the N-th program,
+ * so "not run: kernel crashed" says which test did not run. Mutates and returns `run`.
+ */
+export function nameUnstartedPrograms(run: RunResult, programs: readonly { name: string }[]): RunResult {
+  const taken = new Set(run.tests.map((t) => t.id));
+  for (const [i, t] of run.tests.entries()) {
+    const m = /^test_(\d+)$/.exec(t.name);
+    const program = m ? programs[Number(m[1]) - 1] : undefined;
+    if (!program || !t.unreported || t.children.length || taken.has(program.name) || Number(m![1]) !== i + 1) continue;
+    taken.delete(t.id);
+    taken.add(program.name);
+    t.name = program.name;
+    t.id = program.name;
+    for (const e of t.kernelEvents) e.testId = program.name;
+  }
+  return run;
+}
+
+/** A log as chunks: one string or Buffer, or a (possibly async) sequence of them, e.g. a file read stream. */
+export type LogChunks = string | Uint8Array | Iterable<string | Uint8Array> | AsyncIterable<string | Uint8Array>;
+
+/** The logs of one boot. */
+export interface RunLogs {
+  console: LogChunks;
+  results?: LogChunks;
+  manifest?: RunManifest;
+  /** How the boot ended, when known (a run's results.json `boot.end`); default: end of file. */
+  end?: StreamEnd;
+}
+
+async function feed(input: LogChunks | undefined, push: (c: string | Uint8Array) => void): Promise<void> {
+  if (input === undefined) return;
+  if (typeof input === "string" || input instanceof Uint8Array) push(input);
+  else if (Symbol.asyncIterator in input) for await (const c of input) push(c);
+  else for (const c of input) push(c);
+}
+
+/**
+ * Parses one boot's console log and results-port log with the two-stream parser the pipeline uses, then names
+ * never-started programs from the manifest. The results come first: with init's kmsg markers (every kharness
+ * run) attribution does not depend on how the two streams interleaved. failOnWarn defaults to the manifest's.
+ */
+export async function parseRunLogs(logs: RunLogs, opts: RunParserOptions = {}): Promise<RunResult> {
+  const failOnWarn = opts.failOnWarn ?? logs.manifest?.failOnWarn ?? false;
+  const p = createRunParser({ ...opts, failOnWarn });
+  await feed(logs.results, (c) => p.pushResults(c));
+  await feed(logs.console, (c) => p.pushConsole(c));
+  const run = p.finish(logs.end ?? { end: "eof" });
+  if (logs.manifest) nameUnstartedPrograms(run, logs.manifest.programs);
+  return { ...run, schemaVersion: RESULTS_SCHEMA_VERSION };
+}
+
+/** The boot fields of a previous results.json worth keeping when its run is parsed again. */
+export function bootFromResultsJson(doc: unknown): { end?: StreamEnd; boot?: RunResult["boot"]; runId?: string; startedAt?: string; durationMs?: number; kernel?: RunResult["kernel"] } {
+  if (!doc || typeof doc !== "object") return {};
+  const d = doc as Partial<RunResult>;
+  const out: ReturnType<typeof bootFromResultsJson> = {};
+  const boot = d.boot as Partial<BootResult> | undefined;
+  const ENDS: readonly string[] = ["poweroff", "panic", "timeout", "idle", "boot-timeout", "qemu-error", "interrupted"];
+  if (boot && typeof boot.end === "string" && ENDS.includes(boot.end)) {
+    out.end = { end: boot.end, ...(typeof boot.endDetail === "string" ? { detail: boot.endDetail } : {}) };
+    out.boot = boot as RunResult["boot"];
+  }
+  if (typeof d.runId === "string") out.runId = d.runId;
+  if (typeof d.startedAt === "string") out.startedAt = d.startedAt;
+  if (typeof d.durationMs === "number") out.durationMs = d.durationMs;
+  if (d.kernel && typeof d.kernel === "object") out.kernel = d.kernel;
+  return out;
+}
