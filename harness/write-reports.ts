@@ -4,7 +4,17 @@ import { promises as fs } from "node:fs";
 import * as path from "node:path";
 import { writeFileAtomic } from "./exec/files.js";
 import { renderJson, renderJunit, renderKcidb, renderTap } from "./report/index.js";
+import type { RunManifest } from "./results/index.js";
 import type { RunRequest, RunResult } from "./types.js";
+
+/**
+ * Writes manifest.json into the run directory: the programs init will run, in order, and the options that change
+ * verdicts. The pipeline writes it before the boot, so `kharness parse RUN_DIR` can name programs that never
+ * started even when the run was interrupted or crashed (docs/results-schema.md).
+ */
+export async function writeRunManifest(runDir: string, manifest: RunManifest): Promise<void> {
+  await writeFileAtomic(path.join(runDir, "manifest.json"), JSON.stringify(manifest, null, 2) + "\n");
+}
 
 /** results.json, junit.xml and results.tap in runDir; plus --json/--junit/--tap/--kcidb targets. */
 export async function writeReports(run: RunResult, runDir: string | undefined, extra: RunRequest["reports"], ids: { runId?: string }): Promise<void> {
