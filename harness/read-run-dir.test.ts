@@ -9,6 +9,7 @@ import { findRunDir, parseRunDir } from "./read-run-dir.js";
 import { createRunParser, makeRunManifest, nameUnstartedPrograms, runFailed } from "./results/index.js";
 import { renderJson } from "./report/index.js";
 import { writeRunManifest } from "./write-reports.js";
+import { writeCpio } from "./payload/cpio.js";
 import { UsageError } from "./errors.js";
 import type { RunResult, TestResult } from "./types.js";
 import type { StreamEnd } from "./results/index.js";
@@ -75,8 +76,17 @@ t.test("a crashed run: never-started programs named from manifest.json, the boot
   t.same(
     bare.tests.map((x) => x.id),
     ["net_tcp", "test_2"],
-    "without a manifest the program that never started has only its number",
+    "without any manifest the program that never started has only its number",
   );
+  // The guest's own manifest, in the initramfs the run booted (a run directory from before manifest.json).
+  const guestManifest = "net_tcp\t/kharness/bin/net_tcp\t45\t-\nnet_rules\t/kharness/bin/net_rules\t45\t-\n";
+  await fs.writeFile(path.join(dir, "initramfs.cpio"), Buffer.concat(writeCpio([{ type: "dir", path: "kharness" }, { type: "file", path: "kharness/manifest", data: Buffer.from(guestManifest) }])));
+  t.same(
+    (await parseRunDir(dir)).tests.map((x) => x.id),
+    ["net_tcp", "net_rules"],
+    "named from initramfs.cpio's kharness/manifest",
+  );
+  await fs.rm(path.join(dir, "initramfs.cpio"));
   await writeRunManifest(dir, makeRunManifest(programs, { failOnWarn: false }));
   const previous = { ...liveRun, runId: "20261120-091502-ab12", startedAt: "2026-11-20T09:15:02.123Z", boot: { end: "panic" as const, endDetail: "Kernel panic - not syncing: Fatal exception", accel: "tcg" as const, machine: "pc", durations: { totalMs: 9000 } } };
   await fs.writeFile(path.join(dir, "results.json"), renderJson(previous));

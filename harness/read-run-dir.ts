@@ -4,11 +4,11 @@
 import { createReadStream, promises as fs } from "node:fs";
 import * as path from "node:path";
 import { UsageError } from "./errors.js";
-import { bootFromResultsJson, ManifestError, parseRunLogs, parseRunManifest, type RunManifest, type RunParserOptions } from "./results/index.js";
+import { bootFromResultsJson, MANIFEST_VERSION, ManifestError, parseRunLogs, parseRunManifest, programsFromInitramfs, type RunManifest, type RunParserOptions } from "./results/index.js";
 import type { RunResult } from "./types.js";
 
 /** Files of a run directory that a re-parse reads (boot.ts and the pipeline write them). */
-export const RUN_DIR_FILES = { console: "console.log", results: "results.log", manifest: "manifest.json", previous: "results.json" } as const;
+export const RUN_DIR_FILES = { console: "console.log", results: "results.log", manifest: "manifest.json", initramfs: "initramfs.cpio", previous: "results.json" } as const;
 
 /**
  * The run directory a `kharness parse` argument names: the directory itself when it holds console.log, or the
@@ -35,7 +35,8 @@ export interface ParseRunDirOptions extends RunParserOptions {
 /**
  * Parses a run directory again from console.log and results.log with the parser the run used, so the verdicts
  * are the run's. manifest.json (when present) names programs that never started and gives the run's
- * --fail-on-warn (opts.failOnWarn wins); a previous results.json gives how the boot ended and the run's
+ * --fail-on-warn (opts.failOnWarn wins); without it the programs come from the guest's own manifest in
+ * initramfs.cpio. A previous results.json gives how the boot ended and the run's
  * identity (runId, startedAt, kernel, boot), none of which the logs hold. Throws UsageError naming the
  * directory when it is not a run directory or its manifest.json is damaged.
  */
@@ -56,9 +57,14 @@ export async function parseRunDir(dir: string, opts: ParseRunDirOptions = {}): P
         manifest = parseRunManifest(text, file(RUN_DIR_FILES.manifest));
       } catch (e) {
         if (!(e instanceof ManifestError)) throw e;
-        throw new UsageError(e.message, { fix: `remove ${file(RUN_DIR_FILES.manifest)} to parse without program names, or restore it`, cause: e, untestable: false });
+        throw new UsageError(e.message, { fix: `remove ${file(RUN_DIR_FILES.manifest)} (the programs are then read from ${RUN_DIR_FILES.initramfs}), or restore it`, cause: e, untestable: false });
       }
     }
+  }
+  if (!manifest) {
+    const cpio = await fs.readFile(file(RUN_DIR_FILES.initramfs)).catch(() => undefined);
+    const programs = cpio ? programsFromInitramfs(cpio) : undefined;
+    if (programs) manifest = { schemaVersion: MANIFEST_VERSION, programs };
   }
   // A damaged or absent results.json only costs the boot's end and identity: the verdicts come from the logs.
   const previous = bootFromResultsJson(

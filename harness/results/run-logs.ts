@@ -50,6 +50,37 @@ export function makeRunManifest(programs: readonly { name: string; guestPath?: s
 }
 
 /**
+ * The programs of a run, from its initramfs.cpio (a cpio "newc" archive): the guest's own `kharness/manifest`,
+ * one program per line, name first, tab-separated (docs/guest-protocol.md). Undefined when the archive has no
+ * manifest or is not a newc archive: a run directory written before manifest.json existed still has this one.
+ */
+export function programsFromInitramfs(archive: Uint8Array): RunManifest["programs"] | undefined {
+  const buf = Buffer.from(archive.buffer, archive.byteOffset, archive.byteLength);
+  const align = (n: number) => (n + 3) & ~3;
+  let at = 0;
+  while (at + 110 <= buf.length && buf.toString("latin1", at, at + 6) === "070701") {
+    // Header fields are 8 hex digits each after the 6-byte magic: the 7th is the file size, the 12th the name size.
+    const hex = (i: number) => Number.parseInt(buf.toString("latin1", at + 6 + i * 8, at + 14 + i * 8), 16);
+    const size = hex(6);
+    const nameSize = hex(11);
+    if (!Number.isFinite(size) || !Number.isFinite(nameSize) || nameSize < 1) return undefined;
+    const name = buf.toString("utf8", at + 110, at + 110 + nameSize - 1);
+    const data = align(at + 110 + nameSize);
+    if (name === "TRAILER!!!") return undefined;
+    if (name === "kharness/manifest" || name === "./kharness/manifest") {
+      const lines = buf.toString("utf8", data, data + size).split("\n").filter((l) => l.length > 0);
+      return lines.map((l) => {
+        const [name_ = "", guestPath, timeout] = l.split("\t");
+        const timeoutSec = Number(timeout);
+        return { name: name_, ...(guestPath ? { guestPath } : {}), ...(Number.isFinite(timeoutSec) && timeout ? { timeoutSec } : {}) };
+      });
+    }
+    at = align(data + size);
+  }
+  return undefined;
+}
+
+/**
  * The guest's plan line only counts programs, so a program that never started (the kernel crashed first)
  * reaches the parser as a placeholder `test_N`. The host knows the manifest: name it after the N-th program,
  * so "not run: kernel crashed" says which test did not run. Mutates and returns `run`.
