@@ -125,7 +125,11 @@ t.test("hostile test names: safe ids, valid JUnit, nothing written outside the r
   await t.rejects(fs.stat("/tmp/kharness-escape"), "no file at the traversal target");
   const after = readdirSync(parent).filter((n) => !before.has(n) && n !== path.basename(r.outDir));
   t.same(after.filter((n) => /escape|passwd|testcase/.test(n)), [], "nothing named after a test appeared beside the run directory");
-  t.same(readdirSync(r.outDir).sort(), ["console.log", "initramfs.cpio", "junit.xml", "kernel.config", "qemu-argv.txt", "results.json", "results.log", "results.tap"], "the run directory holds only the usual files");
+  // What matters is that no file is named after a test; replay.sh (issue 10, item 8) may or may not be there yet.
+  const usual = ["console.log", "initramfs.cpio", "junit.xml", "kernel.config", "qemu-argv.txt", "results.json", "results.log", "results.tap"];
+  const present = readdirSync(r.outDir).sort();
+  t.same(present.filter((n) => !usual.includes(n) && n !== "replay.sh"), [], "the run directory holds only the usual files");
+  t.same(usual.filter((n) => !present.includes(n)), [], "and all of them");
 });
 
 t.test("init loses track of a program or cannot start one: ERROR with the reason, never the ok an exit 0 would give", async (t) => {
