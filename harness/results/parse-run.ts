@@ -314,15 +314,24 @@ function claimByMarker(index: Map<string, TestResult>, id: string): TestResult |
 }
 
 const WARN_KINDS: ReadonlySet<KernelEvent["kind"]> = new Set(["oops", "bug", "warning", "kasan", "lockdep"]);
+// Reports that fail a test or the run wherever they happen, --fail-on-warn or not: the kernel itself broke.
+const CRASH_KINDS: ReadonlySet<KernelEvent["kind"]> = new Set(["panic", "oops", "bug", "kasan"]);
 
-/** Applies attached kernel events to statuses: a panic makes the test CRASH; with failOnWarn, reports make a pass FAIL. */
+/**
+ * Applies attached kernel events to statuses: a panic makes the test CRASH; an Oops, BUG or KASAN report makes a
+ * test that passed, xfailed or skipped FAIL (the kernel broke while it ran: never a pass); with failOnWarn a
+ * WARNING or lockdep report makes a pass FAIL too.
+ */
 function applyEvents(tests: readonly TestResult[], failOnWarn: boolean): void {
   walkTests(tests, (t) => {
     for (const e of t.kernelEvents) {
       if (e.kind === "panic" && (t.status !== "CRASH" || !t.reason || t.reason.startsWith("no result line") || t.reason.startsWith("not run"))) {
         t.status = "CRASH";
         t.reason = `kernel panic while it ran: ${e.title}`;
-      } else if (failOnWarn && WARN_KINDS.has(e.kind) && (t.status === "PASS" || t.status === "XFAIL")) {
+      } else if (
+        (CRASH_KINDS.has(e.kind) && (t.status === "PASS" || t.status === "XFAIL" || t.status === "SKIP")) ||
+        (failOnWarn && WARN_KINDS.has(e.kind) && (t.status === "PASS" || t.status === "XFAIL"))
+      ) {
         t.status = "FAIL";
         t.reason = `kernel ${e.kind} report while it ran: ${e.title}`;
       }
@@ -333,8 +342,6 @@ function applyEvents(tests: readonly TestResult[], failOnWarn: boolean): void {
 /** Id of the run-level entry for kernel faults outside every test (docs/results-schema.md). */
 export const KERNEL_ENTRY_ID = "kernel";
 
-// Reports that fail the run wherever they happen; outside every test nothing else can carry them.
-const CRASH_KINDS: ReadonlySet<KernelEvent["kind"]> = new Set(["panic", "oops", "bug", "kasan"]);
 // Reports that fail the run outside every test only under failOnWarn, as they fail a test only under it.
 const WARN_ONLY_KINDS: ReadonlySet<KernelEvent["kind"]> = new Set(["warning", "lockdep"]);
 // The worst cause names the entry's status.

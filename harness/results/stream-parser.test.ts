@@ -100,3 +100,37 @@ t.test("without a results port the KTAP on the console is used", async (t) => {
   t.equal(run.tests[1]?.status, "FAIL");
   t.ok(run.diagnostics.some((d) => /used the KTAP found in the console/.test(d.message)));
 });
+
+t.test("an Oops or BUG during a test that printed ok fails it, --fail-on-warn or not; a SKIP too", async (t) => {
+  const results = "KTAP version 1\n1..2\n# selftests: kharness: a\n# 1..1\n# ok 1 c # SKIP not here\nok 1 a\n# selftests: kharness: b\nok 2 b\n";
+  const consoleLog = [
+    "[    1.000000] kharness: init 1",
+    "[    1.100000] kharness: start a",
+    "[    1.110000] kharness: start a.c",
+    "[    1.120000] kernel BUG at net/core/skbuff.c:120!",
+    "[    1.120001] Oops: invalid opcode: 0000 [#1] PREEMPT SMP NOPTI",
+    "[    1.120002] ---[ end trace 0000000000000000 ]---",
+    "[    1.130000] kharness: end a.c",
+    "[    1.200000] kharness: end a",
+    "[    1.300000] kharness: start b",
+    "[    1.310000] BUG: unable to handle page fault for address: ffffc90000a0b000",
+    "[    1.310001] #PF: supervisor read access in kernel mode",
+    "[    1.310002] Oops: Oops: 0000 [#2] PREEMPT SMP NOPTI",
+    "[    1.310003] ---[ end trace 0000000000000000 ]---",
+    "[    1.400000] kharness: end b",
+    "[    1.500000] kharness: poweroff",
+  ].join("\n") + "\n";
+  for (const failOnWarn of [false, true]) {
+    const p = createRunParser({ failOnWarn });
+    p.pushResults(results);
+    p.pushConsole(consoleLog);
+    const run = p.finish({ end: "poweroff" });
+    const c = run.tests[0]?.children[0];
+    t.equal(c?.status, "FAIL", `the skipped case with a BUG (failOnWarn=${failOnWarn})`);
+    t.equal(c?.reason, "kernel bug report while it ran: kernel BUG at net/core/skbuff.c:120!");
+    t.equal(run.tests[1]?.status, "FAIL", "the program that printed ok with an Oops");
+    t.equal(run.tests[1]?.reason, "kernel oops report while it ran: BUG: unable to handle page fault for address: ffffc90000a0b000");
+    t.equal(run.tests[1]?.kernelEvents.length, 1, "the `Oops:` line stays in its report");
+    t.match(run.summary, { fail: 2, total: 2 });
+  }
+});
