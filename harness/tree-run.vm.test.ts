@@ -15,10 +15,18 @@ const GOOD = path.join(REPO_ROOT, "patches", "landlock-socket-create");
 const BROKEN = path.join(REPO_ROOT, "patches", "landlock-socket-create-broken");
 const SOCKET_SKIP = "socket creation control not supported by this kernel";
 
+/** Every socket_create case id, from the program's own --list (built on the host; --list touches no kernel feature). */
+function socketCases(): string[] {
+  const out = tempDir("kh-list-");
+  execFileSync("make", ["-s", "-C", path.join(REPO_ROOT, "selftests"), `OUT=${out}`, path.join(out, "socket_create")], { stdio: "pipe" });
+  return execFileSync(path.join(out, "socket_create"), ["--list"], { encoding: "utf8" }).split("\n").filter(Boolean).map((c) => `socket_create.${c}`).sort();
+}
+
 const haveTarball = await fs.access(TARBALL).then(() => true, () => false);
 if (!haveTarball) t.plan(0, `no ${TARBALL} (npm run setup -- --tests installs linux-source-6.12)`);
 else {
   const tree = await ensureUnpackedSource(createExec(), TARBALL, cacheRoot());
+  const SOCKET_CASES = socketCases();
   const notPassing = (cases: TestResult[]) => cases.filter((c) => c.status !== "PASS").map((c) => `${c.id} ${c.status} ${c.reason ?? ""}`);
 
   t.test("--tree (unpatched): builds from our fragments, boots, same verdicts as the default kernel", async (t) => {
@@ -42,18 +50,32 @@ else {
     const run = await readResults(r.outDir);
     const all = leaves(run.tests);
     const sock = all.filter((c) => c.id.startsWith("socket_create."));
-    t.ok(sock.length >= 50, `socket_create cases ran (${sock.length})`);
+    t.same(sock.map((c) => c.id).sort(), SOCKET_CASES, "every socket_create case ran");
     t.same(notPassing(all), [], "no case skipped or failed");
   });
 
-  t.test("--patches landlock-socket-create-broken: a socket creation case FAILs and the report names it", async (t) => {
+  t.test("--patches landlock-socket-create with KH_FLIP_ERRNO: exactly socket_create's socketpair flips FAIL, the rest PASS", async (t) => {
+    // On a kernel with the feature the probe passes, so the probe's flip has no effect; the socketpair denial's flip shows.
+    const r = await runCli(["run", "--tree", tree, "--patches", path.join(GOOD, "series"), "--tests", "socket_create", "--selftest-define", "KH_FLIP_ERRNO"]);
+    t.equal(r.code, 1, r.stderr.slice(-3000));
+    const sock = leaves((await readResults(r.outDir)).tests).filter((c) => c.id.startsWith("socket_create."));
+    t.same(sock.map((c) => c.id).sort(), SOCKET_CASES, "every socket_create case ran");
+    const flipped = ["socket_create.pair.unix_dgram.socketpair_denied_without_rule", "socket_create.pair.unix_stream.socketpair_denied_without_rule"];
+    t.same(sock.filter((c) => c.status === "FAIL").map((c) => c.id).sort(), flipped, "exactly the flipped cases FAIL");
+    t.same(notPassing(sock.filter((c) => !flipped.includes(c.id))), [], "every other socket_create case PASSES");
+  });
+
+  t.test("--patches landlock-socket-create-broken: exactly the two layer cases patches/README.md names FAIL, the rest PASS", async (t) => {
     const r = await runCli(["run", "--tree", tree, "--patches", BROKEN, "--tests", "socket_create"]);
     t.equal(r.code, 1, r.stderr.slice(-3000));
-    const run = await readResults(r.outDir);
-    const failed = leaves(run.tests).filter((c) => c.status === "FAIL");
-    t.ok(failed.length >= 1, "at least one FAIL");
-    t.ok(failed.every((c) => c.id.startsWith("socket_create.")), "only socket creation cases fail");
-    t.match(r.stdout, new RegExp(failed[0]!.id.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")), "the terminal report names the failing case");
+    const sock = leaves((await readResults(r.outDir)).tests).filter((c) => c.id.startsWith("socket_create."));
+    t.same(sock.map((c) => c.id).sort(), SOCKET_CASES, "every socket_create case ran");
+    // patches/README.md: "socket_create reports layers.disjoint_rules_deny_both and layers.overlap_allows_only_common as FAIL (84 pass, 2 fail)".
+    const promised = ["socket_create.layers.disjoint_rules_deny_both", "socket_create.layers.overlap_allows_only_common"];
+    const failed = sock.filter((c) => c.status === "FAIL");
+    t.same(failed.map((c) => c.id).sort(), promised, "exactly the two layer cases FAIL");
+    t.same(notPassing(sock.filter((c) => !promised.includes(c.id))), [], "every other socket_create case PASSES (the probe saw the feature)");
+    for (const id of promised) t.match(r.stdout, new RegExp(id.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")), `the terminal report names ${id}`);
   });
 
   t.test("--kselftest landlock: the tree's own Landlock selftests run in the guest, nested per program", async (t) => {
