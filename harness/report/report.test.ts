@@ -42,6 +42,7 @@ const runs: [string, RunResult][] = [
   ["skip-all-plan-nested", fixture("skip-all-plan-nested.log")],
   ["xpass-counts-as-failure", fixture("xpass-counts-as-failure.log")],
   ["no-tap-boot-failure", fixture("no-tap-boot-failure.log")],
+  ["kernel-entry", fixture("outside-tests/oops-and-panic-after-last-result.log")],
   ["every-status", parseLog(NASTY)],
 ];
 
