@@ -313,7 +313,8 @@ function claimByMarker(index: Map<string, TestResult>, id: string): TestResult |
   return placeholder;
 }
 
-const WARN_KINDS: ReadonlySet<KernelEvent["kind"]> = new Set(["oops", "bug", "warning", "kasan", "lockdep"]);
+// Reports that fail a passing test, or the run outside every test, only under failOnWarn.
+const WARN_ONLY_KINDS: ReadonlySet<KernelEvent["kind"]> = new Set(["warning", "lockdep"]);
 // Reports that fail a test or the run wherever they happen, --fail-on-warn or not: the kernel itself broke.
 const CRASH_KINDS: ReadonlySet<KernelEvent["kind"]> = new Set(["panic", "oops", "bug", "kasan"]);
 
@@ -330,7 +331,7 @@ function applyEvents(tests: readonly TestResult[], failOnWarn: boolean): void {
         t.reason = `kernel panic while it ran: ${e.title}`;
       } else if (
         (CRASH_KINDS.has(e.kind) && (t.status === "PASS" || t.status === "XFAIL" || t.status === "SKIP")) ||
-        (failOnWarn && WARN_KINDS.has(e.kind) && (t.status === "PASS" || t.status === "XFAIL"))
+        (failOnWarn && WARN_ONLY_KINDS.has(e.kind) && (t.status === "PASS" || t.status === "XFAIL"))
       ) {
         t.status = "FAIL";
         t.reason = `kernel ${e.kind} report while it ran: ${e.title}`;
@@ -342,8 +343,6 @@ function applyEvents(tests: readonly TestResult[], failOnWarn: boolean): void {
 /** Id of the run-level entry for kernel faults outside every test (docs/results-schema.md). */
 export const KERNEL_ENTRY_ID = "kernel";
 
-// Reports that fail the run outside every test only under failOnWarn, as they fail a test only under it.
-const WARN_ONLY_KINDS: ReadonlySet<KernelEvent["kind"]> = new Set(["warning", "lockdep"]);
 // The worst cause names the entry's status.
 const SEVERITY: Record<Status, number> = { CRASH: 5, TIMEOUT: 4, ERROR: 3, FAIL: 2, XPASS: 1, PASS: 0, SKIP: 0, XFAIL: 0 };
 
@@ -360,11 +359,11 @@ function describePlace(e: KernelEvent, place: OutsidePlace | undefined, tests: r
   return next ? `between ${tests[i]!.id} and ${next.id}` : `after ${tests[i]!.id}, the last test`;
 }
 
-/** True when the abnormal end already shows in the tree: a test never reported, or a panic attached to a test. */
+/** True when the abnormal end already shows in the tree: a test it cut short (CRASH, never reported), or a panic on a test. */
 function endIsRecorded(tests: readonly TestResult[]): boolean {
   let seen = false;
   walkTests(tests, (t) => {
-    if (t.unreported || t.kernelEvents.some((e) => e.kind === "panic")) seen = true;
+    if ((t.unreported && t.status === "CRASH") || t.kernelEvents.some((e) => e.kind === "panic")) seen = true;
   });
   return seen;
 }
