@@ -67,9 +67,26 @@ export function kernelCmdline(profile: ArchProfile, machine: MachineProfile, app
   ];
 }
 
+/** The command line as the kernel receives it. */
+export function renderCmdline(cmdline: readonly KernelArg[]): string {
+  return cmdline.map((a) => a.arg).join(" ");
+}
+
+/**
+ * Why the user's --append cannot go on this profile's kernel command line (undefined when it fits): the
+ * kernel keeps COMMAND_LINE_SIZE bytes with the NUL, and a longer line fails no step of the boot visibly.
+ */
+export function appendTooLong(profile: ArchProfile, machine: MachineProfile, append: readonly string[]): string | undefined {
+  const ours = Buffer.byteLength(renderCmdline(kernelCmdline(profile, machine, [])));
+  const total = Buffer.byteLength(renderCmdline(kernelCmdline(profile, machine, append)));
+  const max = profile.commandLineSize - 1;
+  if (total <= max) return undefined;
+  return `--append: the kernel command line would be ${total} bytes, but ${profile.arch} kernels keep at most ${max} (COMMAND_LINE_SIZE ${profile.commandLineSize} with the terminating NUL), and kharness's own arguments take ${ours}; shorten --append to at most ${Math.max(0, max - ours - 1)} bytes`;
+}
+
 /** Kernel image, initramfs and the command line. */
 export function kernelArgs(kernelPath: string, initrdPath: string, cmdline: readonly KernelArg[]): string[] {
-  return ["-kernel", kernelPath, "-initrd", initrdPath, "-append", cmdline.map((a) => a.arg).join(" ")];
+  return ["-kernel", kernelPath, "-initrd", initrdPath, "-append", renderCmdline(cmdline)];
 }
 
 /**
@@ -111,6 +128,31 @@ export function buildQemuArgv(o: QemuArgvOpts): string[] {
 /** Quotes argv for a shell, so qemu-argv.txt can be pasted to reproduce a boot. */
 export function shellQuote(argv: readonly string[]): string {
   return argv.map((a) => (/^[\w@%+=:,./-]+$/.test(a) ? a : `'${a.replace(/'/g, `'\\''`)}'`)).join(" ");
+}
+
+/** Where replay.sh sends the two virtio ports, relative to the run directory (the run's sockets are gone). */
+export const REPLAY_PORTS: PortBackend = { kind: "file", results: "replay/results.log", control: "replay/control.log" };
+
+/**
+ * replay.sh: boots the guest of a run again with `argv` (built with REPLAY_PORTS and paths relative to the
+ * run directory where they lie inside it). The serial console comes out on stdout; stdin is /dev/null, so
+ * QEMU leaves the terminal alone and Ctrl-C stops it; extra QEMU options may follow (e.g. -s -S for gdb).
+ */
+export function renderReplayScript(argv: readonly string[], why: readonly KernelArg[]): string {
+  return [
+    "#!/bin/sh",
+    "# Boots this run's guest again: the same QEMU, kernel, initramfs, machine and kernel command line.",
+    "# The run's port sockets are gone, so the results and control ports go to replay/results.log and",
+    "# replay/control.log; the kernel log comes out on stdout. Extra QEMU options may follow, e.g.",
+    "#   sh replay.sh -s -S     (wait for gdb on :1234)",
+    "# Kernel command line:",
+    ...why.map((a) => `#   ${a.arg}: ${a.why}`),
+    "set -e",
+    'cd "$(dirname "$0")"',
+    "mkdir -p replay",
+    `exec ${shellQuote(argv)} "$@" </dev/null`,
+    "",
+  ].join("\n");
 }
 
 function joinPath(dir: string, file: string): string {

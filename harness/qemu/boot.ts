@@ -11,8 +11,11 @@ import { lineSplitter } from "../exec/exec.js";
 import { writeFileAtomic } from "../exec/files.js";
 import { UsageError } from "../errors.js";
 import type { BootEnd, BootResult, KernelImage, Payload, ProgressSink } from "../types.js";
-import { buildQemuArgv, kernelCmdline, shellQuote } from "./argv.js";
-import { defaultMachine, findMachine, X86_64, type ArchProfile, type MachineProfile } from "./profiles.js";
+import { buildQemuArgv, kernelCmdline, renderReplayScript, REPLAY_PORTS, shellQuote } from "./argv.js";
+
+// The stage's answer to "does this --append fit the kernel command line?", for the request validation.
+export { appendTooLong } from "./argv.js";
+import { defaultMachine, findMachine, X86_64, type ArchProfile, type KernelArg, type MachineProfile } from "./profiles.js";
 
 export interface BootDeps {
   exec: Exec;
@@ -225,10 +228,10 @@ export async function bootGuest(deps: BootDeps, opts: BootOpts): Promise<BootRes
       ports: { kind: "socket", results: sockResults, control: sockControl },
       firmwareDir: opts.firmwareDir,
     });
-    const why = kernelCmdline(profile, machine, opts.append)
-      .map((a) => `#   ${a.arg}: ${a.why}`)
-      .join("\n");
-    await writeFileAtomic(path.join(runDir, "qemu-argv.txt"), `${shellQuote(argv)}\n# kernel command line:\n${why}\n`);
+    const cmdline = kernelCmdline(profile, machine, opts.append);
+    const why = cmdline.map((a) => `#   ${a.arg}: ${a.why}`).join("\n");
+    await writeFileAtomic(path.join(runDir, "qemu-argv.txt"), `${shellQuote(argv)}\n# kernel command line:\n${why}\n# the sockets above lived only during the run; replay.sh boots this guest again\n`);
+    await writeReplayScript(runDir, cmdline, opts, profile, machine);
 
     try {
       spawned = deps.exec.spawn(argv, { cwd: runDir });
@@ -305,6 +308,23 @@ export async function bootGuest(deps: BootDeps, opts: BootOpts): Promise<BootRes
     closeSync(resultsFd);
     await fs.rm(sockDir, { recursive: true, force: true });
   }
+}
+
+/** Writes replay.sh: the same boot with the ports on files and the initramfs found beside the script. */
+async function writeReplayScript(runDir: string, cmdline: readonly KernelArg[], o: BootOpts, profile: ArchProfile, machine: MachineProfile): Promise<void> {
+  const initrd = path.resolve(o.payload.initramfsPath);
+  const rel = path.relative(runDir, initrd);
+  const argv = buildQemuArgv({
+    profile: o.qemuBinary ? { ...profile, qemuBinary: o.qemuBinary } : profile,
+    machine,
+    accel: o.accel,
+    kernelPath: path.resolve(o.kernel.path),
+    initrdPath: rel.startsWith("..") || path.isAbsolute(rel) ? initrd : rel,
+    append: o.append,
+    ports: REPLAY_PORTS,
+    firmwareDir: o.firmwareDir,
+  });
+  await writeFileAtomic(path.join(runDir, "replay.sh"), renderReplayScript(argv, cmdline), 0o755);
 }
 
 function findMachineOrThrow(profile: ArchProfile, name: string): MachineProfile {

@@ -41,6 +41,11 @@ export interface ArchProfile {
   timeoutScale: { kvm: number; tcg: number };
   /** Seconds without any console output, result or heartbeat before the guest counts as stuck. */
   idleTimeoutSec: { kvm: number; tcg: number };
+  /**
+   * The kernel's COMMAND_LINE_SIZE: bytes of command line it keeps, the terminating NUL included. A longer
+   * line is not an error anywhere in the boot, so kharness refuses a too long --append itself.
+   */
+  commandLineSize: number;
 }
 
 /**
@@ -91,6 +96,8 @@ export const X86_64: ArchProfile = {
   smp: { kvm: 2, tcg: 1 },
   timeoutScale: { kvm: 1, tcg: 3 },
   idleTimeoutSec: { kvm: 20, tcg: 30 },
+  // arch/x86/include/asm/setup.h; the boot protocol's cmdline_size field says 2047 (without the NUL).
+  commandLineSize: 2048,
 };
 
 /** Profiles by architecture name. */
