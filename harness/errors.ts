@@ -9,7 +9,11 @@ export class KharnessError extends Error {
   readonly fix?: string;
   /** Last lines of a command's output, when relevant. */
   readonly tail?: string[];
-  /** True when a bisect step could not test this commit (maps to 125 with --bisect). */
+  /**
+   * True when a bisect step could not test this commit (maps to 125 with --bisect). Only the kernel stage,
+   * which applies, configures and builds the commit, is asked: an error from any other stage (bad usage, a
+   * missing tool, an unwritable path) is never the commit's fault and stops a bisection (exit-codes.ts).
+   */
   readonly untestable: boolean;
 
   constructor(kind: ErrorKind, message: string, opts: { fix?: string; tail?: string[]; cause?: unknown; untestable?: boolean } = {}) {
@@ -33,6 +37,25 @@ export class UsageError extends KharnessError {
 export class InfraError extends KharnessError {
   constructor(message: string, opts: { fix?: string; tail?: string[]; cause?: unknown; untestable?: boolean } = {}) {
     super("infra", message, opts);
+  }
+}
+
+/** One problem with a request: what is wrong (naming the input) and, when it helps, what to do. */
+export interface RequestProblem {
+  message: string;
+  fix?: string;
+}
+
+/** Every problem found by validating a run or parse request at once, before any build or boot: exit 2. */
+export class RequestError extends UsageError {
+  readonly problems: readonly RequestProblem[];
+  constructor(problems: readonly RequestProblem[]) {
+    const only = problems.length === 1 ? problems[0] : undefined;
+    super(only ? only.message : `${problems.length} problems with the request:\n${problems.map((p) => `  ${p.message}${p.fix ? `\n    fix: ${p.fix}` : ""}`).join("\n")}`, {
+      fix: only ? only.fix : "correct each of them; nothing was built or booted",
+      untestable: false,
+    });
+    this.problems = problems;
   }
 }
 

@@ -1,21 +1,52 @@
-// Pure: the exit code of a finished run, per DESIGN.md (0 ok, 1 test failure, 3 infrastructure, 125 bisect skip).
+// Pure: the exit code of a finished run or of an error, per DESIGN.md and the README's table.
 
 import type { BootEnd, RunResult } from "./types.js";
-import { runFailed } from "./results/index.js";
+import { KharnessError } from "./errors.js";
+import { nothingPassed, runFailed } from "./results/index.js";
 
-export const EXIT = { ok: 0, testFailed: 1, usage: 2, infra: 3, bisectSkip: 125, sigint: 130, sigterm: 143 } as const;
+/**
+ * Exit codes. With --bisect, `git bisect run` reads them: 0 good, 1-127 except 125 bad, 125 skip this
+ * commit, and anything else (128-255) aborts the bisection; hence bisectAbort for every problem that is
+ * not the commit's (bad usage, a missing tool, an unwritable path): it must neither skip nor blame a commit.
+ */
+export const EXIT = { ok: 0, testFailed: 1, usage: 2, infra: 3, bisectSkip: 125, bisectAbort: 128, sigint: 130, sigterm: 143 } as const;
+
+/** Options that change a run's exit code. */
+export interface ExitOptions {
+  /** Map "this commit could not be tested" to 125 and other problems to 128 (for git bisect run). */
+  bisect: boolean;
+  /** A run in which nothing passed (no PASS or XFAIL: every test skipped) fails. */
+  failOnSkip?: boolean;
+}
 
 /** Boot ends that mean the harness could not test the kernel, rather than a test failing. */
 const INFRA_ENDS: ReadonlySet<BootEnd> = new Set(["boot-timeout", "idle", "qemu-error"]);
 
 /**
- * 1 when a test failed/crashed; 3 when the guest never ran a test (boot failure, watchdog, QEMU error),
- * which --bisect turns into 125 so `git bisect run` skips the commit.
+ * 1 when a test failed/crashed (or, with failOnSkip, nothing passed); 3 when the guest never ran a test (boot
+ * failure, watchdog, QEMU error), which --bisect turns into 125 so `git bisect run` skips the commit.
  */
-export function exitCodeForRun(run: RunResult, opts: { bisect: boolean }): number {
+export function exitCodeForRun(run: RunResult, opts: ExitOptions): number {
   const end = run.boot?.end;
   const ranNothing = run.tests.every((t) => t.id === "no_tap_output" || t.id === "no_tests");
   const couldNotTest = (end !== undefined && INFRA_ENDS.has(end)) || ranNothing;
   if (couldNotTest) return opts.bisect ? EXIT.bisectSkip : EXIT.infra;
-  return runFailed(run) ? EXIT.testFailed : EXIT.ok;
+  if (runFailed(run)) return EXIT.testFailed;
+  return opts.failOnSkip && nothingPassed(run) ? EXIT.testFailed : EXIT.ok;
+}
+
+/**
+ * The exit code of a run that ended in an error. `fromCommit` says the error came from the stage that
+ * applies, configures and builds the commit: only there can `untestable` mean "skip this commit" (125).
+ * Everything else is the user's or the machine's problem: 2 or 3, and with --bisect 128, which stops
+ * `git bisect run` instead of marking the commit bad.
+ */
+export function exitCodeForError(e: unknown, opts: { bisect: boolean; fromCommit: boolean }): number {
+  if (opts.bisect) return e instanceof KharnessError && e.untestable && opts.fromCommit ? EXIT.bisectSkip : EXIT.bisectAbort;
+  return e instanceof KharnessError && e.kind === "usage" ? EXIT.usage : EXIT.infra;
+}
+
+/** The exit code of a command line that could not be parsed. */
+export function exitCodeForUsage(opts: { bisect: boolean }): number {
+  return opts.bisect ? EXIT.bisectAbort : EXIT.usage;
 }
