@@ -3,35 +3,43 @@
 import type { Accel, RunRequest } from "./types.js";
 
 export type Command =
-  | { cmd: "run"; req: RunRequest; quiet: boolean; color: boolean | undefined }
-  | { cmd: "parse"; file: string; json: boolean; reports: RunRequest["reports"]; failOnWarn: boolean; color: boolean | undefined }
+  | { cmd: "run"; req: RunRequest; quiet: boolean; color: boolean | undefined; failOnSkip: boolean }
+  | { cmd: "parse"; file: string; json: boolean; reports: RunRequest["reports"]; failOnWarn: boolean; failOnSkip: boolean; color: boolean | undefined }
   | { cmd: "list"; json: boolean }
   | { cmd: "doctor" }
   | { cmd: "help"; topic?: string }
   | { cmd: "version" };
 
 export class ArgsError extends Error {
-  constructor(readonly problems: string[]) {
+  /** The command line asked for --bisect: its exit code must stop `git bisect run` (exit-codes.ts). */
+  readonly bisect: boolean;
+  constructor(
+    readonly problems: string[],
+    opts: { bisect?: boolean } = {},
+  ) {
     super(problems.join("\n"));
     this.name = "ArgsError";
+    this.bisect = opts.bisect ?? false;
   }
 }
 
 interface OptSpec {
   /** How many values: 0 = flag, 1 = one value, "many" = every following word that does not start with "--". */
   arity: 0 | 1 | "many";
+  /** An empty value means "nothing" rather than a mistake (`--append "$EXTRA"` with EXTRA unset). */
+  emptyOk?: boolean;
 }
 
 const RUN_OPTS: Record<string, OptSpec> = {
   kernel: { arity: 1 }, tree: { arity: 1 }, base: { arity: 1 }, patches: { arity: "many" }, config: { arity: "many" },
-  defconfig: { arity: 0 }, debug: { arity: 0 }, tests: { arity: "many" }, program: { arity: "many" }, append: { arity: 1 },
+  defconfig: { arity: 0 }, debug: { arity: 0 }, tests: { arity: "many" }, program: { arity: "many" }, append: { arity: 1, emptyOk: true },
   kselftest: { arity: "many" }, timeout: { arity: 1 }, "boot-timeout": { arity: 1 }, accel: { arity: 1 }, out: { arity: 1 },
-  json: { arity: 1 }, junit: { arity: 1 }, tap: { arity: 1 }, kcidb: { arity: 1 }, bisect: { arity: 0 }, "fail-on-warn": { arity: 0 },
+  json: { arity: 1 }, junit: { arity: 1 }, tap: { arity: 1 }, kcidb: { arity: 1 }, bisect: { arity: 0 }, "fail-on-warn": { arity: 0 }, "fail-on-skip": { arity: 0 },
   "selftest-define": { arity: "many" }, quiet: { arity: 0 }, color: { arity: 0 }, "no-color": { arity: 0 }, help: { arity: 0 },
 };
 const PARSE_OPTS: Record<string, OptSpec> = {
   json: { arity: 0 }, junit: { arity: 1 }, tap: { arity: 1 }, kcidb: { arity: 1 }, "json-out": { arity: 1 },
-  "fail-on-warn": { arity: 0 }, color: { arity: 0 }, "no-color": { arity: 0 }, help: { arity: 0 },
+  "fail-on-warn": { arity: 0 }, "fail-on-skip": { arity: 0 }, color: { arity: 0 }, "no-color": { arity: 0 }, help: { arity: 0 },
 };
 const LIST_OPTS: Record<string, OptSpec> = { json: { arity: 0 }, help: { arity: 0 } };
 
@@ -64,22 +72,27 @@ function parseOpts(args: string[], spec: Record<string, OptSpec>, command: strin
     }
     const values = opts.get(name) ?? [];
     opts.set(name, values);
+    // An empty value (`--kernel=`, `--tree ""`) would silently mean "the default": say so instead.
+    const take = (v: string) => {
+      if (v === "" && !s.emptyOk) problems.push(`--${name} has an empty value: give it one (see \`kharness ${command} --help\`)`);
+      else values.push(v);
+    };
     if (s.arity === 0) {
       if (inline !== undefined) problems.push(`--${name} takes no value`);
       values.push("true");
     } else if (inline !== undefined) {
-      values.push(inline);
+      take(inline);
     } else if (s.arity === 1) {
       const v = args[i + 1];
       if (v === undefined || (v.startsWith("--") && v !== "--")) problems.push(`--${name} needs a value`);
       else {
-        values.push(v);
+        take(v);
         i++;
       }
     } else {
       let n = 0;
       while (i + 1 < args.length && !(args[i + 1] as string).startsWith("--")) {
-        values.push(args[++i] as string);
+        take(args[++i] as string);
         n++;
       }
       if (n === 0) problems.push(`--${name} needs at least one value`);
@@ -95,12 +108,16 @@ function one(p: Parsed, name: string): string | undefined {
 const many = (p: Parsed, name: string): string[] => p.opts.get(name) ?? [];
 const flag = (p: Parsed, name: string): boolean => p.opts.has(name);
 
+/**
+ * A whole number of seconds, written in decimal. The guest reads per-program timeouts with atoi(3), which
+ * would take 1.5 as 1, 0.5 as 0 (then its default, 45) and 0x10 as 0: only what it honours is accepted.
+ */
 function seconds(p: Parsed, name: string, dflt: number, problems: string[]): number {
   const v = one(p, name);
   if (v === undefined) return dflt;
-  const n = Number(v);
-  if (!Number.isFinite(n) || n <= 0 || n > 86400) {
-    problems.push(`--${name} ${v}: expected a number of seconds between 1 and 86400, e.g. --${name} 60`);
+  const n = /^[0-9]+$/.test(v) ? Number(v) : NaN;
+  if (!Number.isSafeInteger(n) || n < 1 || n > 86400) {
+    problems.push(`--${name} ${v}: expected a whole number of seconds from 1 to 86400, in decimal (e.g. --${name} 60)`);
     return dflt;
   }
   return n;
@@ -138,7 +155,7 @@ export function parseCommandLine(argv: string[]): Command {
       const timeoutSec = seconds(p, "timeout", 45, problems);
       const bootTimeoutSec = seconds(p, "boot-timeout", 120, problems);
       const append = many(p, "append").flatMap((a) => a.split(/\s+/).filter(Boolean));
-      if (problems.length) throw new ArgsError(problems);
+      if (problems.length) throw new ArgsError(problems, { bisect: flag(p, "bisect") });
       const kernel: RunRequest["kernel"] = tree
         ? { kind: "tree", dir: tree, base: one(p, "base"), patches: many(p, "patches"), configs: many(p, "config"), baseConfig: flag(p, "defconfig") ? "defconfig" : "tiny", debug: flag(p, "debug") }
         : kernelPath
@@ -148,6 +165,7 @@ export function parseCommandLine(argv: string[]): Command {
         cmd: "run",
         quiet: flag(p, "quiet"),
         color: colorOpt(p),
+        failOnSkip: flag(p, "fail-on-skip"),
         req: {
           kernel,
           tests: many(p, "tests"),
@@ -169,8 +187,9 @@ export function parseCommandLine(argv: string[]): Command {
       const p = parseOpts(rest, PARSE_OPTS, "parse", problems);
       if (flag(p, "help")) return { cmd: "help", topic: "parse" };
       if (p.positional.length !== 1) problems.push(p.positional.length === 0 ? "parse needs a FILE (a console log or TAP file; - reads stdin)" : `parse takes one FILE, got ${p.positional.length}`);
+      else if (p.positional[0] === "") problems.push("parse FILE is empty: name a console log or TAP file, or - for stdin");
       if (problems.length) throw new ArgsError(problems);
-      return { cmd: "parse", file: p.positional[0] as string, json: flag(p, "json"), reports: reportsOpt(p, "json-out"), failOnWarn: flag(p, "fail-on-warn"), color: colorOpt(p) };
+      return { cmd: "parse", file: p.positional[0] as string, json: flag(p, "json"), reports: reportsOpt(p, "json-out"), failOnWarn: flag(p, "fail-on-warn"), failOnSkip: flag(p, "fail-on-skip"), color: colorOpt(p) };
     }
     case "list": {
       const p = parseOpts(rest, LIST_OPTS, "list", problems);
@@ -197,13 +216,17 @@ Usage:
   kharness list [--json]      list the bundled selftests and their cases
   kharness doctor             check QEMU, acceleration, compilers, static libc, the default kernel
 
-Exit codes: 0 all passed/skipped/xfailed; 1 a test failed, timed out, xpassed or crashed;
-2 bad usage or input; 3 infrastructure failure (build, boot, missing tool); 125 with --bisect when
-the commit could not be tested; 130/143 interrupted by SIGINT/SIGTERM.
+Exit codes: 0 all passed/skipped/xfailed; 1 a test failed, timed out, xpassed or crashed (or, with
+--fail-on-skip, nothing passed); 2 bad usage or input; 3 infrastructure failure (build, boot, missing
+tool); 130/143 interrupted by SIGINT/SIGTERM. With --bisect: 125 when the commit could not be tested
+(patch, build or boot failed), 128 for a problem that is not the commit's (bad usage, a missing tool,
+an unwritable path), which stops \`git bisect run\`.
 Environment: KHARNESS_CACHE (cache directory, default ~/.cache/kharness), KHARNESS_QEMU (the
 qemu-system-x86_64 to use, default from PATH).
 \`kharness run --help\` lists the run options.`,
   run: `kharness run [options]
+
+Every option is checked before anything is built or booted; all problems are reported at once (exit 2).
 
 Kernel (default: Debian's 6.12 cloud kernel installed by \`npm run setup\`):
   --kernel PATH          a built bzImage (e.g. arch/x86/boot/bzImage, /boot/vmlinuz-*)
@@ -215,26 +238,36 @@ Kernel (default: Debian's 6.12 cloud kernel installed by \`npm run setup\`):
     --debug              also merge kernel-config/debug.config (KASAN, lockdep, ...)
     --kselftest T...     also build and run the tree's tools/testing/selftests/T
 Tests:
-  --tests GLOB...        which bundled selftest programs (see \`kharness list\`)
-  --program PATH...      your own static test program(s), run like a bundled one
-  --timeout S            per-program timeout in the guest (default 45)
+  --tests GLOB...        bundled programs or cases to run, as \`kharness list\` names them: a glob on a
+                         program runs all its cases ('net_*'), one on a case id runs only those cases
+                         ('net_tcp.tcp.ipv4*.bind_*'); fnmatch(3) rules, * also matches dots. A glob that
+                         matches nothing is an error naming the closest tests
+  --program PATH...      your own static test program(s), run like a bundled one and reported under the
+                         file's name (which must not be a bundled program's); without --tests only these
+                         run, add --tests to run bundled ones too
+  --timeout S            per-program timeout in the guest, whole seconds (default 45)
   --fail-on-warn         a kernel WARN/Oops/BUG/KASAN report fails the test that was running
+  --fail-on-skip         exit 1 when no test passed (everything skipped)
 Boot:
-  --append ARGS          extra kernel command-line arguments (e.g. "lsm=yama")
-  --boot-timeout S       give up if init has not started after S seconds (default 120)
+  --append ARGS          extra kernel command-line arguments (e.g. "lsm=yama"); the whole command line
+                         must fit the kernel's 2047 bytes
+  --boot-timeout S       give up if init has not started after S whole seconds (default 120)
   --accel auto|kvm|tcg   auto uses KVM only when a probe boot works (default auto)
 Output:
-  --out DIR              run directory (default ./kharness-out/<run-id>; ./kharness-out/latest links the newest)
+  --out DIR              run directory (default ./kharness-out/<run-id>; ./kharness-out/latest links the
+                         newest); one run at a time may use it
   --json F --junit F --tap F --kcidb F   also write these reports to F
   --quiet                no live progress, only the summary
-  --bisect               exit 125 when the commit cannot be tested (for git bisect run)`,
-  parse: `kharness parse FILE [--json] [--junit F] [--tap F] [--kcidb F] [--json-out F]
+  --bisect               for git bisect run: exit 125 when the commit cannot be tested (patch, build or
+                         boot failed), 128 (stop the bisection) when the problem is not the commit's`,
+  parse: `kharness parse FILE [--json] [--junit F] [--tap F] [--kcidb F] [--json-out F] [--fail-on-warn] [--fail-on-skip]
 
 Reads a console log or a TAP/KTAP file (FILE may be - for stdin) and reports it like a run.
---json prints the results JSON on stdout instead of the terminal summary. Exit codes as for run.`,
+--json prints the results JSON on stdout instead of the terminal summary; --json-out F writes it to F.
+Report paths are checked before anything is read. Exit codes as for run.`,
   list: `kharness list [--json]
 
-Lists the bundled selftest programs and their cases.`,
+Lists the bundled selftest programs and their cases (the ids --tests globs match).`,
   doctor: `kharness doctor
 
 Checks qemu-system-x86_64, the acceleration verdict, gcc and static libc, make, xz, and the default

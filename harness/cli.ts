@@ -5,15 +5,18 @@ import * as path from "node:path";
 import { fileURLToPath } from "node:url";
 import { ArgsError, HELP, parseCommandLine, type Command } from "./cli-args.js";
 import { createProgressPrinter } from "./cli-progress.js";
-import { InterruptedError, KharnessError } from "./errors.js";
+import { InterruptedError, KharnessError, RequestError, type RequestProblem } from "./errors.js";
 import { createExec, type Exec } from "./exec/exec.js";
 import { cacheRoot } from "./exec/files.js";
-import { EXIT, exitCodeForRun } from "./exit-codes.js";
+import { EXIT, exitCodeForError, exitCodeForRun, exitCodeForUsage } from "./exit-codes.js";
 import { runDoctor } from "./doctor.js";
 import { listSelftests } from "./list.js";
 import { runPipeline, writeRunError } from "./pipeline.js";
 import { renderJson, renderTerminal } from "./report/index.js";
-import { parseFileToRun, RESULTS_SCHEMA_VERSION } from "./results/index.js";
+import { parseFileToRun, RESULTS_SCHEMA_VERSION, runFailed } from "./results/index.js";
+import { findRunDir, parseRunDir } from "./read-run-dir.js";
+import type { RunRequest, RunResult } from "./types.js";
+import { reportPathProblems } from "./validate.js";
 import { writeReports } from "./write-reports.js";
 
 const REPO_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..", "..");
@@ -26,7 +29,11 @@ interface Io {
 
 function printError(io: Io, e: unknown, color: boolean): void {
   const red = (s: string) => (color ? `\x1b[31m${s}\x1b[0m` : s);
-  if (e instanceof KharnessError) {
+  if (e instanceof RequestError && e.problems.length > 1) {
+    // Each problem on its own lines, in the same form as a single one.
+    for (const p of e.problems) io.stderr.write(`${red("kharness: error:")} ${p.message}\n${p.fix ? `fix: ${p.fix}\n` : ""}`);
+    io.stderr.write(`kharness: ${e.problems.length} problems; nothing was built or booted\n`);
+  } else if (e instanceof KharnessError) {
     io.stderr.write(`${red("kharness: error:")} ${e.message}\n`);
     if (e.tail?.length) io.stderr.write(`--- last lines ---\n${e.tail.join("\n")}\n------------------\n`);
     if (e.fix) io.stderr.write(`fix: ${e.fix}\n`);
@@ -40,48 +47,44 @@ async function cmdRun(c: Extract<Command, { cmd: "run" }>, exec: Exec, io: Io, s
   const programs = new Set<string>();
   const printer = createProgressPrinter(io.stderr, { color, programs: () => programs });
   const onProgress = c.quiet ? () => undefined : printer;
-  let runDir: string | undefined;
-  try {
-    const outcome = await runPipeline(c.req, {
-      exec,
-      cacheRoot: cacheRoot(),
-      repoRoot: REPO_ROOT,
-      cwd: process.cwd(),
-      qemuBinary: qemuBinaryFromEnv(),
-      signal,
-      onProgress: (e) => {
-        if (e.kind === "info" && e.message.startsWith("run directory ")) runDir = path.resolve(e.message.slice("run directory ".length));
-        if (e.kind === "plan") for (const name of e.programs) programs.add(name);
-        onProgress(e);
-      },
-    });
-    runDir = outcome.runDir;
-    io.stdout.write(renderTerminal(outcome.run, { color }));
-    const sig = interrupted();
-    if (outcome.reportError !== undefined && !sig) {
-      printError(io, outcome.reportError, color);
-      return EXIT.infra;
-    }
-    io.stdout.write(`results: ${path.relative(process.cwd(), outcome.runDir) || "."}/results.json\n`);
-    if (sig) return sig === "SIGINT" ? EXIT.sigint : EXIT.sigterm;
-    if (outcome.boot && outcome.boot.end !== "poweroff" && outcome.boot.end !== "panic") {
-      io.stderr.write(`kharness: the guest did not finish: ${outcome.boot.end}${outcome.boot.endDetail ? ` (${outcome.boot.endDetail})` : ""}; console log: ${path.join(outcome.runDir, "console.log")}\n`);
-    }
-    return exitCodeForRun(outcome.run, { bisect: c.req.bisect });
-  } catch (e) {
-    const sig = interrupted();
-    if (runDir) await writeRunError(runDir, e);
+  const outcome = await runPipeline(c.req, {
+    exec,
+    cacheRoot: cacheRoot(),
+    repoRoot: REPO_ROOT,
+    cwd: process.cwd(),
+    qemuBinary: qemuBinaryFromEnv(),
+    signal,
+    onProgress: (e) => {
+      if (e.kind === "plan") for (const name of e.programs) programs.add(name);
+      onProgress(e);
+    },
+  });
+  const sig = interrupted();
+  if (!outcome.ok) {
+    const e = outcome.error;
+    if (outcome.runDir) await writeRunError(outcome.runDir, e);
     if (sig || e instanceof InterruptedError || (e as Error)?.name === "AbortError") {
-      io.stderr.write(`kharness: interrupted${runDir ? `; kept ${runDir}` : ""}\n`);
-      return sig === "SIGTERM" ? EXIT.sigterm : EXIT.sigint;
+      io.stderr.write(`kharness: interrupted${outcome.runDir ? `; kept ${outcome.runDir}` : ""}\n`);
+      return sig === "SIGTERM" || (e instanceof InterruptedError && e.signal === "SIGTERM") ? EXIT.sigterm : EXIT.sigint;
     }
     printError(io, e, color);
-    if (e instanceof KharnessError) {
-      if (c.req.bisect && e.untestable) return EXIT.bisectSkip;
-      return e.kind === "usage" ? EXIT.usage : EXIT.infra;
-    }
-    return EXIT.infra;
+    const code = exitCodeForError(e, { bisect: c.req.bisect, fromCommit: outcome.stage === "kernel" });
+    if (code === EXIT.bisectAbort) io.stderr.write(`kharness: --bisect: exit ${code} stops \`git bisect run\`: this problem is not the commit's\n`);
+    return code;
   }
+  io.stdout.write(renderTerminal(outcome.run, { color }));
+  if (outcome.reportError !== undefined && !sig) {
+    printError(io, outcome.reportError, color);
+    return c.req.bisect ? EXIT.bisectAbort : EXIT.infra;
+  }
+  io.stdout.write(`results: ${path.relative(process.cwd(), outcome.runDir) || "."}/results.json\n`);
+  if (sig) return sig === "SIGINT" ? EXIT.sigint : EXIT.sigterm;
+  if (outcome.boot.end !== "poweroff" && outcome.boot.end !== "panic") {
+    io.stderr.write(`kharness: the guest did not finish: ${outcome.boot.end}${outcome.boot.endDetail ? ` (${outcome.boot.endDetail})` : ""}; console log: ${path.join(outcome.runDir, "console.log")}\n`);
+  }
+  const code = exitCodeForRun(outcome.run, { bisect: c.req.bisect, failOnSkip: c.failOnSkip });
+  if (c.failOnSkip && code === EXIT.testFailed && !runFailed(outcome.run)) io.stderr.write("kharness: --fail-on-skip: no test passed (everything skipped)\n");
+  return code;
 }
 
 /** KHARNESS_QEMU: a QEMU binary to use instead of qemu-system-x86_64 from PATH (read only here, at the edge). */
@@ -91,31 +94,79 @@ function qemuBinaryFromEnv(env: NodeJS.ProcessEnv = process.env): string | undef
 
 async function cmdParse(c: Extract<Command, { cmd: "parse" }>, io: Io): Promise<number> {
   const color = c.color ?? io.isTty;
-  let input: AsyncIterable<string | Uint8Array>;
+  // Every problem with the input and the report paths at once, before reading anything.
+  const reports = absoluteReports(c.reports);
+  const problems: RequestProblem[] = await reportPathProblems({ "--json-out": reports.json, "--junit": reports.junit, "--tap": reports.tap, "--kcidb": reports.kcidb });
+  let input: AsyncIterable<string | Uint8Array> | undefined;
+  // A run directory, or its console.log beside results.log: parsed again from both logs, as the run was.
+  const runDir = c.file === "-" ? undefined : await findRunDir(c.file);
   if (c.file === "-") input = process.stdin;
-  else {
+  else if (!runDir) {
     const st = await fs.stat(c.file).catch(() => undefined);
-    if (!st?.isFile()) {
-      printError(io, new KharnessError("usage", `parse ${c.file}: no such file`, { fix: "pass a console log or TAP file, or - to read stdin" }), color);
-      return EXIT.usage;
-    }
-    input = createReadStream(c.file);
+    if (!st?.isFile())
+      problems.unshift({ message: `parse ${c.file}: ${st?.isDirectory() ? "a directory without console.log, not a run directory" : st ? "not a regular file" : "no such file"}`, fix: "pass a run directory, a console log or TAP file, or - to read stdin" });
   }
-  const run = { ...(await parseFileToRun(input, { failOnWarn: c.failOnWarn })), schemaVersion: RESULTS_SCHEMA_VERSION };
-  await writeReports(run, undefined, c.reports, {});
+  if (problems.length) {
+    printError(io, new RequestError(problems), color);
+    return EXIT.usage;
+  }
+  let run: RunResult;
+  try {
+    // --fail-on-warn given here wins; otherwise a run directory's manifest says what the run used.
+    run = runDir
+      ? await parseRunDir(runDir, c.failOnWarn ? { failOnWarn: true } : {})
+      : { ...(await parseFileToRun(input ?? createReadStream(c.file), { failOnWarn: c.failOnWarn })), schemaVersion: RESULTS_SCHEMA_VERSION };
+  } catch (e) {
+    printError(io, e, color);
+    return exitCodeForError(e, { bisect: false, fromCommit: false });
+  }
+  const written = await writeReports(run, undefined, reports, {}).then(
+    () => undefined,
+    (e: unknown) => e,
+  );
   io.stdout.write(c.json ? renderJson(run) : renderTerminal(run, { color }));
-  return exitCodeForRun(run, { bisect: false });
+  if (written !== undefined) {
+    printError(io, written, color);
+    return EXIT.infra;
+  }
+  const code = exitCodeForRun(run, { bisect: false, failOnSkip: c.failOnSkip });
+  if (c.failOnSkip && code === EXIT.testFailed && !runFailed(run)) io.stderr.write("kharness: --fail-on-skip: no test passed (everything skipped)\n");
+  return code;
+}
+
+/** Report paths resolved against the working directory, as run requests have them. */
+function absoluteReports(r: RunRequest["reports"]): RunRequest["reports"] {
+  const abs = (p: string | undefined) => (p === undefined ? undefined : path.resolve(p));
+  return { json: abs(r.json), junit: abs(r.junit), tap: abs(r.tap), kcidb: abs(r.kcidb) };
+}
+
+/**
+ * A reader that went away (`kharness list | head -1`) closes our stdout: EPIPE. The output is no longer
+ * wanted, so the command ends quietly with its own exit code instead of dying with a stack trace.
+ */
+function quietOnClosedPipe(stream: NodeJS.WritableStream, stderr: NodeJS.WritableStream): () => void {
+  let told = false;
+  const onError = (e: NodeJS.ErrnoException) => {
+    if (e.code === "EPIPE" || e.code === "ERR_STREAM_DESTROYED") return;
+    if (!told) stderr.write(`kharness: cannot write the output: ${e.code ?? e.message}\n`);
+    told = true;
+    process.exitCode = EXIT.infra;
+  };
+  stream.on("error", onError);
+  return () => stream.off("error", onError);
 }
 
 /** Runs the CLI; returns the exit code. */
 export async function main(argv: string[], io: Io = { stdout: process.stdout, stderr: process.stderr, isTty: Boolean(process.stderr.isTTY) }): Promise<number> {
+  quietOnClosedPipe(io.stdout, io.stderr);
   let command: Command;
   try {
     command = parseCommandLine(argv);
   } catch (e) {
     if (e instanceof ArgsError) {
       for (const p of e.problems) io.stderr.write(`kharness: ${p}\n`);
-      return EXIT.usage;
+      if (e.bisect) io.stderr.write(`kharness: --bisect: exit ${EXIT.bisectAbort} stops \`git bisect run\`: this problem is not the commit's\n`);
+      return exitCodeForUsage({ bisect: e.bisect });
     }
     throw e;
   }

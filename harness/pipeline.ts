@@ -1,20 +1,21 @@
-// request -> RunResult: kernel -> payload -> boot -> results -> reports, emitting progress events.
+// request -> RunResult: validate -> kernel -> payload -> boot -> results -> reports, emitting progress events.
 // Whatever happens (crash, timeout, interrupt), the run directory keeps the console log and what was parsed.
 
 import { promises as fs } from "node:fs";
 import * as path from "node:path";
 import { KharnessError, UsageError } from "./errors.js";
 import type { Exec } from "./exec/exec.js";
-import { writeFileAtomic } from "./exec/files.js";
+import { withLock, writeFileAtomic } from "./exec/files.js";
 import { resolveDefaultKernel, resolveImageKernel } from "./kernel/default.js";
 import { buildKernelFromTree, buildKselftests } from "./kernel/tree.js";
 import { checkQemu } from "./doctor.js";
 import { buildPayload, type ExtraGuestFiles } from "./payload/payload.js";
+import { absoluteRequest, validateRunRequest, type ValidatedRun } from "./validate.js";
 import { resolveAccel } from "./qemu/accel.js";
 import { bootGuest } from "./qemu/boot.js";
 import { defaultMachine, timeoutScale, X86_64 } from "./qemu/profiles.js";
-import { writeReports } from "./write-reports.js";
-import { createRunParser, RESULTS_SCHEMA_VERSION } from "./results/index.js";
+import { writeReports, writeRunManifest } from "./write-reports.js";
+import { createRunParser, makeRunManifest, nameUnstartedPrograms, RESULTS_SCHEMA_VERSION } from "./results/index.js";
 import type { BootResult, KernelImage, ProgressSink, RunRequest, RunResult } from "./types.js";
 
 export interface PipelineDeps {
@@ -31,12 +32,43 @@ export interface PipelineDeps {
   qemuBinary?: string;
 }
 
-export interface PipelineOutcome {
-  run: RunResult;
-  runDir: string;
-  boot?: BootResult;
-  /** Writing results.json/junit.xml/... failed (e.g. ENOSPC); the run itself is complete. */
-  reportError?: unknown;
+/** The stages of a run, in order; a failure says in which one it happened. */
+export type PipelineStage = "validate" | "preflight" | "run-dir" | "kernel" | "payload" | "boot";
+
+/** What runPipeline returns: the run, or the error and the stage it came from (never thrown). */
+export type PipelineOutcome =
+  | {
+      ok: true;
+      run: RunResult;
+      runDir: string;
+      boot: BootResult;
+      /** Writing results.json/junit.xml/... failed (e.g. ENOSPC); the run itself is complete. */
+      reportError?: unknown;
+    }
+  | {
+      ok: false;
+      /** Only "kernel" can mean "this commit cannot be tested"; see exit-codes.ts. */
+      stage: PipelineStage;
+      error: unknown;
+      /** Set once the run directory exists (the caller records the error there). */
+      runDir?: string;
+    };
+
+/** An error with the stage it came from, inside runPipeline only. */
+class StageFailure {
+  constructor(
+    readonly stage: PipelineStage,
+    readonly error: unknown,
+  ) {}
+}
+
+/** Runs one step; its error is tagged with the stage. */
+async function inStage<T>(stage: PipelineStage, step: Promise<T> | (() => Promise<T>)): Promise<T> {
+  try {
+    return await (typeof step === "function" ? step() : step);
+  } catch (e) {
+    throw e instanceof StageFailure ? e : new StageFailure(stage, e);
+  }
 }
 
 /** Modules the guest needs for its virtio console when the kernel has them as modules (Debian 6.1). */
@@ -61,89 +93,125 @@ export function makeRunId(d: Date): string {
   return `${d.getFullYear()}${p(d.getMonth() + 1)}${p(d.getDate())}-${p(d.getHours())}${p(d.getMinutes())}${p(d.getSeconds())}-${Math.random().toString(36).slice(2, 6)}`;
 }
 
+/** The run directory of a request (absolute paths): --out, or ./kharness-out/<run-id>. */
+export function runDirFor(req: RunRequest, cwd: string, runId: string): string {
+  return req.outDir ?? path.join(cwd, "kharness-out", runId);
+}
+
+/** Lock file inside a run directory while a run owns it. */
+const RUN_LOCK = ".kharness.lock";
+
 /**
- * The real reason a directory cannot be made: a recursive mkdir on a read-only filesystem reports ENOENT,
- * so ask the nearest existing ancestor (EROFS, EACCES, ENOTDIR for a regular file).
+ * Runs fn while this process owns runDir. A second run given the same --out refuses at once (exit 2)
+ * rather than interleaving its files with the first's; a lock whose owner died is taken over.
  */
-async function explainUnwritable(dir: string, err: unknown): Promise<string> {
-  const code = (err as NodeJS.ErrnoException).code ?? String(err);
-  if (code !== "ENOENT") return code;
-  let p = path.dirname(dir);
-  for (;;) {
-    const st = await fs.stat(p).catch(() => undefined);
-    if (st) {
-      if (!st.isDirectory()) return "ENOTDIR";
-      return fs.access(p, fs.constants.W_OK).then(() => code, (e: NodeJS.ErrnoException) => e.code ?? code);
-    }
-    if (path.dirname(p) === p) return code;
-    p = path.dirname(p);
-  }
+async function withRunDirLock<T>(runDir: string, label: string, signal: AbortSignal, fn: () => Promise<T>): Promise<T> {
+  const refuse = new AbortController();
+  return withLock(path.join(runDir, RUN_LOCK), fn, {
+    signal: AbortSignal.any([signal, refuse.signal]),
+    onWait: (owner) =>
+      refuse.abort(
+        new UsageError(`${label} ${runDir}: another kharness run (pid ${owner}) is writing to this run directory`, {
+          fix: "wait for it to finish, or give this run its own --out",
+          untestable: false,
+        }),
+      ),
+  });
 }
 
-/** Creates the run directory (checking it is writable) and points ./kharness-out/latest at it. */
-export async function prepareRunDir(req: RunRequest, cwd: string, runId: string): Promise<string> {
-  const runDir = req.outDir ? path.resolve(cwd, req.outDir) : path.join(cwd, "kharness-out", runId);
-  try {
-    await fs.mkdir(runDir, { recursive: true });
-    await fs.access(runDir, fs.constants.W_OK);
-    const probe = path.join(runDir, `.write-test-${process.pid}`);
-    await fs.writeFile(probe, "");
-    await fs.rm(probe);
-  } catch (e) {
-    const code = await explainUnwritable(runDir, e);
-    throw new UsageError(`--out ${req.outDir ?? runDir}: cannot write there (${code})`, { fix: "pass --out with a writable directory", cause: e, untestable: false });
-  }
-  if (!req.outDir) {
-    const latest = path.join(cwd, "kharness-out", "latest");
-    const tmp = `${latest}.tmp-${process.pid}`;
-    await fs.rm(tmp, { force: true });
-    await fs.symlink(runId, tmp);
-    await fs.rename(tmp, latest);
-  }
-  return runDir;
+/** Creates the (validated) run directory; points ./kharness-out/latest at a default one. */
+async function prepareRunDir(runDir: string, latestDir: string | undefined): Promise<void> {
+  await fs.mkdir(runDir, { recursive: true });
+  if (!latestDir) return;
+  const latest = path.join(latestDir, "latest");
+  const tmp = `${latest}.tmp-${process.pid}`;
+  await fs.rm(tmp, { force: true });
+  await fs.symlink(path.basename(runDir), tmp);
+  await fs.rename(tmp, latest);
 }
 
-async function getKernel(req: RunRequest, deps: PipelineDeps, runDir: string): Promise<{ kernel: KernelImage; extra?: ExtraGuestFiles }> {
+async function getKernel(req: RunRequest, deps: PipelineDeps, runDir: string, image: KernelImage | undefined): Promise<{ kernel: KernelImage; extra?: ExtraGuestFiles }> {
   deps.onProgress({ kind: "stage", stage: "kernel" });
   const k = req.kernel;
   switch (k.kind) {
     case "default":
       return { kernel: await resolveDefaultKernel(deps.cacheRoot) };
     case "image":
-      return { kernel: await resolveImageKernel(path.resolve(deps.cwd, k.path)) };
+      return { kernel: image ?? (await resolveImageKernel(k.path)) };
     case "tree": {
-      const abs = { ...k, dir: path.resolve(deps.cwd, k.dir), patches: k.patches.map((p) => path.resolve(deps.cwd, p)), configs: k.configs.map((c) => (/^CONFIG_/.test(c) ? c : path.resolve(deps.cwd, c))) };
       const stageDeps = { exec: deps.exec, cacheRoot: deps.cacheRoot, runDir, signal: deps.signal, onProgress: deps.onProgress, repoRoot: deps.repoRoot };
-      const kernel = await buildKernelFromTree(abs, stageDeps);
+      const kernel = await buildKernelFromTree(k, stageDeps);
       const extra = req.kselftests.length ? await buildKselftests(kernel, req.kselftests, stageDeps) : undefined;
       return { kernel, extra };
     }
   }
 }
 
-/** Runs one request end to end. Throws KharnessError for usage/infra problems before the boot. */
-export async function runPipeline(req: RunRequest, deps: PipelineDeps): Promise<PipelineOutcome> {
+/**
+ * Runs one request end to end: validate (every problem at once, nothing written) and the QEMU preflight,
+ * then under the run directory's lock: kernel -> payload -> boot -> results -> reports. Never throws:
+ * the outcome carries the run, or the error with its stage.
+ */
+export async function runPipeline(request: RunRequest, deps: PipelineDeps): Promise<PipelineOutcome> {
   const started = (deps.now ?? (() => new Date()))();
   const runId = makeRunId(started);
-  const runDir = await prepareRunDir(req, deps.cwd, runId);
-  deps.onProgress({ kind: "info", message: `run directory ${path.relative(deps.cwd, runDir) || "."}` });
+  const req = absoluteRequest(request, deps.cwd);
+  const runDir = runDirFor(req, deps.cwd, runId);
+  let owned = false;
+  try {
+    // A missing or too old QEMU must fail in a second, not after a 7-minute kernel build; a usage problem
+    // is reported first (and with all the others), since fixing it is the user's next step either way.
+    const qemuBinary = deps.qemuBinary ?? X86_64.qemuBinary;
+    const [validated, qemu] = await Promise.allSettled([
+      validateRunRequest(req, runDir, { exec: deps.exec, cacheRoot: deps.cacheRoot, repoRoot: deps.repoRoot, profile: X86_64, signal: deps.signal, onProgress: deps.onProgress }),
+      checkQemu(deps.exec, qemuBinary),
+    ]);
+    if (validated.status === "rejected") throw new StageFailure("validate", validated.reason);
+    if (qemu.status === "rejected") throw new StageFailure("preflight", qemu.reason);
+    const v = validated.value;
+    deps.signal.throwIfAborted();
 
-  // A missing or too old QEMU must fail in a second, not after a 7-minute kernel build.
-  const qemuBinary = deps.qemuBinary ?? X86_64.qemuBinary;
-  await checkQemu(deps.exec, qemuBinary);
-  const [{ kernel, extra }, accel] = await Promise.all([getKernel(req, deps, runDir), resolveAccel(req.accel, { exec: deps.exec, cacheDir: deps.cacheRoot, qemuBinary })]);
+    await inStage("run-dir", prepareRunDir(runDir, undefined));
+    return await inStage("run-dir", () =>
+      withRunDirLock(runDir, req.outDir ? "--out" : "run directory", deps.signal, async () => {
+        // Only now is the directory this run's: an error before this must not be written into another run's.
+        owned = true;
+        if (!req.outDir) await inStage("run-dir", prepareRunDir(runDir, path.dirname(runDir)));
+        deps.onProgress({ kind: "info", message: `run directory ${path.relative(deps.cwd, runDir) || "."}` });
+        return runStages(req, v, { ...deps, qemuBinary }, { runId, runDir, started });
+      }),
+    );
+  } catch (e) {
+    const f = e instanceof StageFailure ? e : new StageFailure("run-dir", e);
+    return { ok: false, stage: f.stage, error: f.error, runDir: owned ? runDir : undefined };
+  }
+}
+
+/** kernel -> payload -> boot -> results -> reports, in a locked run directory. */
+async function runStages(req: RunRequest, v: ValidatedRun, deps: PipelineDeps & { qemuBinary: string }, ctx: { runId: string; runDir: string; started: Date }): Promise<PipelineOutcome> {
+  const { runId, runDir, started } = ctx;
+  const [{ kernel, extra }, accel] = await Promise.all([
+    inStage("kernel", getKernel(req, deps, runDir, v.image)),
+    inStage("preflight", resolveAccel(req.accel, { exec: deps.exec, cacheDir: deps.cacheRoot, qemuBinary: deps.qemuBinary })),
+  ]);
   if (kernel.configPath) await fs.copyFile(kernel.configPath, path.join(runDir, "kernel.config")).catch(() => undefined);
   deps.signal.throwIfAborted();
 
-  const payload = await buildPayload(
-    { exec: deps.exec, cacheRoot: deps.cacheRoot, repoRoot: deps.repoRoot, signal: deps.signal, onProgress: deps.onProgress },
-    { kernel, tests: req.tests, programs: req.programs.map((p) => path.resolve(deps.cwd, p)), extra: scaleKselftestTimeouts(extra, accel.accel), timeoutSec: req.timeoutSec, selftestDefines: req.selftestDefines, wantedModules: guestModules(), outDir: runDir },
+  const payload = await inStage(
+    "payload",
+    buildPayload(
+      { exec: deps.exec, cacheRoot: deps.cacheRoot, repoRoot: deps.repoRoot, signal: deps.signal, onProgress: deps.onProgress },
+      { kernel, bundled: v.bundled, users: v.users, extra: scaleKselftestTimeouts(extra, accel.accel), timeoutSec: req.timeoutSec, selftestDefines: req.selftestDefines, wantedModules: guestModules(), outDir: runDir },
+    ),
   );
   deps.signal.throwIfAborted();
   deps.onProgress({ kind: "plan", programs: payload.programs.map((p) => p.name) });
 
+  // Before the boot, so that `kharness parse RUN_DIR` names the programs even of a run that crashed.
+  await inStage("payload", writeRunManifest(runDir, makeRunManifest(payload.programs, { failOnWarn: req.failOnWarn })));
+
   deps.onProgress({ kind: "stage", stage: "boot", detail: `${kernel.release ?? path.basename(kernel.path)} (${accel.accel})` });
-  const parser = createRunParser({ onEvent: deps.onProgress, failOnWarn: req.failOnWarn });
+  const parser = createRunParser({ onEvent: deps.onProgress, failOnWarn: req.failOnWarn, now: Date.now });
   let boot: BootResult;
   try {
     boot = await bootGuest(
@@ -164,7 +232,7 @@ export async function runPipeline(req: RunRequest, deps: PipelineDeps): Promise<
     // Even when the boot itself failed to start, keep what the parser saw.
     const run = finishRun(nameUnstartedPrograms(parser.finish({ end: "qemu-error", detail: (e as Error).message }), payload.programs), { runId, started, kernel, req });
     await writeReports(run, runDir, req.reports, { runId }).catch(() => undefined);
-    throw e;
+    throw new StageFailure("boot", e);
   }
 
   deps.onProgress({ kind: "stage", stage: "results" });
@@ -172,27 +240,7 @@ export async function runPipeline(req: RunRequest, deps: PipelineDeps): Promise<
   deps.onProgress({ kind: "stage", stage: "report" });
   // A full disk here must not hide the verdicts already parsed: the caller shows them, then the error.
   const reportError = await writeReports(run, runDir, req.reports, { runId }).then(() => undefined, (e: unknown) => e);
-  return { run, runDir, boot, reportError };
-}
-
-/**
- * The guest's plan line only counts programs, so a program that never started (the kernel crashed
- * first) reaches the parser as a placeholder `test_N`. The host knows the manifest: name it after the
- * N-th program, so "not run: kernel crashed" says which test did not run.
- */
-export function nameUnstartedPrograms(run: RunResult, programs: readonly { name: string }[]): RunResult {
-  const taken = new Set(run.tests.map((t) => t.id));
-  for (const [i, t] of run.tests.entries()) {
-    const m = /^test_(\d+)$/.exec(t.name);
-    const program = m ? programs[Number(m[1]) - 1] : undefined;
-    if (!program || !t.unreported || t.children.length || taken.has(program.name) || Number(m![1]) !== i + 1) continue;
-    taken.delete(t.id);
-    taken.add(program.name);
-    t.name = program.name;
-    t.id = program.name;
-    for (const e of t.kernelEvents) e.testId = program.name;
-  }
-  return run;
+  return { ok: true, run, runDir, boot, reportError };
 }
 
 function finishRun(run: RunResult, ctx: { runId: string; started: Date; kernel: KernelImage; req: RunRequest; boot?: BootResult }): RunResult {

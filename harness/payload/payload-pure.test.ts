@@ -1,29 +1,80 @@
-// Pure payload helpers: test selection by glob, module load order, static-ELF checks.
+// Pure payload helpers: test selection by fnmatch globs, module load order, static-ELF checks.
 import t from "tap";
 import { readFileSync } from "node:fs";
-import { globToRegExp, selectPrograms } from "./select.js";
+import { compileGlob, fnmatch, globDistance, globsNeedingCases, nearMatches, selectBundled } from "./select.js";
 import { moduleName, parseModulesDep, resolveModuleLoadOrder } from "./modules.js";
 import { checkStaticX86Elf } from "./elf.js";
-import { UsageError } from "../errors.js";
 
-t.test("globs select programs in bundled order; a case glob selects its program", async (t) => {
-  const all = ["net_abi", "net_tcp", "socket_create"];
-  t.same(selectPrograms(all, []), all);
-  t.same(selectPrograms(all, ["socket_*", "net_a?i"]), ["net_abi", "socket_create"]);
-  t.same(selectPrograms(all, ["net_tcp.tcp.ipv4.*"]), ["net_tcp"]);
-  t.ok(globToRegExp("a[bc]d").test("acd"));
-  t.notOk(globToRegExp("a.b").test("axb"), "a dot is literal");
+const CATALOG = [
+  { program: "net_abi", cases: ["abi.version", "ruleset.empty_enomsg"] },
+  { program: "net_tcp", cases: ["tcp.ipv4_tcp.bind_denied", "tcp.ipv4_tcp.connect_denied", "tcp.ipv6_tcp.bind_denied", "unspec.bind"] },
+  { program: "socket_create", cases: ["create.denied"] },
+];
+
+t.test("fnmatch rules of the selftest framework: * and ? cross dots, brackets, backslash quotes", async (t) => {
+  t.ok(fnmatch("net_*", "net_tcp.tcp.ipv4_tcp.bind_denied"), "* matches across dots (no FNM_PERIOD/PATHNAME)");
+  t.ok(fnmatch("a?c", "a.c"));
+  t.notOk(fnmatch("a.b", "axb"), "a dot is literal");
+  t.ok(fnmatch("a[bc]d", "acd"));
+  t.ok(fnmatch("a[!bc]d", "axd") && fnmatch("a[^bc]d", "axd"));
+  t.notOk(fnmatch("a[!bc]d", "abd"));
+  t.ok(fnmatch("[]x]", "]"), "] first in a bracket is literal");
+  t.ok(fnmatch("a[[:digit:]]", "a7"));
+  t.ok(fnmatch("\\*", "*") && !fnmatch("\\*", "x"), "backslash quotes a wildcard");
+  t.ok(fnmatch("a[b", "a[b"), "an unclosed [ is literal");
+  t.notOk(fnmatch("net_[z-a]", "net_b"));
 });
 
-t.test("an unknown glob is a usage error listing what exists", async (t) => {
-  try {
-    selectPrograms(["net_abi", "net_tcp"], ["nope*", "net_tcp"]);
-    t.fail("should throw");
-  } catch (e) {
-    t.ok(e instanceof UsageError);
-    t.match((e as UsageError).message, /--tests nope\*/);
-    t.match((e as UsageError).fix, /net_abi, net_tcp/);
-  }
+t.test("invalid globs say why", async (t) => {
+  const reversed = compileGlob("net_[z-a]");
+  t.equal(reversed.ok, false);
+  t.match(!reversed.ok && reversed.problem, /range z-a is empty/);
+  t.match(compileGlob("x[[:nope:]]"), { ok: false, problem: /not a character class/ });
+  t.match(compileGlob("x\\"), { ok: false, problem: /lone backslash/ });
+  t.match(compileGlob(""), { ok: false });
+  t.match(compileGlob("a\tb"), { ok: false, problem: /tab/ });
+});
+
+t.test("no globs select every program with no arguments", async (t) => {
+  t.same(
+    selectBundled(CATALOG, []).selected.map((s) => [s.program, s.args]),
+    [
+      ["net_abi", []],
+      ["net_tcp", []],
+      ["socket_create", []],
+    ],
+  );
+});
+
+t.test("a program glob selects whole programs; a case glob selects cases and goes to the program", async (t) => {
+  const r = selectBundled(CATALOG, ["socket_*", "net_tcp.tcp.ipv4*.bind_*"]);
+  t.same(r.problems, []);
+  t.same(r.selected, [
+    { program: "net_tcp", args: ["net_tcp.tcp.ipv4*.bind_*"], cases: ["tcp.ipv4_tcp.bind_denied"] },
+    { program: "socket_create", args: [], cases: ["create.denied"] },
+  ]);
+  const bare = selectBundled(CATALOG, ["unspec.*"]);
+  t.same(bare.selected, [{ program: "net_tcp", args: ["unspec.*"], cases: ["unspec.bind"] }], "the case name alone matches too, as the framework allows");
+  const both = selectBundled(CATALOG, ["net_tcp", "net_tcp.unspec.*"]);
+  t.same(both.selected, [{ program: "net_tcp", args: [], cases: CATALOG[1]!.cases }], "a whole-program glob wins: every case");
+});
+
+t.test("a glob that matches nothing, or is invalid, is a problem naming the closest tests", async (t) => {
+  const r = selectBundled(CATALOG, ["net_abi.no_such_case", "net_tpc", "net_[z-a]", "net_abi"]);
+  t.equal(r.problems.length, 3, r.problems.join("\n"));
+  t.match(r.problems[0], /--tests net_\[z-a\]: not a valid glob: the range z-a is empty/);
+  t.match(r.problems[1], /--tests net_abi\.no_such_case: matches no bundled program or case; closest: net_abi\./);
+  t.match(r.problems[2], /--tests net_tpc: matches no bundled program or case; closest: net_tcp/);
+});
+
+t.test("near matches rank by glob edit distance", async (t) => {
+  t.equal(globDistance("net_tpc", "net_tcp"), 2);
+  t.equal(globDistance("net_*.bind_denid", "net_tcp.tcp.ipv4_tcp.bind_denied"), 1);
+  t.equal(nearMatches(CATALOG, "net_tcp.tcp.ipv4_tcp.bind_denid")[0], "net_tcp.tcp.ipv4_tcp.bind_denied");
+});
+
+t.test("only globs that match no whole program need the case lists", async (t) => {
+  t.same(globsNeedingCases(["net_abi", "net_tcp"], ["net_*", "net_tcp.x*", "[z-a]"]), ["net_tcp.x*"]);
 });
 
 t.test("module load order puts dependencies first and skips built-ins", async (t) => {

@@ -7,11 +7,14 @@ import { InfraError, UsageError } from "../errors.js";
 import type { Exec } from "../exec/exec.js";
 import { runChecked } from "../exec/exec.js";
 import { ensureCacheEntry, exists, readHead, sha256, writeFileAtomic } from "../exec/files.js";
+import { KERNEL_ENTRY_ID } from "../results/index.js";
 import type { GuestProgram, KernelImage, Payload, ProgressSink } from "../types.js";
 import { type CpioEntry, withParentDirs, writeCpio } from "./cpio.js";
 import { checkStaticX86Elf } from "./elf.js";
 import { parseModulesDep, resolveModuleLoadOrder } from "./modules.js";
-import { selectPrograms } from "./select.js";
+import type { BundledSelection, CatalogEntry } from "./select.js";
+
+export { compileGlob, fnmatch, globsNeedingCases, nearMatches, selectBundled, type BundledSelection, type CatalogEntry, type CompiledGlob } from "./select.js";
 
 export interface PayloadDeps {
   exec: Exec;
@@ -30,10 +33,10 @@ export interface ExtraGuestFiles {
 
 export interface PayloadRequest {
   kernel: KernelImage;
-  /** Globs over bundled program names; empty = all. */
-  tests: string[];
-  /** Paths of the user's own static programs. */
-  programs: string[];
+  /** The bundled programs to run, with the case globs each gets (validated: see harness/validate.ts). */
+  bundled: readonly BundledSelection[];
+  /** The user's own static programs (checked by checkUserPrograms). */
+  users: readonly UserProgram[];
   extra?: ExtraGuestFiles;
   timeoutSec: number;
   /** Preprocessor defines for a test-only selftest build (e.g. KH_FLIP_ERRNO). */
@@ -98,31 +101,76 @@ export async function listBundledPrograms(exec: Exec, repoRoot: string): Promise
   return res.stdout.split("\n").map((s) => s.trim()).filter(Boolean);
 }
 
-/** Validates --program paths: all problems reported at once. */
-async function checkUserPrograms(paths: string[]): Promise<{ name: string; hostPath: string }[]> {
+/**
+ * Every bundled program with its cases: each binary's own `--list` (static, and touching no kernel feature,
+ * so it runs on the host). Compiles the selftests first (cached), with the defines the run will use.
+ */
+export async function listBundledCatalog(deps: PayloadDeps, defines: readonly string[] = []): Promise<Required<CatalogEntry>[]> {
+  const [dir, programs] = await Promise.all([compileBundledSelftests(deps, [...defines]), listBundledPrograms(deps.exec, deps.repoRoot)]);
+  const out: Required<CatalogEntry>[] = [];
+  for (const program of programs) {
+    const res = await runChecked(deps.exec, [path.join(dir, program), "--list"], { what: `${program} --list`, signal: deps.signal });
+    out.push({ program, cases: res.stdout.split("\n").map((s) => s.trim()).filter(Boolean) });
+  }
+  return out;
+}
+
+/** A user's program that passed the checks: its test-id name and where it is. */
+export interface UserProgram {
+  name: string;
+  hostPath: string;
+}
+
+/** Names the results use for their own entries (and a tree's kselftests' prefix); a program so named would be mistaken for them. */
+const RESERVED_NAMES: ReadonlySet<string> = new Set([KERNEL_ENTRY_ID, "kselftest", "no_tap_output", "no_tests", "skip_all"]);
+
+/** The test-id name of a --program file: its base name, kept to characters that are safe in ids and paths. */
+export function userProgramName(file: string): string {
+  return path.basename(file).replace(/[^A-Za-z0-9_-]/g, "_") || "program";
+}
+
+/**
+ * Checks --program paths (all problems at once): each must be a static x86-64 executable, and its name must
+ * be its own. Test ids start with the program name, and history, baselines and known-failure files key on
+ * them: a user's `net_abi` reporting as `net_abi.*` would pass for the bundled program, and a silent rename
+ * (`net_abi~2`, `t_`) would change with the other programs of the run. So a clash is refused, naming both.
+ */
+export async function checkUserPrograms(paths: readonly string[], bundled: readonly string[]): Promise<{ programs: UserProgram[]; problems: string[] }> {
   const problems: string[] = [];
-  const out: { name: string; hostPath: string }[] = [];
-  const names = new Set<string>();
+  const programs: UserProgram[] = [];
+  const byName = new Map<string, string>();
+  const bundledNames = new Set(bundled);
   for (const p of paths) {
     const abs = path.resolve(p);
     const st = await fs.stat(abs).catch(() => undefined);
     if (!st?.isFile()) {
-      problems.push(`--program ${p}: no such file`);
+      problems.push(`--program ${p}: ${st ? "not a regular file" : "no such file"}`);
       continue;
     }
-    const verdict = checkStaticX86Elf(await readHead(abs, 64 * 1024));
+    const head = await readHead(abs, 64 * 1024).catch((e: NodeJS.ErrnoException) => e);
+    if (!Buffer.isBuffer(head)) {
+      problems.push(`--program ${p}: cannot read it (${head.code ?? head.message})`);
+      continue;
+    }
+    const verdict = checkStaticX86Elf(head);
     if (!verdict.ok) {
       problems.push(`--program ${p}: ${verdict.problem}; ${verdict.fix}`);
       continue;
     }
-    // Test ids start with the program name: keep it to safe characters.
-    let name = path.basename(abs).replace(/[^A-Za-z0-9_-]/g, "_") || "program";
-    while (names.has(name)) name = `${name}_`;
-    names.add(name);
-    out.push({ name, hostPath: abs });
+    const name = userProgramName(abs);
+    const other = byName.get(name);
+    if (bundledNames.has(name)) {
+      problems.push(`--program ${p}: its name ${name} is the bundled selftest ${name} (selftests/${name}.c), so its results would read as the bundled program's; copy it under another name, e.g. my_${name}`);
+    } else if (RESERVED_NAMES.has(name)) {
+      problems.push(`--program ${p}: ${name} is a name kharness uses for its own result entries; copy it under another name, e.g. my_${name}`);
+    } else if (other !== undefined) {
+      problems.push(`--program ${p} and --program ${other}: both would report as ${name}; give them different file names`);
+    } else {
+      byName.set(name, p);
+      programs.push({ name, hostPath: abs });
+    }
   }
-  if (problems.length) throw new UsageError(problems.join("\n"), { fix: "pass static x86-64 executables built with gcc -static", untestable: false });
-  return out;
+  return { programs, problems };
 }
 
 /** Decompressed module files (cached by source path and size), as guest paths -> host paths. */
@@ -176,19 +224,21 @@ async function kselftestShell(deps: PayloadDeps): Promise<CpioEntry[]> {
 export async function buildPayload(deps: PayloadDeps, req: PayloadRequest): Promise<Payload> {
   deps.onProgress?.({ kind: "stage", stage: "payload" });
   const defines = req.selftestDefines.map((d) => `-D${d}`);
-  // Bad input (an unknown --tests glob, a --program that is not a static binary) fails before any compile.
-  const [bundled, users] = await Promise.all([listBundledPrograms(deps.exec, deps.repoRoot), checkUserPrograms(req.programs)]);
-  const chosen = selectPrograms(bundled, req.tests);
-  const [vmDir, testsDir] = await Promise.all([compileCached(deps, "vm", []), compileCached(deps, "selftests", defines)]);
+  const [vmDir, testsDir] = await Promise.all([compileCached(deps, "vm", []), req.bundled.length ? compileCached(deps, "selftests", defines) : undefined]);
   const programs: GuestProgram[] = [];
   const files: { hostPath: string; guestPath: string; mode?: number }[] = [];
-  for (const name of chosen) {
-    const hostPath = path.join(testsDir, name);
+  for (const { program: name, args } of req.bundled) {
+    const hostPath = path.join(testsDir as string, name);
     if (!(await exists(hostPath))) throw new InfraError(`the selftest build did not produce ${name}`, { fix: "run `make -C selftests` to see why" });
-    programs.push({ name, hostPath, guestPath: `/kharness/bin/${name}`, timeoutSec: req.timeoutSec, args: [] });
+    programs.push({ name, hostPath, guestPath: `/kharness/bin/${name}`, timeoutSec: req.timeoutSec, args: [...args] });
   }
-  for (const u of users) programs.push({ name: u.name, hostPath: u.hostPath, guestPath: `/kharness/bin/${u.name}`, timeoutSec: req.timeoutSec, args: [] });
-  for (const p of programs) files.push({ hostPath: p.hostPath, guestPath: p.guestPath, mode: 0o755 });
+  for (const u of req.users) programs.push({ name: u.name, hostPath: u.hostPath, guestPath: `/kharness/bin/${u.name}`, timeoutSec: req.timeoutSec, args: [] });
+  for (const p of programs) {
+    // One guest path for two programs would put one binary in and run it under both names (a user's
+    // net_abi once ran as the bundled one): checkUserPrograms refuses such names, and this keeps it so.
+    if (files.some((f) => f.guestPath === p.guestPath)) throw new InfraError(`two programs want the guest path ${p.guestPath}`, { fix: "this is a kharness bug: please report it with the command line" });
+    files.push({ hostPath: p.hostPath, guestPath: p.guestPath, mode: 0o755 });
+  }
   if (req.extra) {
     programs.push(...req.extra.programs);
     files.push(...req.extra.files);

@@ -24,16 +24,33 @@ export function tempDir(prefix = "kh-test-"): string {
   return mkdtempSync(path.join(tmpdir(), prefix));
 }
 
+export interface CliOptions {
+  env?: NodeJS.ProcessEnv;
+  cwd?: string;
+  onStderr?: (line: string) => NodeJS.Signals | void;
+  stdin?: string;
+  /** Do not add --out (the run goes to ./kharness-out/<run-id> under cwd). */
+  noOut?: boolean;
+  /** SIGKILL the process after this long (a hang then shows as signal SIGKILL). */
+  killAfterMs?: number;
+  /** Close the read end of stdout at once, as `| head -1` does once it has its line. */
+  closeStdout?: boolean;
+}
+
 /**
  * Runs `kharness ARGS` (with --out in a fresh temp dir for `run` unless given). `onStderr` sees progress
  * lines as they come and may return a signal to send to the process (e.g. SIGINT once the boot starts).
  */
-export function runCli(args: string[], opts: { env?: NodeJS.ProcessEnv; cwd?: string; onStderr?: (line: string) => NodeJS.Signals | void; stdin?: string } = {}): Promise<CliOutcome> {
-  const outDir = args.includes("--out") ? (args[args.indexOf("--out") + 1] as string) : tempDir("kh-run-");
-  const full = args[0] === "run" && !args.includes("--out") ? [...args, "--out", outDir] : args;
+export function runCli(args: string[], opts: CliOptions = {}): Promise<CliOutcome> {
+  const given = args.findIndex((a) => a === "--out" || a.startsWith("--out="));
+  const outDir = given >= 0 ? (args[given] === "--out" ? (args[given + 1] as string) : (args[given] as string).slice("--out=".length)) : opts.noOut ? "" : tempDir("kh-run-");
+  const full = args[0] === "run" && given < 0 && !opts.noOut ? [...args, "--out", outDir] : args;
   const t0 = Date.now();
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, [KHARNESS_BIN, ...full], { cwd: opts.cwd ?? REPO_ROOT, env: { ...process.env, ...opts.env }, stdio: ["pipe", "pipe", "pipe"] });
+    if (opts.closeStdout) child.stdout.destroy();
+    const killer = opts.killAfterMs ? setTimeout(() => child.kill("SIGKILL"), opts.killAfterMs) : undefined;
+    child.on("close", () => clearTimeout(killer));
     let stdout = "";
     let stderr = "";
     let pending = "";
@@ -53,6 +70,36 @@ export function runCli(args: string[], opts: { env?: NodeJS.ProcessEnv; cwd?: st
     child.on("error", reject);
     child.on("close", (code, signal) => resolve({ code, signal, stdout, stderr, outDir, durationMs: Date.now() - t0 }));
   });
+}
+
+/** A file's bytes from a cpio newc archive (the run's initramfs.cpio), or undefined when it is not in it. */
+export function readCpioEntry(archive: Buffer, name: string): Buffer | undefined {
+  const pad4 = (n: number) => (n + 3) & ~3;
+  let off = 0;
+  while (off + 110 <= archive.length && archive.toString("latin1", off, off + 6) === "070701") {
+    const field = (i: number) => Number.parseInt(archive.toString("latin1", off + 6 + i * 8, off + 14 + i * 8), 16);
+    const size = field(6);
+    const nameSize = field(11);
+    const entry = archive.toString("utf8", off + 110, off + 110 + nameSize - 1);
+    const dataAt = pad4(off + 110 + nameSize);
+    if (entry === "TRAILER!!!") return undefined;
+    if (entry === name || entry === `./${name}`) return archive.subarray(dataAt, dataAt + size);
+    off = pad4(dataAt + size);
+  }
+  return undefined;
+}
+
+/** The guest manifest of a run (name, guest path and arguments per program), read from its initramfs. */
+export async function readGuestManifest(outDir: string): Promise<{ name: string; guestPath: string; args: string[] }[]> {
+  const cpio = await fs.readFile(path.join(outDir, "initramfs.cpio"));
+  const text = readCpioEntry(cpio, "kharness/manifest")?.toString("utf8") ?? "";
+  return text
+    .split("\n")
+    .filter(Boolean)
+    .map((line) => {
+      const [name, guestPath, , , ...args] = line.split("\t");
+      return { name: name as string, guestPath: guestPath as string, args };
+    });
 }
 
 export async function readResults(outDir: string): Promise<RunResult> {
