@@ -186,8 +186,8 @@ export function parseCommandLine(argv: string[]): Command {
     case "parse": {
       const p = parseOpts(rest, PARSE_OPTS, "parse", problems);
       if (flag(p, "help")) return { cmd: "help", topic: "parse" };
-      if (p.positional.length !== 1) problems.push(p.positional.length === 0 ? "parse needs a FILE (a console log or TAP file; - reads stdin)" : `parse takes one FILE, got ${p.positional.length}`);
-      else if (p.positional[0] === "") problems.push("parse FILE is empty: name a console log or TAP file, or - for stdin");
+      if (p.positional.length !== 1) problems.push(p.positional.length === 0 ? "parse needs a FILE (a run directory, a console log or TAP file; - reads stdin)" : `parse takes one FILE, got ${p.positional.length}`);
+      else if (p.positional[0] === "") problems.push("parse FILE is empty: name a run directory, a console log or TAP file, or - for stdin");
       if (problems.length) throw new ArgsError(problems);
       return { cmd: "parse", file: p.positional[0] as string, json: flag(p, "json"), reports: reportsOpt(p, "json-out"), failOnWarn: flag(p, "fail-on-warn"), failOnSkip: flag(p, "fail-on-skip"), color: colorOpt(p) };
     }
@@ -212,7 +212,7 @@ export const HELP: Record<string, string> = {
 
 Usage:
   kharness run [options]      boot and test (default: the packaged default kernel, all bundled selftests)
-  kharness parse FILE         parse a console log or TAP file (- for stdin) and report it like a run
+  kharness parse FILE|DIR     parse a run directory, console log or TAP file (- for stdin) like a run
   kharness list [--json]      list the bundled selftests and their cases
   kharness doctor             check QEMU, acceleration, compilers, static libc, the default kernel
 
@@ -260,9 +260,10 @@ Output:
   --quiet                no live progress, only the summary
   --bisect               for git bisect run: exit 125 when the commit cannot be tested (patch, build or
                          boot failed), 128 (stop the bisection) when the problem is not the commit's`,
-  parse: `kharness parse FILE [--json] [--junit F] [--tap F] [--kcidb F] [--json-out F] [--fail-on-warn] [--fail-on-skip]
+  parse: `kharness parse FILE|RUN_DIR [--json] [--junit F] [--tap F] [--kcidb F] [--json-out F] [--fail-on-warn] [--fail-on-skip]
 
-Reads a console log or a TAP/KTAP file (FILE may be - for stdin) and reports it like a run.
+Reads a console log or a TAP/KTAP file (FILE may be - for stdin) and reports it like a run. A run
+directory (or its console.log, beside results.log) is parsed again from both logs, with the run's verdicts.
 --json prints the results JSON on stdout instead of the terminal summary; --json-out F writes it to F.
 Report paths are checked before anything is read. Exit codes as for run.`,
   list: `kharness list [--json]
