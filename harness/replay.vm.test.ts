@@ -1,5 +1,6 @@
 // VM level (issue 10, item 8): a run directory's replay.sh boots the same guest again on the default kernel,
-// without the run's sockets (they are gone), and the guest reaches the same verdicts as the run.
+// without the run's sockets (they are gone), and the guest reaches the same verdicts as the run; `kharness
+// parse` on the run directory gives them too.
 import t from "tap";
 import { spawn } from "node:child_process";
 import { existsSync, promises as fs } from "node:fs";
@@ -46,4 +47,12 @@ t.test("replay.sh boots the run's guest again and it gives the run's verdicts", 
   t.ok(leaves(run.tests).length > 5, `the run had net_abi's cases (${leaves(run.tests).length})`);
   t.same(verdict(replayed.tests), verdict(run.tests), "every case of the replay has the run's verdict");
   t.ok(existsSync(path.join(r.outDir, "replay", "control.log")), "the control port went to a file too");
+
+  // The README's other promise about a run directory: `kharness parse` on it (or on its console.log) gives
+  // the run's verdicts, although the results travelled on the results port and not on the console.
+  for (const arg of [r.outDir, path.join(r.outDir, "console.log")]) {
+    const parsed = await runCli(["parse", arg, "--json"]);
+    t.equal(parsed.code, 0, `parse ${arg}: exit 0\n${parsed.stderr}`);
+    t.same(verdict((JSON.parse(parsed.stdout) as typeof run).tests), verdict(run.tests), `parse ${path.basename(arg)}: the run's verdicts`);
+  }
 });
