@@ -270,6 +270,12 @@ t.test("item 7: `list | head -1` and `parse --json | head -1` end quietly on a c
   const parse = await runCli(["parse", log, "--json"], { closeStdout: true });
   t.equal(parse.code, 0, parse.stderr);
   t.notMatch(parse.stderr, /EPIPE|internal error|\n\s+at /);
+  const noStderr = await runCli(["parse", "/nonexistent/console.log"], { closeStderr: true });
+  t.equal(noStderr.code, 2, "a closed stderr does not turn a usage error into a crash");
+  const failing = path.join(tempDir("kh-parse-"), "fail.tap");
+  await fs.writeFile(failing, "TAP version 13\n1..1\nnot ok 1 broken\n");
+  const verdict = await runCli(["parse", failing], { closeStdout: true });
+  t.equal(verdict.code, 1, "the verdict's exit code stands when nobody reads it");
 });
 
 t.test("item 10: --fail-on-skip fails a run in which nothing passed", async (t) => {

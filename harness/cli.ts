@@ -141,24 +141,25 @@ function absoluteReports(r: RunRequest["reports"]): RunRequest["reports"] {
 }
 
 /**
- * A reader that went away (`kharness list | head -1`) closes our stdout: EPIPE. The output is no longer
- * wanted, so the command ends quietly with its own exit code instead of dying with a stack trace.
+ * A reader that went away (`kharness list | head -1`, `kharness run 2>&1 | head`) closes our stdout or
+ * stderr: EPIPE. That output is no longer wanted, so the command goes on quietly and ends with its own exit
+ * code instead of dying with a stack trace. Any other write error on stdout (a full disk under a redirect)
+ * is said on stderr once.
  */
-function quietOnClosedPipe(stream: NodeJS.WritableStream, stderr: NodeJS.WritableStream): () => void {
+function quietOnClosedPipes(io: Io): void {
+  const closed = (e: NodeJS.ErrnoException) => e.code === "EPIPE" || e.code === "ERR_STREAM_DESTROYED";
   let told = false;
-  const onError = (e: NodeJS.ErrnoException) => {
-    if (e.code === "EPIPE" || e.code === "ERR_STREAM_DESTROYED") return;
-    if (!told) stderr.write(`kharness: cannot write the output: ${e.code ?? e.message}\n`);
+  io.stdout.on("error", (e: NodeJS.ErrnoException) => {
+    if (closed(e) || told) return;
     told = true;
-    process.exitCode = EXIT.infra;
-  };
-  stream.on("error", onError);
-  return () => stream.off("error", onError);
+    io.stderr.write(`kharness: cannot write the output: ${e.code ?? e.message}\n`);
+  });
+  io.stderr.on("error", () => undefined);
 }
 
 /** Runs the CLI; returns the exit code. */
 export async function main(argv: string[], io: Io = { stdout: process.stdout, stderr: process.stderr, isTty: Boolean(process.stderr.isTTY) }): Promise<number> {
-  quietOnClosedPipe(io.stdout, io.stderr);
+  quietOnClosedPipes(io);
   let command: Command;
   try {
     command = parseCommandLine(argv);

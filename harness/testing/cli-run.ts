@@ -35,6 +35,8 @@ export interface CliOptions {
   killAfterMs?: number;
   /** Close the read end of stdout at once, as `| head -1` does once it has its line. */
   closeStdout?: boolean;
+  /** The same for stderr (`2>&1 | head -1`); stderr then reads as empty. */
+  closeStderr?: boolean;
 }
 
 /**
@@ -49,6 +51,7 @@ export function runCli(args: string[], opts: CliOptions = {}): Promise<CliOutcom
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, [KHARNESS_BIN, ...full], { cwd: opts.cwd ?? REPO_ROOT, env: { ...process.env, ...opts.env }, stdio: ["pipe", "pipe", "pipe"] });
     if (opts.closeStdout) child.stdout.destroy();
+    if (opts.closeStderr) child.stderr.destroy();
     const killer = opts.killAfterMs ? setTimeout(() => child.kill("SIGKILL"), opts.killAfterMs) : undefined;
     child.on("close", () => clearTimeout(killer));
     let stdout = "";
