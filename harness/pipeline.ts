@@ -119,11 +119,9 @@ async function withRunDirLock<T>(runDir: string, label: string, signal: AbortSig
   });
 }
 
-/** Creates the (validated) run directory; points ./kharness-out/latest at a default one. */
-async function prepareRunDir(runDir: string, latestDir: string | undefined): Promise<void> {
-  await fs.mkdir(runDir, { recursive: true });
-  if (!latestDir) return;
-  const latest = path.join(latestDir, "latest");
+/** Points kharness-out/latest (beside a default run directory) at it, atomically. */
+async function pointLatestAt(runDir: string): Promise<void> {
+  const latest = path.join(path.dirname(runDir), "latest");
   const tmp = `${latest}.tmp-${process.pid}`;
   await fs.rm(tmp, { force: true });
   await fs.symlink(path.basename(runDir), tmp);
@@ -171,12 +169,13 @@ export async function runPipeline(request: RunRequest, deps: PipelineDeps): Prom
     const v = validated.value;
     deps.signal.throwIfAborted();
 
-    await inStage("run-dir", prepareRunDir(runDir, undefined));
+    // Validation probed that this can be created (a recursive mkdir on /proc would spin forever).
+    await inStage("run-dir", fs.mkdir(runDir, { recursive: true }));
     return await inStage("run-dir", () =>
       withRunDirLock(runDir, req.outDir ? "--out" : "run directory", deps.signal, async () => {
         // Only now is the directory this run's: an error before this must not be written into another run's.
         owned = true;
-        if (!req.outDir) await inStage("run-dir", prepareRunDir(runDir, path.dirname(runDir)));
+        if (!req.outDir) await inStage("run-dir", pointLatestAt(runDir));
         deps.onProgress({ kind: "info", message: `run directory ${path.relative(deps.cwd, runDir) || "."}` });
         return runStages(req, v, { ...deps, qemuBinary }, { runId, runDir, started });
       }),
