@@ -1,6 +1,6 @@
 // Pure tests of the QEMU argv builder: flag groups, kernel command line order, port backends.
 import t from "tap";
-import { buildQemuArgv, kernelCmdline, machineArgs, shellQuote, virtioPortArgs, type QemuArgvOpts } from "./argv.js";
+import { appendTooLong, buildQemuArgv, kernelCmdline, machineArgs, renderCmdline, renderReplayScript, REPLAY_PORTS, shellQuote, virtioPortArgs, type QemuArgvOpts } from "./argv.js";
 import { defaultMachine, findMachine, timeoutScale, X86_64 } from "./profiles.js";
 
 const base: QemuArgvOpts = {
@@ -84,4 +84,24 @@ t.test("shellQuote leaves plain words alone and quotes the rest", async (t) => {
 t.test("TCG scales timeouts, KVM does not", async (t) => {
   t.equal(timeoutScale(X86_64, "kvm"), 1);
   t.ok(timeoutScale(X86_64, "tcg") > 1);
+});
+
+t.test("--append may fill the kernel command line to COMMAND_LINE_SIZE - 1 bytes, not one more", async (t) => {
+  const machine = defaultMachine(X86_64);
+  const ours = Buffer.byteLength(renderCmdline(kernelCmdline(X86_64, machine, [])));
+  const room = X86_64.commandLineSize - 1 - ours - 1; // one space joins ours and the user's
+  t.equal(appendTooLong(X86_64, machine, [`x=${"y".repeat(room - 2)}`]), undefined, "exactly full fits");
+  t.match(appendTooLong(X86_64, machine, [`x=${"y".repeat(room - 1)}`]), /would be 2048 bytes, but x86_64 kernels keep at most 2047/);
+  t.match(appendTooLong(X86_64, machine, [`x=${"\u00e9".repeat(Math.floor(room / 2) + 1)}`]), /would be \d+ bytes/, "counted in bytes: in characters it would fit");
+});
+
+t.test("replay.sh: the run's argv with ports on files, extra QEMU options and stdin from /dev/null", async (t) => {
+  const argv = buildQemuArgv({ ...base, initrdPath: "initramfs.cpio", ports: REPLAY_PORTS });
+  const script = renderReplayScript(argv, kernelCmdline(X86_64, defaultMachine(X86_64), ["lsm=yama"]));
+  t.match(script, /^#!\/bin\/sh\n/);
+  t.match(script, /\n# {3}lsm=yama: user --append\n/, "the command line's reasons are kept as comments");
+  t.match(script, /\ncd "\$\(dirname "\$0"\)"\nmkdir -p replay\n/);
+  const exec = script.split("\n").find((l) => l.startsWith("exec "));
+  t.equal(exec, `exec ${shellQuote(argv)} "$@" </dev/null`);
+  t.match(exec, /-chardev file,id=results,path=replay\/results\.log .*-chardev file,id=control,path=replay\/control\.log/);
 });
