@@ -246,7 +246,8 @@ Tests:
                          file's name (which must not be a bundled program's); without --tests only these
                          run, add --tests to run bundled ones too
   --timeout S            per-program timeout in the guest, whole seconds (default 45)
-  --fail-on-warn         a kernel WARN/Oops/BUG/KASAN report fails the test that was running
+  --fail-on-warn         a kernel WARNING (or lockdep report) also fails the test that was running
+                         (an Oops, BUG or KASAN report always does), or the run when no test owns it
   --fail-on-skip         exit 1 when no test passed (everything skipped)
 Boot:
   --append ARGS          extra kernel command-line arguments (e.g. "lsm=yama"); the whole command line

@@ -41,7 +41,7 @@ export interface RunRequest {
   reports: { json?: string; junit?: string; tap?: string; kcidb?: string };
   /** Map "could not test" to exit 125 for git bisect run. */
   bisect: boolean;
-  /** Kernel WARN/Oops/BUG/KASAN reports turn the running test into FAIL. */
+  /** Kernel WARNING/lockdep reports also fail the running test (Oops/BUG/KASAN always do), or the run when no test owns them. */
   failOnWarn: boolean;
   /** Extra preprocessor defines for the bundled selftests (test-only builds). */
   selftestDefines: string[];

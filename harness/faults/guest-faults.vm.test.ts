@@ -125,10 +125,10 @@ t.test("hostile test names: safe ids, valid JUnit, nothing written outside the r
   await t.rejects(fs.stat("/tmp/kharness-escape"), "no file at the traversal target");
   const after = readdirSync(parent).filter((n) => !before.has(n) && n !== path.basename(r.outDir));
   t.same(after.filter((n) => /escape|passwd|testcase/.test(n)), [], "nothing named after a test appeared beside the run directory");
-  // What matters is that no file is named after a test; replay.sh (issue 10, item 8) may or may not be there yet.
-  const usual = ["console.log", "initramfs.cpio", "junit.xml", "kernel.config", "qemu-argv.txt", "results.json", "results.log", "results.tap"];
+  // What matters is that no file is named after a test: the run directory holds exactly the files the README lists.
+  const usual = ["console.log", "initramfs.cpio", "junit.xml", "kernel.config", "manifest.json", "qemu-argv.txt", "replay.sh", "results.json", "results.log", "results.tap"];
   const present = readdirSync(r.outDir).sort();
-  t.same(present.filter((n) => !usual.includes(n) && n !== "replay.sh"), [], "the run directory holds only the usual files");
+  t.same(present.filter((n) => !usual.includes(n)), [], "the run directory holds only the usual files");
   t.same(usual.filter((n) => !present.includes(n)), [], "and all of them");
 });
 

@@ -166,3 +166,15 @@ t.test("the run-level id stays unique next to a program called kernel", async (t
   const r = parseLog("KTAP version 1\n1..1\nok 1 kernel\n[    1.000000] kernel BUG at mm/x.c:1!\n[    1.000001] ---[ end trace 0 ]---\n");
   t.same(r.tests.map((x) => [x.id, x.status]), [["kernel", "PASS"], ["kernel~2", "CRASH"]]);
 });
+
+t.test("a kernel fault followed by silence is a failure (1), not 'could not test' (3, or 125 under --bisect)", async (t) => {
+  // The KASAN report lands between two programs, then the guest goes quiet and the idle watchdog ends the boot.
+  const r = twoStream("kasan-between-programs", { end: "idle", detail: "no heartbeat for 30 s" });
+  t.equal(r.tests.find((x) => x.id === KERNEL_ENTRY_ID)?.status, "CRASH", "the fault is on record");
+  const withBoot: RunResult = { ...r, boot: { end: "idle", accel: "tcg", machine: "pc", durations: { totalMs: 1 } } };
+  t.equal(exitCodeForRun(withBoot, { bisect: false }), 1, "exit 1");
+  t.equal(exitCodeForRun(withBoot, { bisect: true }), 1, "--bisect: the commit is bad, not skipped");
+  // Silence with no fault report is still infrastructure: the kernel was not shown to be at fault.
+  const quiet = twoStream("warning-between-programs", { end: "idle" });
+  t.equal(exitCodeForRun({ ...quiet, boot: { end: "idle", accel: "tcg", machine: "pc", durations: { totalMs: 1 } } }, { bisect: true }), 125, "no fault report: 125");
+});
