@@ -1,38 +1,10 @@
 // `kharness doctor`: checks each thing a run needs and prints the fix for what is missing.
 
 import { promises as fs } from "node:fs";
-import { InfraError } from "./errors.js";
 import type { Exec } from "./exec/exec.js";
 import { resolveDefaultKernel } from "./kernel/default.js";
-import { resolveAccel } from "./qemu/accel.js";
+import { checkQemuVersion, QEMU_INSTALL_FIX, qemuVersionLine, resolveAccel } from "./qemu/accel.js";
 import { X86_64 } from "./qemu/profiles.js";
-
-/** Oldest QEMU we rely on (microvm with PCIe, virtio-serial over sockets). */
-const MIN_QEMU: [number, number] = [6, 0];
-
-/** A fix when `qemu-system-x86_64 --version`'s first line is older than MIN_QEMU, else undefined. */
-export function checkQemuVersion(versionLine: string): string | undefined {
-  const m = /version (\d+)\.(\d+)/.exec(versionLine);
-  if (!m) return `cannot read the QEMU version from "${versionLine}"; need ${MIN_QEMU.join(".")} or newer`;
-  const [maj, min] = [Number(m[1]), Number(m[2])];
-  if (maj > MIN_QEMU[0] || (maj === MIN_QEMU[0] && min >= MIN_QEMU[1])) return undefined;
-  return `QEMU ${maj}.${min} is too old; need ${MIN_QEMU.join(".")} or newer: apt-get install qemu-system-x86 from Debian 12 or later`;
-}
-
-/** How to get a usable QEMU, for both doctor and run. */
-export const QEMU_INSTALL_FIX = "apt-get install qemu-system-x86 (Debian 12 has 7.2; or `npm run setup`), or point KHARNESS_QEMU at a qemu-system-x86_64 of version 6.0 or newer";
-
-/**
- * Checks that the QEMU binary runs and is new enough, before any slow step of a run. Throws an
- * InfraError (exit 3) whose fix says how to install it.
- */
-export async function checkQemu(exec: Exec, qemuBinary: string): Promise<string> {
-  const line = await firstLine(exec, [qemuBinary, "--version"]);
-  if (!line) throw new InfraError(`QEMU not found or not runnable: ${qemuBinary} --version failed`, { fix: QEMU_INSTALL_FIX, untestable: true });
-  const tooOld = checkQemuVersion(line);
-  if (tooOld) throw new InfraError(`${qemuBinary}: ${tooOld.split(":")[0]}`, { fix: QEMU_INSTALL_FIX, untestable: true });
-  return line;
-}
 
 interface Check {
   name: string;
@@ -54,7 +26,7 @@ async function firstLine(exec: Exec, argv: string[]): Promise<string | undefined
 export async function runDoctor(exec: Exec, cacheRoot: string, out: NodeJS.WritableStream, opts: { qemuBinary?: string } = {}): Promise<number> {
   const checks: Check[] = [];
   const qemu = opts.qemuBinary ?? X86_64.qemuBinary;
-  const qemuVer = await firstLine(exec, [qemu, "--version"]);
+  const qemuVer = await qemuVersionLine(exec, qemu);
   if (!qemuVer) checks.push({ name: "qemu", ok: false, detail: `${qemu} not found`, fix: QEMU_INSTALL_FIX });
   else {
     const tooOld = checkQemuVersion(qemuVer);

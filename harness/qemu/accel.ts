@@ -10,6 +10,43 @@ import { sha256, writeFileAtomic } from "../exec/files.js";
 import type { Accel } from "../types.js";
 import { X86_64, type ArchProfile } from "./profiles.js";
 
+/** Oldest QEMU we rely on (microvm with PCIe, virtio-serial over sockets). */
+const MIN_QEMU: [number, number] = [6, 0];
+
+/** A fix when `qemu-system-x86_64 --version`'s first line is older than MIN_QEMU, else undefined. */
+export function checkQemuVersion(versionLine: string): string | undefined {
+  const m = /version (\d+)\.(\d+)/.exec(versionLine);
+  if (!m) return `cannot read the QEMU version from "${versionLine}"; need ${MIN_QEMU.join(".")} or newer`;
+  const [maj, min] = [Number(m[1]), Number(m[2])];
+  if (maj > MIN_QEMU[0] || (maj === MIN_QEMU[0] && min >= MIN_QEMU[1])) return undefined;
+  return `QEMU ${maj}.${min} is too old; need ${MIN_QEMU.join(".")} or newer: apt-get install qemu-system-x86 from Debian 12 or later`;
+}
+
+/** How to get a usable QEMU, for both doctor and run. */
+export const QEMU_INSTALL_FIX = "apt-get install qemu-system-x86 (Debian 12 has 7.2; or `npm run setup`), or point KHARNESS_QEMU at a qemu-system-x86_64 of version 6.0 or newer";
+
+/** The first line of `qemu --version`, or undefined when it does not run or fails. */
+export async function qemuVersionLine(exec: Exec, qemuBinary: string): Promise<string | undefined> {
+  try {
+    const r = await exec.run([qemuBinary, "--version"]);
+    return r.exitCode === 0 ? (r.stdout.split("\n")[0] ?? "").trim() : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * The qemu stage's preflight: the QEMU binary runs and is new enough, checked before any slow step of a run.
+ * Throws an InfraError (exit 3) whose fix says how to install it; returns the version line.
+ */
+export async function checkQemu(exec: Exec, qemuBinary: string): Promise<string> {
+  const line = await qemuVersionLine(exec, qemuBinary);
+  if (!line) throw new InfraError(`QEMU not found or not runnable: ${qemuBinary} --version failed`, { fix: QEMU_INSTALL_FIX, untestable: true });
+  const tooOld = checkQemuVersion(line);
+  if (tooOld) throw new InfraError(`${qemuBinary}: ${tooOld.split(":")[0]}`, { fix: QEMU_INSTALL_FIX, untestable: true });
+  return line;
+}
+
 export interface AccelChoice {
   accel: "kvm" | "tcg";
   /** Why this accelerator: shown by `kharness doctor` and in progress output. */
