@@ -134,361 +134,468 @@ function joinId(prefix: string, seg: string): string {
   return prefix ? `${prefix}.${seg}` : seg;
 }
 
-const COUNT_KEY: Partial<Record<Status, TotalsKey>> = { PASS: "pass", FAIL: "fail", XFAIL: "xfail", XPASS: "xpass", SKIP: "skip", ERROR: "error", TIMEOUT: "fail" };
+const COUNT_KEY: Partial<Record<Status, TotalsKey>> = {
+  PASS: "pass",
+  FAIL: "fail",
+  XFAIL: "xfail",
+  XPASS: "xpass",
+  SKIP: "skip",
+  ERROR: "error",
+  TIMEOUT: "fail",
+};
+
+/**
+ * Everything the tree builder knows between two lines. One plain object, passed to each step below: the steps are
+ * pure functions of (state, line), so each line kind has its own named handler and the whole stays streaming.
+ */
+interface TreeState {
+  readonly maxLogLinesPerTest: number;
+  readonly onEvent: ((e: ProgressEvent) => void) | undefined;
+  /** The host clock of the line being fed; undefined = no host times are kept (`kharness parse`). */
+  readonly stamp: (() => number | undefined) | undefined;
+  /** The invisible owner of the top-level documents: its children are the top-level tests. */
+  readonly root: Pending;
+  /** Open documents, outermost first. */
+  readonly docs: Doc[];
+  readonly diagnostics: Diagnostic[];
+  /** Diagnostics past MAX_DIAGNOSTICS, counted for the final summary. */
+  droppedDiagnostics: number;
+  sawTap: boolean;
+  /** Set when the top-level document is `1..0 # SKIP reason` with no results. */
+  skipAll: string | undefined;
+  /** Number of the line being fed, 1-based, for diagnostics. */
+  lineNo: number;
+  /** Host times per test, kept only when a clock is given (a live run); `kharness parse` pays nothing for them. */
+  readonly hostTimes: Map<TestResult, HostTimes> | undefined;
+}
 
 /** Creates a tree builder. Pure: it only accumulates what it is fed. */
 export function createKtapTree(opts: TreeOptions): KtapTree {
   const root = newPending("");
   root.started = true;
-  const stack: Doc[] = [];
-  const diagnostics: Diagnostic[] = [];
-  let droppedDiags = 0;
-  let sawTap = false;
-  let skipAll: string | undefined;
-  let lineNo = 0;
-  // Host times per test, kept only when a clock is given (a live run); `kharness parse` pays nothing for them.
-  const hostTimes = opts.stamp ? new Map<TestResult, HostTimes>() : undefined;
-  const stamp = opts.stamp;
-
-  function diag(level: Diagnostic["level"], message: string, where?: string): void {
-    if (diagnostics.length >= MAX_DIAGNOSTICS) {
-      droppedDiags++;
-      return;
-    }
-    diagnostics.push(where === undefined ? { level, message } : { level, message, where });
-  }
-
-  function openDoc(width: number): Doc {
-    const parent = stack[stack.length - 1];
-    const owner = parent ? parent.pending : root;
-    if (parent) {
-      owner.started = true;
-      owner.provisionalId ||= joinId(parent.owner.provisionalId, pendingName(parent));
-    }
-    if (stamp && owner.hostStart === undefined) owner.hostStart = stamp();
-    const doc: Doc = {
-      width,
-      owner,
-      pending: newPending("", stamp?.()),
-      seen: new Set(),
-      lastNum: 0,
-      resultCount: 0,
-      hasContent: false,
-      counts: { pass: 0, fail: 0, xfail: 0, xpass: 0, skip: 0, error: 0 },
-    };
-    stack.push(doc);
-    return doc;
-  }
-
-  /** The document at exactly `width`, opening one (nested or top-level) when none is. */
-  function docAt(width: number, mode: CloseMode): Doc {
-    while (stack.length > 0 && stack[stack.length - 1]!.width > width) closeDoc(stack.pop()!, mode);
-    const top = stack[stack.length - 1];
-    if (top && top.width === width) return top;
-    return openDoc(width);
-  }
-
-  function pendingName(doc: Doc): string {
-    return doc.pending.headerName ?? `test_${doc.lastNum + 1}`;
-  }
-
-  function markStarted(doc: Doc, name: string): void {
-    const p = doc.pending;
-    p.headerName = name;
-    p.started = true;
-    p.provisionalId = joinId(doc.owner.provisionalId, toIdSegment(name, doc.lastNum + 1));
-    // A header is the test announcing its own start: a better reading than when the previous one ended.
-    if (stamp) p.hostStart = stamp();
-    opts.onEvent?.({ kind: "test-start", id: p.provisionalId });
-  }
-
-  function makeResult(doc: Doc, num: number, name: string, status: Status, reason: string | undefined, p: Pending | undefined, unreported = false): TestResult {
-    const t: TestResult = {
-      id: "",
-      name,
-      status,
-      log: p?.log ? p.log.toArray() : [],
-      kernelEvents: p?.events ?? [],
-      children: p?.children ?? [],
-    };
-    if (reason !== undefined && reason !== "") t.reason = reason;
-    if (unreported) t.unreported = true;
-    // A test that started has a host start; only a result line gives it an end.
-    if (hostTimes && p?.hostStart !== undefined) hostTimes.set(t, unreported ? { start: p.hostStart } : { start: p.hostStart, end: stamp!() });
-    (doc.owner.children ??= []).push(t);
-    doc.seen.add(num);
-    doc.resultCount++;
-    const key = COUNT_KEY[status];
-    if (key) doc.counts[key]++;
-    return t;
-  }
-
-  function addResult(doc: Doc, r: ResultLine, cutOff: boolean): void {
-    const where = doc.owner.provisionalId || "top level";
-    if (doc.seen.has(r.num)) diag("warning", `test number ${r.num} reported again (counted both times)`, where);
-    else if (r.num !== doc.lastNum + 1) diag("warning", `test number ${r.num} out of order (expected ${doc.lastNum + 1})`, where);
-    if (doc.plan && r.num > doc.plan.count) diag("warning", `test ${r.num} is beyond the plan 1..${doc.plan.count} (counted anyway)`, where);
-    if (doc.bailed !== undefined) diag("warning", `result ${r.num} after "Bail out!" (counted anyway)`, where);
-    const p = doc.pending;
-    const name = r.name || p.headerName || `test_${r.num}`;
-    let { status, reason } = statusOfResult(r);
-    if (cutOff) {
-      status = "CRASH";
-      reason = "its result line was cut off at the end of the output";
-    }
-    const t = makeResult(doc, r.num, name, status, reason, p);
-    if (r.comment && r.directive === undefined && r.exitCode === undefined) t.log.push(`# ${r.comment}`);
-    doc.lastNum = Math.max(doc.lastNum, r.num);
-    doc.hasContent = true;
-    // Building the id costs two strings per result: only when someone listens (not in `kharness parse`).
-    if (opts.onEvent) opts.onEvent({ kind: "test-end", id: joinId(doc.owner.provisionalId, toIdSegment(name, r.num)), status });
-    // The finished test took the pending's log, events and children; reuse the object for the next test.
-    p.headerName = undefined;
-    p.log = undefined;
-    p.events = undefined;
-    p.children = undefined;
-    p.started = false;
-    p.cut = undefined;
-    p.provisionalId = "";
-    // The next test at this level starts when this one ends.
-    if (stamp) p.hostStart = stamp();
-  }
-
-  /** Removes a finished document: retires its pending test and adds placeholders for promised tests never reported. */
-  function closeDoc(doc: Doc, mode: CloseMode): void {
-    const where = doc.owner.provisionalId || "top level";
-    const missingStatus: Status = mode.kind === "normal" ? "ERROR" : "CRASH";
-    const p = doc.pending;
-    const planCount = doc.plan?.count ?? 0;
-    const next = doc.lastNum + 1;
-    const pendingHasWork = p.started || (p.children?.length ?? 0) > 0 || p.cut !== undefined;
-    if (pendingHasWork || (p.log && next <= planCount)) {
-      // The test that was running: its result line never came.
-      const reason =
-        mode.kind === "normal"
-          ? doc.bailed !== undefined
-            ? `not run: Bail out! ${doc.bailed}`.trim()
-            : "no result line: the program went on without reporting it"
-          : p.cut !== undefined
-            ? `its result line was cut off: ${p.cut}`
-            : pendingHasWork
-              ? `no result line: ${mode.why}`
-              : `not run: ${mode.why}`;
-      makeResult(doc, next, p.headerName ?? `test_${next}`, missingStatus, reason, p, true);
-      doc.lastNum = next;
-    } else {
-      // Lines after the last result belong to the enclosing test; kernel events go up too.
-      if (p.log && doc.owner !== root) {
-        const parentLog = (doc.owner.log ??= new BoundedLog(opts.maxLogLinesPerTest));
-        for (const l of p.log.toArray()) parentLog.push(l);
-      }
-      if (p.events) (doc.owner.events ??= []).push(...p.events);
-    }
-    if (doc.plan) {
-      let made = 0;
-      for (let n = 1; n <= planCount; n++) {
-        if (doc.seen.has(n)) continue;
-        if (made >= MAX_PLACEHOLDERS) {
-          diag("error", `more than ${MAX_PLACEHOLDERS} planned tests never reported; stopped listing them`, where);
-          break;
-        }
-        made++;
-        const reason =
-          mode.kind === "normal"
-            ? doc.bailed !== undefined
-              ? `not run: Bail out! ${doc.bailed}`.trim()
-              : `not run: ${mode.why ?? "the program ended without reporting it"}`
-            : `not run: ${mode.why}`;
-        makeResult(doc, n, `test_${n}`, missingStatus, reason, undefined, true);
-      }
-      if (made > 0) diag(mode.kind === "normal" ? "error" : "warning", `${made} of ${planCount} planned tests never reported (marked ${missingStatus})`, where);
-      else if (doc.resultCount !== planCount) diag("warning", `plan 1..${planCount} but ${doc.resultCount} results`, where);
-      if (planCount === 0 && doc.plan.skip !== undefined && doc.owner === root && doc.resultCount === 0) skipAll = doc.plan.skip || "all tests skipped";
-    }
-    if (doc.totals) {
-      const bad = (Object.keys(doc.totals) as TotalsKey[]).filter((k) => doc.totals?.[k] !== doc.counts[k]);
-      if (bad.length > 0)
-        diag(
-          "warning",
-          `Totals line disagrees with the results (${bad.map((k) => `${k}: printed ${doc.totals?.[k]}, parsed ${doc.counts[k]}`).join(", ")}); the results are used`,
-          where,
-        );
-    }
-  }
-
-  function addLog(text: string, width: number): void {
-    for (let i = stack.length - 1; i >= 0; i--) {
-      const d = stack[i]!;
-      if (d.width <= width || i === 0) {
-        // Lines between a document's header and its plan (KUnit attributes, a program's preamble) describe the owner.
-        const target = d.plan === undefined && d.resultCount === 0 && d.owner !== root ? d.owner : d.pending;
-        (target.log ??= new BoundedLog(opts.maxLogLinesPerTest)).push(d.width > 0 ? stripNesting(text, d.width) : text);
-        return;
-      }
-    }
-  }
-
+  const state: TreeState = {
+    maxLogLinesPerTest: opts.maxLogLinesPerTest,
+    onEvent: opts.onEvent,
+    stamp: opts.stamp,
+    root,
+    docs: [],
+    diagnostics: [],
+    droppedDiagnostics: 0,
+    sawTap: false,
+    skipAll: undefined,
+    lineNo: 0,
+    hostTimes: opts.stamp ? new Map<TestResult, HostTimes>() : undefined,
+  };
   return {
-    diagnostics,
+    diagnostics: state.diagnostics,
     get sawTap() {
-      return sawTap;
+      return state.sawTap;
     },
     pushLine(text, complete) {
-      lineNo++;
-      if (!complete) {
-        if (!looksLikeCutResult(text)) {
-          if (text.length > 0) addLog(text, 0);
-          return;
-        }
-        diag("warning", `output ends in the middle of a result line: "${text.slice(0, 80)}"`, `line ${lineNo}`);
-        const k = classifyKtapLine(text);
-        if (k.kind === "result") {
-          sawTap = true;
-          addResult(docAt(k.width, { kind: "normal" }), k.result, true);
-        } else {
-          const top = stack[stack.length - 1];
-          if (top) top.pending.cut = text.trim();
-        }
-        return;
-      }
-      const k = classifyKtapLine(text);
-      switch (k.kind) {
-        case "other":
-          if (text.length > 0) addLog(text, k.width);
-          return;
-        case "totals": {
-          addLog(text, k.width);
-          for (let i = stack.length - 1; i >= 0; i--) {
-            const d = stack[i]!;
-            if (d.width <= k.width) {
-              d.totals = k.counts;
-              break;
-            }
-          }
-          return;
-        }
-        case "version": {
-          sawTap = true;
-          const top = stack[stack.length - 1];
-          if (top && top.width === k.width && top.hasContent) {
-            // A new document at the same level: the previous one is over.
-            stack.pop();
-            closeDoc(top, { kind: "normal" });
-          }
-          docAt(k.width, { kind: "normal" });
-          return;
-        }
-        case "plan": {
-          sawTap = true;
-          let doc = docAt(k.width, { kind: "normal" });
-          if (doc.plan) {
-            if (doc.resultCount > 0 || doc.plan.count === 0) {
-              // A second plan after results: a new document without a version line.
-              stack.pop();
-              closeDoc(doc, { kind: "normal" });
-              doc = openDoc(k.width);
-            } else {
-              diag("warning", `second plan 1..${k.count} ignored`, `line ${lineNo}`);
-              return;
-            }
-          }
-          doc.plan = k.skip !== undefined ? { count: k.count, skip: k.skip } : { count: k.count };
-          doc.hasContent = true;
-          if (k.count === 0 && k.skip !== undefined) addLog(text, k.width);
-          return;
-        }
-        case "subtest": {
-          sawTap = true;
-          let top = stack[stack.length - 1];
-          if (top && top.width === k.width && !top.hasContent && top.owner !== root) {
-            // `KTAP version 1` came first; the header names the test that owns this document.
-            if (top.owner.headerName === undefined) {
-              top.owner.headerName = k.name;
-              const parent = stack[stack.length - 2];
-              top.owner.provisionalId = joinId(parent ? parent.owner.provisionalId : "", toIdSegment(k.name, 0));
-              opts.onEvent?.({ kind: "test-start", id: top.owner.provisionalId });
-            }
-            return;
-          }
-          while (top && top.width > k.width) {
-            closeDoc(stack.pop()!, { kind: "normal" });
-            top = stack[stack.length - 1];
-          }
-          if (top && top.width === k.width && top.owner !== root) {
-            // The previous sibling's document never got its result line; close it before the next one.
-            closeDoc(stack.pop()!, { kind: "normal" });
-            top = stack[stack.length - 1];
-          }
-          if (top && top.width < k.width) {
-            if (top.pending.started) retirePending(top);
-            markStarted(top, k.name);
-            openDoc(k.width);
-          } else {
-            // A header at the outermost level: start a top-level document and keep the name as a log line.
-            const doc = docAt(k.width, { kind: "normal" });
-            addLog(text, doc.width);
-          }
-          return;
-        }
-        case "selftest": {
-          sawTap = true;
-          const doc = docAt(k.width, { kind: "normal" });
-          if (doc.pending.started) retirePending(doc);
-          markStarted(doc, k.name);
-          addLog(text, k.width);
-          return;
-        }
-        case "bail": {
-          sawTap = true;
-          const doc = docAt(k.width, { kind: "normal" });
-          doc.bailed = k.reason;
-          doc.hasContent = true;
-          addLog(text, k.width);
-          diag("warning", `Bail out! ${k.reason}`.trim(), doc.owner.provisionalId || "top level");
-          return;
-        }
-        case "result": {
-          sawTap = true;
-          addResult(docAt(k.width, { kind: "normal", why: whyUnreported(k.result) }), k.result, false);
-          return;
-        }
-      }
+      state.lineNo++;
+      if (complete) onCompleteLine(state, text);
+      else onCutLine(state, text);
     },
-    runningTest() {
-      const top = stack[stack.length - 1];
-      if (!top) return undefined;
-      if (top.pending.started) {
-        // Provisional ids are made only when needed: building one per result would cost a string per line.
-        top.pending.provisionalId ||= joinId(top.owner.provisionalId, pendingName(top));
-        return top.pending;
-      }
-      return top.owner === root ? undefined : top.owner;
-    },
-    finish(abnormalWhy) {
-      while (stack.length > 0) {
-        const doc = stack.pop()!;
-        const nested = stack.length > 0;
-        // A nested document open at the end never got its program's result line: that is a crash.
-        const mode: CloseMode =
-          abnormalWhy !== undefined ? { kind: "abnormal", why: abnormalWhy } : nested ? { kind: "abnormal", why: "the output ended before its result line" } : { kind: "normal" };
-        closeDoc(doc, mode);
-      }
-      if (droppedDiags > 0) diagnostics.push({ level: "info", message: `${droppedDiags} more diagnostics omitted` });
-      return { tests: root.children ?? [], events: root.events ?? [], ...(skipAll !== undefined ? { skipAll } : {}), ...(hostTimes ? { hostTimes } : {}) };
-    },
+    runningTest: () => runningTest(state),
+    finish: (abnormalWhy) => finishTree(state, abnormalWhy),
     lastTopLevel() {
       const done = root.children;
       return done && done.length > 0 ? done[done.length - 1]!.name : undefined;
     },
   };
+}
 
-  /** Turns a pending test that started but never got a result line into an ERROR entry (the stream went on). */
-  function retirePending(doc: Doc): void {
-    const next = doc.lastNum + 1;
-    const p = doc.pending;
-    makeResult(doc, next, p.headerName ?? `test_${next}`, "ERROR", "no result line: the output went on to the next test", p, true);
-    diag("error", `test ${next} (${p.headerName ?? "unnamed"}) has no result line`, doc.owner.provisionalId || "top level");
-    doc.lastNum = next;
-    doc.pending = newPending("", stamp?.());
+// ---- one handler per line kind -------------------------------------------------------------------------------
+
+/** Dispatches a complete line to the handler of its kind. */
+function onCompleteLine(s: TreeState, text: string): void {
+  const k = classifyKtapLine(text);
+  switch (k.kind) {
+    case "other":
+      if (text.length > 0) addLog(s, text, k.width);
+      return;
+    case "totals":
+      onTotals(s, text, k.width, k.counts);
+      return;
+    case "version":
+      onVersion(s, k.width);
+      return;
+    case "plan":
+      onPlan(s, text, k.width, k.count, k.skip);
+      return;
+    case "subtest":
+      onSubtestHeader(s, text, k.width, k.name);
+      return;
+    case "selftest":
+      onSelftestHeader(s, text, k.width, k.name);
+      return;
+    case "bail":
+      onBail(s, text, k.width, k.reason);
+      return;
+    case "result":
+      s.sawTap = true;
+      addResult(s, docAt(s, k.width, { kind: "normal", why: whyUnreported(k.result) }), k.result, false);
+      return;
   }
+}
+
+/** The last line of a stream that ended mid-line: a cut result line is a crash of its test, anything else is log. */
+function onCutLine(s: TreeState, text: string): void {
+  if (!looksLikeCutResult(text)) {
+    if (text.length > 0) addLog(s, text, 0);
+    return;
+  }
+  diag(s, "warning", `output ends in the middle of a result line: "${text.slice(0, 80)}"`, `line ${s.lineNo}`);
+  const k = classifyKtapLine(text);
+  if (k.kind === "result") {
+    s.sawTap = true;
+    addResult(s, docAt(s, k.width, { kind: "normal" }), k.result, true);
+  } else {
+    const top = s.docs[s.docs.length - 1];
+    if (top) top.pending.cut = text.trim();
+  }
+}
+
+/** `# Totals: pass:N fail:N ...`: kept as log, and checked against the results when its document closes. */
+function onTotals(s: TreeState, text: string, width: number, counts: Partial<Record<TotalsKey, number>>): void {
+  addLog(s, text, width);
+  for (let i = s.docs.length - 1; i >= 0; i--) {
+    const d = s.docs[i]!;
+    if (d.width <= width) {
+      d.totals = counts;
+      break;
+    }
+  }
+}
+
+/** `KTAP version 1` / `TAP version 13`: opens a document, closing a finished one at the same level. */
+function onVersion(s: TreeState, width: number): void {
+  s.sawTap = true;
+  const top = s.docs[s.docs.length - 1];
+  if (top && top.width === width && top.hasContent) {
+    // A new document at the same level: the previous one is over.
+    s.docs.pop();
+    closeDoc(s, top, { kind: "normal" });
+  }
+  docAt(s, width, { kind: "normal" });
+}
+
+/** `1..N` (optionally `# SKIP reason`). */
+function onPlan(s: TreeState, text: string, width: number, count: number, skip: string | undefined): void {
+  s.sawTap = true;
+  let doc = docAt(s, width, { kind: "normal" });
+  if (doc.plan) {
+    if (doc.resultCount > 0 || doc.plan.count === 0) {
+      // A second plan after results: a new document without a version line.
+      s.docs.pop();
+      closeDoc(s, doc, { kind: "normal" });
+      doc = openDoc(s, width);
+    } else {
+      diag(s, "warning", `second plan 1..${count} ignored`, `line ${s.lineNo}`);
+      return;
+    }
+  }
+  doc.plan = skip !== undefined ? { count, skip } : { count };
+  doc.hasContent = true;
+  if (count === 0 && skip !== undefined) addLog(s, text, width);
+}
+
+/** `# Subtest: name`: names the test that owns the next nested document. */
+function onSubtestHeader(s: TreeState, text: string, width: number, name: string): void {
+  s.sawTap = true;
+  const docs = s.docs;
+  let top = docs[docs.length - 1];
+  if (top && top.width === width && !top.hasContent && top.owner !== s.root) {
+    // `KTAP version 1` came first; the header names the test that owns this document.
+    if (top.owner.headerName === undefined) {
+      top.owner.headerName = name;
+      const parent = docs[docs.length - 2];
+      top.owner.provisionalId = joinId(parent ? parent.owner.provisionalId : "", toIdSegment(name, 0));
+      s.onEvent?.({ kind: "test-start", id: top.owner.provisionalId });
+    }
+    return;
+  }
+  while (top && top.width > width) {
+    closeDoc(s, docs.pop()!, { kind: "normal" });
+    top = docs[docs.length - 1];
+  }
+  if (top && top.width === width && top.owner !== s.root) {
+    // The previous sibling's document never got its result line; close it before the next one.
+    closeDoc(s, docs.pop()!, { kind: "normal" });
+    top = docs[docs.length - 1];
+  }
+  if (top && top.width < width) {
+    if (top.pending.started) retirePending(s, top);
+    markStarted(s, top, name);
+    openDoc(s, width);
+  } else {
+    // A header at the outermost level: start a top-level document and keep the name as a log line.
+    const doc = docAt(s, width, { kind: "normal" });
+    addLog(s, text, doc.width);
+  }
+}
+
+/** The kselftest runner's `# selftests: dir: prog` header: the next test at its level has started. */
+function onSelftestHeader(s: TreeState, text: string, width: number, name: string): void {
+  s.sawTap = true;
+  const doc = docAt(s, width, { kind: "normal" });
+  if (doc.pending.started) retirePending(s, doc);
+  markStarted(s, doc, name);
+  addLog(s, text, width);
+}
+
+/** `Bail out! reason`: the rest of the document's plan is "not run". */
+function onBail(s: TreeState, text: string, width: number, reason: string): void {
+  s.sawTap = true;
+  const doc = docAt(s, width, { kind: "normal" });
+  doc.bailed = reason;
+  doc.hasContent = true;
+  addLog(s, text, width);
+  diag(s, "warning", `Bail out! ${reason}`.trim(), doc.owner.provisionalId || "top level");
+}
+
+// ---- queries and the end of the stream -----------------------------------------------------------------------
+
+/** The innermost test known to be running, to attribute kernel events to. */
+function runningTest(s: TreeState): Pending | undefined {
+  const top = s.docs[s.docs.length - 1];
+  if (!top) return undefined;
+  if (top.pending.started) {
+    // Provisional ids are made only when needed: building one per result would cost a string per line.
+    top.pending.provisionalId ||= joinId(top.owner.provisionalId, pendingName(top));
+    return top.pending;
+  }
+  return top.owner === s.root ? undefined : top.owner;
+}
+
+/** Closes every open document and returns the top-level tests. `abnormalWhy` set = the stream died. */
+function finishTree(s: TreeState, abnormalWhy: string | undefined): ReturnType<KtapTree["finish"]> {
+  while (s.docs.length > 0) {
+    const doc = s.docs.pop()!;
+    const nested = s.docs.length > 0;
+    // A nested document open at the end never got its program's result line: that is a crash.
+    const mode: CloseMode =
+      abnormalWhy !== undefined
+        ? { kind: "abnormal", why: abnormalWhy }
+        : nested
+          ? { kind: "abnormal", why: "the output ended before its result line" }
+          : { kind: "normal" };
+    closeDoc(s, doc, mode);
+  }
+  if (s.droppedDiagnostics > 0) s.diagnostics.push({ level: "info", message: `${s.droppedDiagnostics} more diagnostics omitted` });
+  return {
+    tests: s.root.children ?? [],
+    events: s.root.events ?? [],
+    ...(s.skipAll !== undefined ? { skipAll: s.skipAll } : {}),
+    ...(s.hostTimes ? { hostTimes: s.hostTimes } : {}),
+  };
+}
+
+// ---- the steps the handlers share ----------------------------------------------------------------------------
+
+function diag(s: TreeState, level: Diagnostic["level"], message: string, where?: string): void {
+  if (s.diagnostics.length >= MAX_DIAGNOSTICS) {
+    s.droppedDiagnostics++;
+    return;
+  }
+  s.diagnostics.push(where === undefined ? { level, message } : { level, message, where });
+}
+
+function openDoc(s: TreeState, width: number): Doc {
+  const parent = s.docs[s.docs.length - 1];
+  const owner = parent ? parent.pending : s.root;
+  if (parent) {
+    owner.started = true;
+    owner.provisionalId ||= joinId(parent.owner.provisionalId, pendingName(parent));
+  }
+  if (s.stamp && owner.hostStart === undefined) owner.hostStart = s.stamp();
+  const doc: Doc = {
+    width,
+    owner,
+    pending: newPending("", s.stamp?.()),
+    seen: new Set(),
+    lastNum: 0,
+    resultCount: 0,
+    hasContent: false,
+    counts: { pass: 0, fail: 0, xfail: 0, xpass: 0, skip: 0, error: 0 },
+  };
+  s.docs.push(doc);
+  return doc;
+}
+
+/** The document at exactly `width`, opening one (nested or top-level) when none is. */
+function docAt(s: TreeState, width: number, mode: CloseMode): Doc {
+  const docs = s.docs;
+  while (docs.length > 0 && docs[docs.length - 1]!.width > width) closeDoc(s, docs.pop()!, mode);
+  const top = docs[docs.length - 1];
+  if (top && top.width === width) return top;
+  return openDoc(s, width);
+}
+
+function pendingName(doc: Doc): string {
+  return doc.pending.headerName ?? `test_${doc.lastNum + 1}`;
+}
+
+function markStarted(s: TreeState, doc: Doc, name: string): void {
+  const p = doc.pending;
+  p.headerName = name;
+  p.started = true;
+  p.provisionalId = joinId(doc.owner.provisionalId, toIdSegment(name, doc.lastNum + 1));
+  // A header is the test announcing its own start: a better reading than when the previous one ended.
+  if (s.stamp) p.hostStart = s.stamp();
+  s.onEvent?.({ kind: "test-start", id: p.provisionalId });
+}
+
+function makeResult(
+  s: TreeState,
+  doc: Doc,
+  num: number,
+  name: string,
+  status: Status,
+  reason: string | undefined,
+  p: Pending | undefined,
+  unreported = false,
+): TestResult {
+  const t: TestResult = {
+    id: "",
+    name,
+    status,
+    log: p?.log ? p.log.toArray() : [],
+    kernelEvents: p?.events ?? [],
+    children: p?.children ?? [],
+  };
+  if (reason !== undefined && reason !== "") t.reason = reason;
+  if (unreported) t.unreported = true;
+  // A test that started has a host start; only a result line gives it an end.
+  if (s.hostTimes && p?.hostStart !== undefined) s.hostTimes.set(t, unreported ? { start: p.hostStart } : { start: p.hostStart, end: s.stamp!() });
+  (doc.owner.children ??= []).push(t);
+  doc.seen.add(num);
+  doc.resultCount++;
+  const key = COUNT_KEY[status];
+  if (key) doc.counts[key]++;
+  return t;
+}
+
+function addResult(s: TreeState, doc: Doc, r: ResultLine, cutOff: boolean): void {
+  const where = doc.owner.provisionalId || "top level";
+  if (doc.seen.has(r.num)) diag(s, "warning", `test number ${r.num} reported again (counted both times)`, where);
+  else if (r.num !== doc.lastNum + 1) diag(s, "warning", `test number ${r.num} out of order (expected ${doc.lastNum + 1})`, where);
+  if (doc.plan && r.num > doc.plan.count) diag(s, "warning", `test ${r.num} is beyond the plan 1..${doc.plan.count} (counted anyway)`, where);
+  if (doc.bailed !== undefined) diag(s, "warning", `result ${r.num} after "Bail out!" (counted anyway)`, where);
+  const p = doc.pending;
+  const name = r.name || p.headerName || `test_${r.num}`;
+  let { status, reason } = statusOfResult(r);
+  if (cutOff) {
+    status = "CRASH";
+    reason = "its result line was cut off at the end of the output";
+  }
+  const t = makeResult(s, doc, r.num, name, status, reason, p);
+  if (r.comment && r.directive === undefined && r.exitCode === undefined) t.log.push(`# ${r.comment}`);
+  doc.lastNum = Math.max(doc.lastNum, r.num);
+  doc.hasContent = true;
+  // Building the id costs two strings per result: only when someone listens (not in `kharness parse`).
+  if (s.onEvent) s.onEvent({ kind: "test-end", id: joinId(doc.owner.provisionalId, toIdSegment(name, r.num)), status });
+  // The finished test took the pending's log, events and children; reuse the object for the next test.
+  p.headerName = undefined;
+  p.log = undefined;
+  p.events = undefined;
+  p.children = undefined;
+  p.started = false;
+  p.cut = undefined;
+  p.provisionalId = "";
+  // The next test at this level starts when this one ends.
+  if (s.stamp) p.hostStart = s.stamp();
+}
+
+/** The reason of the test that was running when its document closed without its result line. */
+function whyPendingUnfinished(doc: Doc, mode: CloseMode, pendingHasWork: boolean): string {
+  if (mode.kind === "normal")
+    return doc.bailed !== undefined ? `not run: Bail out! ${doc.bailed}`.trim() : "no result line: the program went on without reporting it";
+  if (doc.pending.cut !== undefined) return `its result line was cut off: ${doc.pending.cut}`;
+  return pendingHasWork ? `no result line: ${mode.why}` : `not run: ${mode.why}`;
+}
+
+/** The reason of a planned test that was never reported. */
+function whyPlannedMissing(doc: Doc, mode: CloseMode): string {
+  if (mode.kind === "abnormal") return `not run: ${mode.why}`;
+  return doc.bailed !== undefined ? `not run: Bail out! ${doc.bailed}`.trim() : `not run: ${mode.why ?? "the program ended without reporting it"}`;
+}
+
+/** Removes a finished document: retires its pending test and adds placeholders for promised tests never reported. */
+function closeDoc(s: TreeState, doc: Doc, mode: CloseMode): void {
+  const where = doc.owner.provisionalId || "top level";
+  const missingStatus: Status = mode.kind === "normal" ? "ERROR" : "CRASH";
+  const p = doc.pending;
+  const planCount = doc.plan?.count ?? 0;
+  const next = doc.lastNum + 1;
+  const pendingHasWork = p.started || (p.children?.length ?? 0) > 0 || p.cut !== undefined;
+  if (pendingHasWork || (p.log && next <= planCount)) {
+    // The test that was running: its result line never came.
+    makeResult(s, doc, next, p.headerName ?? `test_${next}`, missingStatus, whyPendingUnfinished(doc, mode, pendingHasWork), p, true);
+    doc.lastNum = next;
+  } else {
+    // Lines after the last result belong to the enclosing test; kernel events go up too.
+    if (p.log && doc.owner !== s.root) {
+      const parentLog = (doc.owner.log ??= new BoundedLog(s.maxLogLinesPerTest));
+      for (const l of p.log.toArray()) parentLog.push(l);
+    }
+    if (p.events) (doc.owner.events ??= []).push(...p.events);
+  }
+  if (doc.plan) addMissingPlanned(s, doc, mode, missingStatus, where);
+  if (doc.totals) checkTotals(s, doc, where);
+}
+
+/** Placeholders for the planned tests that never printed a result line, and the plan diagnostics. */
+function addMissingPlanned(s: TreeState, doc: Doc, mode: CloseMode, missingStatus: Status, where: string): void {
+  const plan = doc.plan!;
+  const planCount = plan.count;
+  let made = 0;
+  for (let n = 1; n <= planCount; n++) {
+    if (doc.seen.has(n)) continue;
+    if (made >= MAX_PLACEHOLDERS) {
+      diag(s, "error", `more than ${MAX_PLACEHOLDERS} planned tests never reported; stopped listing them`, where);
+      break;
+    }
+    made++;
+    makeResult(s, doc, n, `test_${n}`, missingStatus, whyPlannedMissing(doc, mode), undefined, true);
+  }
+  if (made > 0) diag(s, mode.kind === "normal" ? "error" : "warning", `${made} of ${planCount} planned tests never reported (marked ${missingStatus})`, where);
+  else if (doc.resultCount !== planCount) diag(s, "warning", `plan 1..${planCount} but ${doc.resultCount} results`, where);
+  if (planCount === 0 && plan.skip !== undefined && doc.owner === s.root && doc.resultCount === 0) s.skipAll = plan.skip || "all tests skipped";
+}
+
+/** A printed `# Totals:` line that disagrees with the parsed results is a warning; the results stand. */
+function checkTotals(s: TreeState, doc: Doc, where: string): void {
+  const totals = doc.totals!;
+  const bad = (Object.keys(totals) as TotalsKey[]).filter((k) => totals[k] !== doc.counts[k]);
+  if (bad.length > 0)
+    diag(
+      s,
+      "warning",
+      `Totals line disagrees with the results (${bad.map((k) => `${k}: printed ${totals[k]}, parsed ${doc.counts[k]}`).join(", ")}); the results are used`,
+      where,
+    );
+}
+
+function addLog(s: TreeState, text: string, width: number): void {
+  const docs = s.docs;
+  for (let i = docs.length - 1; i >= 0; i--) {
+    const d = docs[i]!;
+    if (d.width <= width || i === 0) {
+      // Lines between a document's header and its plan (KUnit attributes, a program's preamble) describe the owner.
+      const target = d.plan === undefined && d.resultCount === 0 && d.owner !== s.root ? d.owner : d.pending;
+      (target.log ??= new BoundedLog(s.maxLogLinesPerTest)).push(d.width > 0 ? stripNesting(text, d.width) : text);
+      return;
+    }
+  }
+}
+
+/** Turns a pending test that started but never got a result line into an ERROR entry (the stream went on). */
+function retirePending(s: TreeState, doc: Doc): void {
+  const next = doc.lastNum + 1;
+  const p = doc.pending;
+  makeResult(s, doc, next, p.headerName ?? `test_${next}`, "ERROR", "no result line: the output went on to the next test", p, true);
+  diag(s, "error", `test ${next} (${p.headerName ?? "unnamed"}) has no result line`, doc.owner.provisionalId || "top level");
+  doc.lastNum = next;
+  doc.pending = newPending("", s.stamp?.());
 }
