@@ -13,7 +13,7 @@ import { runDoctor } from "./doctor.js";
 import { listSelftests } from "./list.js";
 import { runPipeline, writeRunError } from "./pipeline.js";
 import { renderJson, renderTerminal } from "./report/index.js";
-import { parseFileToRun, RESULTS_SCHEMA_VERSION, runFailed } from "./results/index.js";
+import { parseFileToRun, runFailed } from "./results/index.js";
 import { findRunDir, parseRunDir } from "./read-run-dir.js";
 import type { RunRequest, RunResult } from "./types.js";
 import { reportPathProblems } from "./validate.js";
@@ -115,7 +115,7 @@ async function cmdParse(c: Extract<Command, { cmd: "parse" }>, io: Io): Promise<
     // --fail-on-warn given here wins; otherwise a run directory's manifest says what the run used.
     run = runDir
       ? await parseRunDir(runDir, c.failOnWarn ? { failOnWarn: true } : {})
-      : { ...(await parseFileToRun(input ?? createReadStream(c.file), { failOnWarn: c.failOnWarn })), schemaVersion: RESULTS_SCHEMA_VERSION };
+      : await parseFileToRun(input ?? createReadStream(c.file), { failOnWarn: c.failOnWarn });
   } catch (e) {
     printError(io, e, color);
     return exitCodeForError(e, { bisect: false, fromCommit: false });

@@ -1,6 +1,6 @@
 // Pure: the exit code of a finished run or of an error, per DESIGN.md and the README's table.
 
-import type { BootEnd, RunResult, TestResult } from "./types.js";
+import type { RunResult } from "./types.js";
 import { KharnessError } from "./errors.js";
 import { nothingPassed, runFailed } from "./results/index.js";
 
@@ -19,30 +19,15 @@ export interface ExitOptions {
   failOnSkip?: boolean;
 }
 
-/** Boot ends that mean the harness could not test the kernel, rather than a test failing. */
-const INFRA_ENDS: ReadonlySet<BootEnd> = new Set(["boot-timeout", "idle", "qemu-error"]);
-
 /**
- * 1 when a test failed/crashed (or, with failOnSkip, nothing passed); 3 when the guest never ran a test (boot
- * failure, watchdog, QEMU error), which --bisect turns into 125 so `git bisect run` skips the commit.
+ * 1 when a test failed/crashed (or, with failOnSkip, nothing passed); 3 when the results stage found that the
+ * run could not test the kernel (RunResult.couldNotTest: no test output, or a boot failure or watchdog without a
+ * kernel fault report), which --bisect turns into 125 so `git bisect run` skips the commit.
  */
 export function exitCodeForRun(run: RunResult, opts: ExitOptions): number {
-  const end = run.boot?.end;
-  const ranNothing = run.tests.every((t) => t.id === "no_tap_output" || t.id === "no_tests");
-  // A kernel that reported a fault (panic, Oops, BUG, KASAN) and then went silent was tested, and failed: the
-  // watchdog's end must not turn that evidence into "could not test" (125 would make git bisect skip it).
-  const kernelFaulted = run.tests.some((t) => t.status === "CRASH" && hasKernelFault(t));
-  const couldNotTest = !kernelFaulted && ((end !== undefined && INFRA_ENDS.has(end)) || ranNothing);
-  if (couldNotTest) return opts.bisect ? EXIT.bisectSkip : EXIT.infra;
+  if (run.couldNotTest) return opts.bisect ? EXIT.bisectSkip : EXIT.infra;
   if (runFailed(run)) return EXIT.testFailed;
   return opts.failOnSkip && nothingPassed(run) ? EXIT.testFailed : EXIT.ok;
-}
-
-/** Kernel reports that fail a run wherever they land (a WARNING alone does not). */
-const FAULT_KINDS: ReadonlySet<string> = new Set(["panic", "oops", "bug", "kasan"]);
-
-function hasKernelFault(t: TestResult): boolean {
-  return t.kernelEvents.some((e) => FAULT_KINDS.has(e.kind)) || t.children.some(hasKernelFault);
 }
 
 /**

@@ -14,7 +14,7 @@ import { checkQemu, resolveAccel } from "./qemu/accel.js";
 import { bootGuest } from "./qemu/boot.js";
 import { defaultMachine, timeoutScale, X86_64 } from "./qemu/profiles.js";
 import { writeReports, writeRunManifest } from "./write-reports.js";
-import { createRunParser, makeRunManifest, nameUnstartedPrograms, RESULTS_SCHEMA_VERSION } from "./results/index.js";
+import { createRunParser, makeRunManifest } from "./results/index.js";
 import type { BootResult, KernelImage, ProgressSink, RunRequest, RunResult } from "./types.js";
 
 export interface PipelineDeps {
@@ -209,7 +209,7 @@ async function runStages(req: RunRequest, v: ValidatedRun, deps: PipelineDeps & 
   await inStage("payload", writeRunManifest(runDir, makeRunManifest(payload.programs, { failOnWarn: req.failOnWarn })));
 
   deps.onProgress({ kind: "stage", stage: "boot", detail: `${kernel.release ?? path.basename(kernel.path)} (${accel.accel})` });
-  const parser = createRunParser({ onEvent: deps.onProgress, failOnWarn: req.failOnWarn, now: Date.now });
+  const parser = createRunParser({ onEvent: deps.onProgress, failOnWarn: req.failOnWarn, now: Date.now, programs: payload.programs });
   let boot: BootResult;
   try {
     boot = await bootGuest(
@@ -228,13 +228,13 @@ async function runStages(req: RunRequest, v: ValidatedRun, deps: PipelineDeps & 
     );
   } catch (e) {
     // Even when the boot itself failed to start, keep what the parser saw.
-    const run = finishRun(nameUnstartedPrograms(parser.finish({ end: "qemu-error", detail: (e as Error).message }), payload.programs), { runId, started, kernel, req });
+    const run = finishRun(parser.finish({ end: "qemu-error", detail: (e as Error).message }), { runId, started, kernel, req });
     await writeReports(run, runDir, req.reports, { runId }).catch(() => undefined);
     throw new StageFailure("boot", e);
   }
 
   deps.onProgress({ kind: "stage", stage: "results" });
-  const run = finishRun(nameUnstartedPrograms(parser.finish({ end: boot.end, detail: boot.endDetail }), payload.programs), { runId, started, kernel, req, boot });
+  const run = finishRun(parser.finish({ end: boot.end, detail: boot.endDetail }), { runId, started, kernel, req, boot });
   deps.onProgress({ kind: "stage", stage: "report" });
   // A full disk here must not hide the verdicts already parsed: the caller shows them, then the error.
   const reportError = await writeReports(run, runDir, req.reports, { runId }).then(() => undefined, (e: unknown) => e);
@@ -245,7 +245,6 @@ function finishRun(run: RunResult, ctx: { runId: string; started: Date; kernel: 
   const { consoleLogPath: _c, resultsLogPath: _r, ...bootInfo } = ctx.boot ?? ({} as Partial<BootResult>);
   return {
     ...run,
-    schemaVersion: RESULTS_SCHEMA_VERSION,
     runId: ctx.runId,
     startedAt: ctx.started.toISOString(),
     durationMs: Date.now() - ctx.started.getTime(),

@@ -174,6 +174,18 @@ export interface RunResult {
   durationMs?: number;
   /** The harness process itself (not QEMU): its peak resident memory. */
   host?: { peakRssKiB: number };
+  /**
+   * Set by the results stage when the run could not test the kernel (no test output at all, or a boot that
+   * ended in a watchdog or QEMU error without a kernel fault report): exit 3, or 125 with --bisect.
+   */
+  couldNotTest?: CouldNotTest;
+}
+
+/** Why a run could not test the kernel (see RunResult.couldNotTest). */
+export interface CouldNotTest {
+  /** "no-tests": no test output, or output that announced no tests; "boot-end": the boot ended in a watchdog or QEMU error. */
+  cause: "no-tests" | "boot-end";
+  reason: string;
 }
 
 /** Progress events: the pipeline emits, the terminal reporter subscribes. */

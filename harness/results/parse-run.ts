@@ -1,6 +1,6 @@
 // Streams -> RunResult: the results port (pure KTAP) and the console (kernel log), or one mixed log for `kharness parse`.
 
-import type { BootEnd, Diagnostic, KernelEvent, ProgressEvent, RunResult, Status, TestResult } from "../types.js";
+import type { BootEnd, CouldNotTest, Diagnostic, KernelEvent, ProgressEvent, RunResult, Status, TestResult } from "../types.js";
 import { createLineSplitter, findSplice, printkMicros, stripAnsi, stripPrintk, type LineSplitter } from "./lines.js";
 import { createKernelScanner, type KernelScanner } from "./kernel-events.js";
 import { createKtapTree, toIdSegment, type HostTimes, type KtapTree, type Pending } from "./ktap-tree.js";
@@ -26,6 +26,12 @@ export interface RunParserOptions {
    * the markers' printk times are used, so a re-parse of a log gives the same times as far as they go.
    */
   now?: () => number;
+  /**
+   * The programs the guest runs, in order (the run's manifest). The guest's plan line only counts them, so a
+   * program that never started (the kernel crashed first) would be a placeholder `test_N`: with the manifest,
+   * finish() names it after the N-th program.
+   */
+  programs?: readonly { name: string }[];
 }
 
 /** How the stream ended: a boot end from the supervisor, or "eof" for a file. */
@@ -508,7 +514,49 @@ function buildRun(tree: KtapTree, shared: Shared, end: StreamEnd, cut: boolean, 
   }
   if (shared.scanner.dropped > 0) diagnostics.push({ level: "warning", message: `${shared.scanner.dropped} further kernel reports were not kept` });
   if (end.end !== "poweroff" && end.end !== "eof") diagnostics.push({ level: "error", message: `the boot ended with ${end.end}${end.detail ? `: ${end.detail}` : ""}` });
-  return { schemaVersion: RESULTS_SCHEMA_VERSION, tests, summary: summarize(tests), diagnostics, kernelEvents };
+  if (opts.programs) nameUnstartedPrograms(tests, opts.programs);
+  const couldNotTest = couldNotTestOf(tests, end);
+  return { schemaVersion: RESULTS_SCHEMA_VERSION, tests, summary: summarize(tests), diagnostics, kernelEvents, ...(couldNotTest ? { couldNotTest } : {}) };
+}
+
+/**
+ * Names placeholder `test_N` entries (programs that never started) after the N-th program of the manifest, so
+ * "not run: kernel crashed" says which test did not run. Mutates `tests`.
+ */
+function nameUnstartedPrograms(tests: TestResult[], programs: readonly { name: string }[]): void {
+  const taken = new Set(tests.map((t) => t.id));
+  for (const [i, t] of tests.entries()) {
+    const m = /^test_(\d+)$/.exec(t.name);
+    const program = m ? programs[Number(m[1]) - 1] : undefined;
+    if (!program || !t.unreported || t.children.length || taken.has(program.name) || Number(m![1]) !== i + 1) continue;
+    taken.delete(t.id);
+    taken.add(program.name);
+    t.name = program.name;
+    t.id = program.name;
+    for (const e of t.kernelEvents) e.testId = program.name;
+  }
+}
+
+/** Boot ends that mean the harness could not test the kernel, rather than a test failing. */
+const INFRA_ENDS: ReadonlySet<StreamEnd["end"]> = new Set(["boot-timeout", "idle", "qemu-error"]);
+
+/** Kernel reports that fail a run wherever they land (a WARNING alone does not). */
+const FAULT_KINDS: ReadonlySet<string> = new Set(["panic", "oops", "bug", "kasan"]);
+
+function hasKernelFault(t: TestResult): boolean {
+  return t.kernelEvents.some((e) => FAULT_KINDS.has(e.kind)) || t.children.some(hasKernelFault);
+}
+
+/**
+ * Whether the run could not test the kernel: no test output at all, or a boot that ended in a watchdog or a
+ * QEMU error. A kernel that reported a fault (panic, Oops, BUG, KASAN) and then went silent was tested, and
+ * failed: the watchdog's end must not turn that evidence into "could not test" (git bisect would skip it).
+ */
+function couldNotTestOf(tests: readonly TestResult[], end: StreamEnd): CouldNotTest | undefined {
+  if (tests.some((t) => t.status === "CRASH" && hasKernelFault(t))) return undefined;
+  if (tests.every((t) => t.id === "no_tap_output" || t.id === "no_tests")) return { cause: "no-tests", reason: tests[0]?.reason ?? "no test output" };
+  if (INFRA_ENDS.has(end.end)) return { cause: "boot-end", reason: `the boot ended with ${end.end}${end.detail ? `: ${end.detail}` : ""}` };
+  return undefined;
 }
 
 /**
