@@ -1,7 +1,7 @@
 // VM level (issue 10, items 4 and 10): a case glob given to --tests reaches the program in the guest, which runs
 // exactly the matching cases, and --fail-on-skip fails a run in which nothing passed.
 import t from "tap";
-import { leaves, readResults, runCli } from "./testing/cli-run.js";
+import { leaves, readResults, runCli } from "../test/support/cli-run.js";
 
 /** Case ids of the bundled programs, as `kharness list --json` gives them. */
 async function listedIds(): Promise<string[]> {

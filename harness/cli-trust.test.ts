@@ -7,7 +7,7 @@ import { existsSync, promises as fs, readdirSync, readlinkSync } from "node:fs";
 import * as path from "node:path";
 import { cacheRoot } from "./exec/files.js";
 import { resolveDefaultKernel } from "./kernel/default.js";
-import { readCpioEntry, readGuestManifest, REPO_ROOT, runCli, tempDir } from "./testing/cli-run.js";
+import { readCpioEntry, readGuestManifest, REPO_ROOT, runCli, tempDir } from "../test/support/cli-run.js";
 
 const kernel = (await resolveDefaultKernel(cacheRoot()).catch(() => undefined))?.path;
 const needKernel = kernel ? false : "default kernel not installed (npm run setup)";

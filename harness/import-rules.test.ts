@@ -51,7 +51,7 @@ const CLEAN: SourceText[] = [
   { path: "harness/errors.ts", text: "export class UsageError extends Error {}\n" },
   { path: "harness/exec/exec.ts", text: "import { execa } from 'execa';\nexport const run = execa;\n" },
   { path: "harness/exec/files.ts", text: "import { promises as fs } from 'node:fs';\nexport const read = fs.readFile;\n" },
-  { path: "harness/exec/procs.ts", text: "import { readdirSync } from 'node:fs';\nexport const procs = () => readdirSync('/proc');\n" },
+  { path: "test/support/procs.ts", text: "import { readdirSync } from 'node:fs';\nexport const procs = () => readdirSync('/proc');\n" },
   { path: "harness/results/index.ts", text: "export { summarize } from './summary.js';\n" },
   {
     path: "harness/results/summary.ts",
@@ -71,10 +71,10 @@ const CLEAN: SourceText[] = [
     text: "import { build } from './kernel/tree.js';\nimport { boot } from './qemu/boot.js';\nimport { render } from './report/index.js';\nexport const run = [build, boot, render];\n",
   },
   { path: "harness/cli.ts", text: "import { doctor } from './doctor.js';\nimport { run } from './pipeline.js';\nexport const main = [doctor, run];\n" },
-  { path: "harness/testing/cli-run.ts", text: "import { spawn } from 'node:child_process';\nexport const runCli = spawn;\n" },
+  { path: "test/support/cli-run.ts", text: "import { spawn } from 'node:child_process';\nexport const runCli = spawn;\n" },
   {
     path: "harness/kernel/tree.test.ts",
-    text: "import { make } from './kbuild.js';\nimport { summarize } from '../results/summary.js';\nimport { runCli } from '../testing/cli-run.js';\nimport { doctor } from '../doctor.js';\nimport { execFileSync } from 'node:child_process';\nconsole.log(make, summarize, runCli, doctor, execFileSync);\n",
+    text: "import { make } from './kbuild.js';\nimport { summarize } from '../results/summary.js';\nimport { runCli } from '../../test/support/cli-run.js';\nimport { doctor } from '../doctor.js';\nimport { execFileSync } from 'node:child_process';\nconsole.log(make, summarize, runCli, doctor, execFileSync);\n",
   },
 ];
 const TEST_RULES = { ...RULES, stages: RULES.stages.map((s) => ({ ...s, api: s.dir === "harness/kernel" ? ["harness/kernel/tree.ts"] : s.api })) };
@@ -138,13 +138,13 @@ t.test("the checker fails on planted violations, one rule at a time", async (t) 
   );
   t.same(plant("harness/kernel/tree.ts", "export { make as build } from './kbuild.js';\n"), [], "a stage reaches its own internals");
   t.same(
-    plant("harness/cli.ts", "import { runCli } from './testing/cli-run.js';\nexport const main = runCli;\n"),
-    ["product-imports-test-support: harness/cli.ts -> harness/testing/cli-run.ts"],
+    plant("harness/cli.ts", "import { runCli } from '../test/support/cli-run.js';\nexport const main = runCli;\n"),
+    ["product-imports-test-support: harness/cli.ts -> test/support/cli-run.ts"],
     "the CLI importing a test helper",
   );
   t.same(
-    plant("harness/exec/files.ts", "import type { Procs } from './procs.js';\nexport type { Procs };\n"),
-    ["product-imports-test-support: harness/exec/files.ts -> harness/exec/procs.ts"],
+    plant("harness/exec/files.ts", "import type { Procs } from '../../test/support/procs.js';\nexport type { Procs };\n"),
+    ["product-imports-test-support: harness/exec/files.ts -> test/support/procs.ts"],
     "even a type-only import of test support",
   );
   t.same(
@@ -155,7 +155,7 @@ t.test("the checker fails on planted violations, one rule at a time", async (t) 
   t.same(
     plant("harness/pipeline.ts", "import { y } from '../test/support/fixtures.js';\nexport const run = y;\n"),
     ["product-imports-test-support: harness/pipeline.ts -> test/support/fixtures.ts"],
-    "the future test/ folder",
+    "anything under test/",
   );
   t.same(
     plant("harness/pipeline.ts", "import { doctor } from './doctor.js';\nexport const run = doctor;\n"),

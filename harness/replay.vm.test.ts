@@ -6,7 +6,7 @@ import { spawn } from "node:child_process";
 import { existsSync, promises as fs } from "node:fs";
 import * as path from "node:path";
 import { parseRunLogs } from "./results/index.js";
-import { leaves, readResults, runCli } from "./testing/cli-run.js";
+import { leaves, readResults, runCli } from "../test/support/cli-run.js";
 
 /** Runs `sh replay.sh` (killed after limitMs): exit code and what came out on stdout (the serial console). */
 function replay(runDir: string, limitMs: number): Promise<{ code: number | null; signal: NodeJS.Signals | null; stdout: string; stderr: string }> {

@@ -4,8 +4,8 @@ import { execFileSync } from "node:child_process";
 import { promises as fs, readFileSync } from "node:fs";
 import * as path from "node:path";
 import { cacheRoot } from "./exec/files.js";
-import { findLiveProcesses } from "./exec/procs.js";
-import { leaves, readResults, REPO_ROOT, runCli, statusCounts, tempDir } from "./testing/cli-run.js";
+import { findLiveProcesses } from "../test/support/procs.js";
+import { leaves, readResults, REPO_ROOT, runCli, statusCounts, tempDir } from "../test/support/cli-run.js";
 
 const SOCKET_SKIP = "socket creation control not supported by this kernel";
 

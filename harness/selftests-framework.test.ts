@@ -4,7 +4,7 @@ import t from "tap";
 import { spawnSync } from "node:child_process";
 import { copyFileSync, writeFileSync } from "node:fs";
 import * as path from "node:path";
-import { REPO_ROOT, tempDir } from "./testing/cli-run.js";
+import { REPO_ROOT, tempDir } from "../test/support/cli-run.js";
 
 function run(argv: string[]): { code: number | null; out: string } {
   const r = spawnSync(argv[0]!, argv.slice(1), { encoding: "utf8" });

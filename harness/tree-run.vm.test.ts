@@ -7,7 +7,7 @@ import * as path from "node:path";
 import { createExec } from "./exec/exec.js";
 import { cacheRoot } from "./exec/files.js";
 import { ensureUnpackedSource } from "./kernel/source-tree.js";
-import { leaves, readResults, REPO_ROOT, runCli, tempDir } from "./testing/cli-run.js";
+import { leaves, readResults, REPO_ROOT, runCli, tempDir } from "../test/support/cli-run.js";
 import type { TestResult } from "./types.js";
 
 const TARBALL = process.env.KHARNESS_LINUX_TARBALL ?? "/usr/src/linux-source-6.12.tar.xz";

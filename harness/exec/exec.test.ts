@@ -2,7 +2,7 @@
 import t from "tap";
 import { createExec, lineSplitter, runChecked } from "./exec.js";
 import { CommandFailedError } from "../errors.js";
-import { isAlive } from "./procs.js";
+import { isAlive } from "../../test/support/procs.js";
 
 t.test("lineSplitter joins chunks that split lines and strips \\r", async (t) => {
   const got: string[] = [];

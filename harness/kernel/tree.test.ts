@@ -8,7 +8,7 @@ import * as path from "node:path";
 import { fileURLToPath } from "node:url";
 import { UsageError } from "../errors.js";
 import type { ProgressEvent } from "../types.js";
-import { createFakeExec, type FakeResult } from "./fake-exec.js";
+import { createFakeExec, type FakeResult } from "../../test/support/fake-exec.js";
 import { KernelBuildError } from "./kbuild.js";
 import { PatchApplyError } from "./patch-apply.js";
 import { buildCacheKey, buildKernelFromTree, KernelConfigError, resolveFragments, resolvePatches, sweepStaleWork, type TreeKernelRequest } from "./tree.js";

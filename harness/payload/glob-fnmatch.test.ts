@@ -5,7 +5,7 @@ import t from "tap";
 import { execFileSync } from "node:child_process";
 import { writeFileSync } from "node:fs";
 import * as path from "node:path";
-import { tempDir } from "../testing/cli-run.js";
+import { tempDir } from "../../test/support/cli-run.js";
 import { compileGlob } from "./select.js";
 
 const C = `#include <fnmatch.h>

@@ -5,7 +5,7 @@ import * as os from "node:os";
 import * as path from "node:path";
 import { fileURLToPath } from "node:url";
 import { createExec } from "../exec/exec.js";
-import { findLiveProcesses } from "../exec/procs.js";
+import { findLiveProcesses } from "../../test/support/procs.js";
 import type { ProgressEvent } from "../types.js";
 import { bootGuest, type BootOpts } from "./boot.js";
 

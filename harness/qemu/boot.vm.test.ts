@@ -4,10 +4,10 @@ import { promises as fs } from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import { createExec } from "../exec/exec.js";
-import { findLiveProcesses } from "../exec/procs.js";
+import { findLiveProcesses } from "../../test/support/procs.js";
 import type { KernelImage, Payload, ProgressEvent } from "../types.js";
 import { bootGuest } from "./boot.js";
-import { buildTestPayload, findTestKernel, type TestProgram } from "./vm-fixture.js";
+import { buildTestPayload, findTestKernel, type TestProgram } from "../../test/support/vm-fixture.js";
 
 // Generous: these run under TCG on loaded CI machines.
 const BOOT_TIMEOUT_SEC = 120;

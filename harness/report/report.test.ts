@@ -10,7 +10,7 @@ import { nothingPassed, parseLog, runFailed } from "../results/index.js";
 import { exitCodeForRun } from "../exit-codes.js";
 import type { RunResult } from "../types.js";
 import { createExec } from "../exec/exec.js";
-import { unpackKunitTool } from "../results/testdata/kunit-source.js";
+import { unpackKunitTool } from "../../test/support/kunit-source.js";
 
 const testdata = path.join(path.dirname(fileURLToPath(import.meta.url)), "..", "results", "testdata");
 const fixture = (name: string): RunResult => parseLog(readFileSync(path.join(testdata, name)));

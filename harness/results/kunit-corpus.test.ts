@@ -5,7 +5,7 @@ import { readFileSync } from "node:fs";
 import * as path from "node:path";
 import { parseLog, runFailed } from "./index.js";
 import type { RunResult, TestResult } from "../types.js";
-import { LINUX_SOURCE_TARBALL, unpackKunitTool } from "./testdata/kunit-source.js";
+import { LINUX_SOURCE_TARBALL, unpackKunitTool } from "../../test/support/kunit-source.js";
 
 const kunitDir = await unpackKunitTool();
 if (!kunitDir) {

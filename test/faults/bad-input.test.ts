@@ -4,11 +4,11 @@ import t, { type Test } from "tap";
 import { execFileSync } from "node:child_process";
 import { promises as fs } from "node:fs";
 import * as path from "node:path";
-import { cacheRoot } from "../exec/files.js";
-import { resolveDefaultKernel } from "../kernel/default.js";
-import { runCli, tempDir } from "../testing/cli-run.js";
-import { cacheProblems } from "./cache-checks.js";
-import { tmpfsMountProblem } from "./fault-programs.js";
+import { cacheRoot } from "../../harness/exec/files.js";
+import { resolveDefaultKernel } from "../../harness/kernel/default.js";
+import { runCli, tempDir } from "../support/cli-run.js";
+import { cacheProblems } from "../support/faults/cache-checks.js";
+import { tmpfsMountProblem } from "../support/faults/fault-programs.js";
 
 const defaultKernel = await resolveDefaultKernel(cacheRoot()).catch(() => undefined);
 const mountProblem = tmpfsMountProblem();

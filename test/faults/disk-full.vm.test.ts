@@ -4,9 +4,9 @@ import t from "tap";
 import { execFileSync } from "node:child_process";
 import { promises as fs, readdirSync } from "node:fs";
 import * as path from "node:path";
-import { findLiveProcesses } from "../exec/procs.js";
-import { runCli, tempDir } from "../testing/cli-run.js";
-import { faultPrograms, literal, tmpfsMountProblem } from "./fault-programs.js";
+import { findLiveProcesses } from "../support/procs.js";
+import { runCli, tempDir } from "../support/cli-run.js";
+import { faultPrograms, literal, tmpfsMountProblem } from "../support/faults/fault-programs.js";
 
 const mountProblem = tmpfsMountProblem();
 

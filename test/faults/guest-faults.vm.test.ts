@@ -4,10 +4,10 @@ import t from "tap";
 import { execFileSync } from "node:child_process";
 import { promises as fs, readdirSync, readFileSync } from "node:fs";
 import * as path from "node:path";
-import { findLiveProcesses } from "../exec/procs.js";
-import { leaves, readResults, runCli } from "../testing/cli-run.js";
-import type { TestResult } from "../types.js";
-import { faultPrograms, literal, stampedLines } from "./fault-programs.js";
+import { findLiveProcesses } from "../support/procs.js";
+import { leaves, readResults, runCli } from "../support/cli-run.js";
+import type { TestResult } from "../../harness/types.js";
+import { faultPrograms, literal, stampedLines } from "../support/faults/fault-programs.js";
 
 const byId = (tests: readonly TestResult[]) => {
   const m = new Map<string, TestResult>();

@@ -5,11 +5,11 @@
 import t from "tap";
 import { promises as fs } from "node:fs";
 import * as path from "node:path";
-import { createExec } from "../exec/exec.js";
-import { cacheRoot } from "../exec/files.js";
-import { ensureUnpackedSource } from "../kernel/source-tree.js";
-import { renderJunit, renderTerminal } from "../report/index.js";
-import { createRunParser, runFailed } from "../results/index.js";
+import { createExec } from "../../harness/exec/exec.js";
+import { cacheRoot } from "../../harness/exec/files.js";
+import { ensureUnpackedSource } from "../../harness/kernel/source-tree.js";
+import { renderJunit, renderTerminal } from "../../harness/report/index.js";
+import { createRunParser, runFailed } from "../../harness/results/index.js";
 
 const TARBALL = process.env.KHARNESS_LINUX_TARBALL ?? "/usr/src/linux-source-6.12.tar.xz";
 const haveTarball = await fs.access(TARBALL).then(() => true, () => false);

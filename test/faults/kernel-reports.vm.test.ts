@@ -4,13 +4,13 @@
 import t from "tap";
 import { promises as fs, readFileSync } from "node:fs";
 import * as path from "node:path";
-import { createExec } from "../exec/exec.js";
-import { cacheRoot } from "../exec/files.js";
-import { findLiveProcesses } from "../exec/procs.js";
-import { ensureUnpackedSource } from "../kernel/source-tree.js";
-import { readResults, runCli } from "../testing/cli-run.js";
-import type { KernelEvent, TestResult } from "../types.js";
-import { faultPrograms, literal } from "./fault-programs.js";
+import { createExec } from "../../harness/exec/exec.js";
+import { cacheRoot } from "../../harness/exec/files.js";
+import { findLiveProcesses } from "../support/procs.js";
+import { ensureUnpackedSource } from "../../harness/kernel/source-tree.js";
+import { readResults, runCli } from "../support/cli-run.js";
+import type { KernelEvent, TestResult } from "../../harness/types.js";
+import { faultPrograms, literal } from "../support/faults/fault-programs.js";
 
 const TARBALL = process.env.KHARNESS_LINUX_TARBALL ?? "/usr/src/linux-source-6.12.tar.xz";
 const haveTarball = await fs.access(TARBALL).then(() => true, () => false);

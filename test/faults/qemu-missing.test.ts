@@ -3,7 +3,7 @@
 import t from "tap";
 import { promises as fs } from "node:fs";
 import * as path from "node:path";
-import { runCli, tempDir } from "../testing/cli-run.js";
+import { runCli, tempDir } from "../support/cli-run.js";
 
 const INSTALL = /apt-get install qemu-system-x86/;
 

@@ -5,11 +5,11 @@ import { promises as fs } from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import { fileURLToPath } from "node:url";
-import { createExec } from "../exec/exec.js";
-import { findLiveProcesses } from "../exec/procs.js";
-import { bootGuest } from "../qemu/boot.js";
-import { createRunParser } from "../results/index.js";
-import type { ProgressEvent } from "../types.js";
+import { createExec } from "../../harness/exec/exec.js";
+import { findLiveProcesses } from "../support/procs.js";
+import { bootGuest } from "../../harness/qemu/boot.js";
+import { createRunParser } from "../../harness/results/index.js";
+import type { ProgressEvent } from "../../harness/types.js";
 
 const FAKE = path.join(path.dirname(fileURLToPath(import.meta.url)), "testdata", "fake-qemu-stall.mjs");
 

@@ -3,9 +3,9 @@
 import t from "tap";
 import { readFileSync } from "node:fs";
 import * as path from "node:path";
-import { findLiveProcesses } from "../exec/procs.js";
-import { readResults, runCli } from "../testing/cli-run.js";
-import { faultPrograms, literal, stampedLines } from "./fault-programs.js";
+import { findLiveProcesses } from "../support/procs.js";
+import { readResults, runCli } from "../support/cli-run.js";
+import { faultPrograms, literal, stampedLines } from "../support/faults/fault-programs.js";
 
 /** The TCG idle timeout of the x86_64 profile (harness/qemu/profiles.ts). */
 const IDLE_S = 30;

@@ -5,7 +5,7 @@ import { mkdtempSync, promises as fs } from "node:fs";
 import { tmpdir } from "node:os";
 import * as path from "node:path";
 import { fileURLToPath } from "node:url";
-import type { RunResult, TestResult } from "../types.js";
+import type { RunResult, TestResult } from "../../harness/types.js";
 
 export const REPO_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..", "..");
 export const KHARNESS_BIN = path.join(REPO_ROOT, "bin", "kharness.js");

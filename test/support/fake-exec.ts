@@ -1,7 +1,7 @@
 // Test support: an Exec that records each argv and replays scripted output, so build flows run
 // without make, git or a kernel tree.
 
-import type { Exec, RunOpts, RunOutput } from "../exec/exec.js";
+import type { Exec, RunOpts, RunOutput } from "../../harness/exec/exec.js";
 
 /** What a scripted command prints and how it exits. */
 export interface FakeResult {

@@ -2,7 +2,7 @@
 import { existsSync, mkdirSync, rmSync, renameSync } from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
-import { createExec } from "../../exec/exec.js";
+import { createExec } from "../../harness/exec/exec.js";
 
 /** The Debian package's tarball; tests skip with this path in the message when it is absent. */
 export const LINUX_SOURCE_TARBALL = "/usr/src/linux-source-6.12.tar.xz";

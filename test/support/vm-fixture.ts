@@ -2,16 +2,16 @@
 import { promises as fs } from "node:fs";
 import * as path from "node:path";
 import { fileURLToPath } from "node:url";
-import type { Exec } from "../exec/exec.js";
-import { runChecked } from "../exec/exec.js";
-import { cacheRoot, exists } from "../exec/files.js";
-import { withParentDirs, writeCpio, type CpioEntry } from "../payload/cpio.js";
-import type { GuestProgram, KernelImage, Payload } from "../types.js";
+import type { Exec } from "../../harness/exec/exec.js";
+import { runChecked } from "../../harness/exec/exec.js";
+import { cacheRoot, exists } from "../../harness/exec/files.js";
+import { withParentDirs, writeCpio, type CpioEntry } from "../../harness/payload/cpio.js";
+import type { GuestProgram, KernelImage, Payload } from "../../harness/types.js";
 
 const HERE = path.dirname(fileURLToPath(import.meta.url));
 const REPO = path.resolve(HERE, "..", "..");
 
-/** One run of testdata/guest-prog.c in the manifest. */
+/** One run of guest-prog.c (beside this file) in the manifest. */
 export interface TestProgram {
   name: string;
   /** The program's behaviour: ok, skip, fail, segv, hang, spew, panic. */
@@ -26,7 +26,7 @@ export interface TestProgram {
 export async function buildTestPayload(exec: Exec, dir: string, programs: TestProgram[], modules: { hostPath: string; guestPath: string }[] = []): Promise<Payload> {
   await runChecked(exec, ["make", "-s", "-C", path.join(REPO, "vm"), `OUT=${path.join(dir, "vm")}`]);
   const prog = path.join(dir, "guest-prog");
-  await runChecked(exec, ["gcc", "-static", "-O2", "-o", prog, path.join(HERE, "testdata", "guest-prog.c")]);
+  await runChecked(exec, ["gcc", "-static", "-O2", "-o", prog, path.join(HERE, "guest-prog.c")]);
   const guestPrograms: GuestProgram[] = programs.map((p) => ({
     name: p.name,
     hostPath: prog,
@@ -48,18 +48,17 @@ export async function buildTestPayload(exec: Exec, dir: string, programs: TestPr
   return { initramfsPath, programs: guestPrograms, modules: modules.map((m) => m.guestPath) };
 }
 
-/** A Debian cloud kernel recorded in the cache by setup (default.json = 6.12, debian-6.1.json = 6.1). */
+/**
+ * A Debian cloud kernel recorded in the cache by setup (default.json = 6.12, debian-6.1.json = 6.1), or
+ * undefined when setup has not recorded it (or its image is gone): the VM tests then skip, saying so.
+ * Only the cache's records count, so every machine runs the same kernels.
+ */
 export async function findTestKernel(record: "default" | "debian-6.1"): Promise<KernelImage | undefined> {
-  const fallback = record === "default" ? "/tmp/k/x612" : "/tmp/k/x61";
+  let rec: { vmlinuz: string; release: string; modulesDir: string };
   try {
-    const rec = JSON.parse(await fs.readFile(path.join(cacheRoot(), "kernels", `${record}.json`), "utf8")) as { vmlinuz: string; release: string; modulesDir: string };
-    if (await exists(rec.vmlinuz)) return { path: rec.vmlinuz, release: rec.release, modulesDir: rec.modulesDir, source: "default" };
+    rec = JSON.parse(await fs.readFile(path.join(cacheRoot(), "kernels", `${record}.json`), "utf8")) as typeof rec;
   } catch {
-    /* not installed by setup: try the fallback location */
+    return undefined;
   }
-  const boot = path.join(fallback, "boot");
-  const image = (await fs.readdir(boot).catch(() => [] as string[])).find((f) => f.startsWith("vmlinuz-"));
-  if (!image) return undefined;
-  const release = image.slice("vmlinuz-".length);
-  return { path: path.join(boot, image), release, modulesDir: path.join(fallback, "lib", "modules", release), source: "image" };
+  return (await exists(rec.vmlinuz)) ? { path: rec.vmlinuz, release: rec.release, modulesDir: rec.modulesDir, source: "default" } : undefined;
 }

@@ -5,9 +5,9 @@ import { execFileSync } from "node:child_process";
 import { chmodSync, copyFileSync, existsSync, mkdirSync, mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import * as path from "node:path";
-import { REPO_ROOT } from "../testing/cli-run.js";
+import { REPO_ROOT } from "../cli-run.js";
 
-export const FAULTS_SOURCE = path.join(REPO_ROOT, "harness", "faults", "faults.c");
+export const FAULTS_SOURCE = path.join(REPO_ROOT, "test", "support", "faults", "faults.c");
 
 export type FaultName =
   | "fault_panic"

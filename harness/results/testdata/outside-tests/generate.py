@@ -2,7 +2,7 @@
 # kernel log with init's kmsg markers; NAME.results.log, the results port's KTAP) and as the one mixed console
 # log of a guest without a results port, where init writes its KTAP to the console (NAME.log).
 # The kernel reports are written by hand in the format of Linux 6.12 on x86_64 (not captured from a kernel): the
-# VM-level fault tests (harness/faults/*.vm.test.ts) provoke real ones. Run: python3 generate.py .
+# VM-level fault tests (test/faults/*.vm.test.ts) provoke real ones. Run: python3 generate.py .
 import os, sys
 OUT = sys.argv[1]
 os.makedirs(OUT, exist_ok=True)
