@@ -1,11 +1,15 @@
 // Live progress on the terminal: subscribes to pipeline events and prints stages, programs and failures.
 
+import * as path from "node:path";
 import type { ProgressEvent, ProgressSink, Status } from "./types.js";
 
 const PASSING: ReadonlySet<Status> = new Set(["PASS", "SKIP", "XFAIL"]);
 
 /** A progress sink writing to a stream; stage changes and each finished program, failures as they happen. */
-export function createProgressPrinter(out: NodeJS.WritableStream, opts: { color: boolean; programs?: () => ReadonlySet<string> }): ProgressSink & { counts: () => Record<string, number> } {
+export function createProgressPrinter(
+  out: NodeJS.WritableStream,
+  opts: { color: boolean; programs?: () => ReadonlySet<string>; cwd?: string },
+): ProgressSink & { counts: () => Record<string, number> } {
   const t0 = Date.now();
   const counts: Record<string, number> = {};
   const c = (code: string, s: string) => (opts.color ? `\x1b[${code}m${s}\x1b[0m` : s);
@@ -50,6 +54,20 @@ export function createProgressPrinter(out: NodeJS.WritableStream, opts: { color:
         break;
       case "info":
         line(c("2", e.message));
+        break;
+      case "run-dir":
+        line(c("2", `run directory ${path.relative(opts.cwd ?? process.cwd(), e.path) || "."}`));
+        break;
+      case "kernel-ready": {
+        const name = `kernel ${e.release ?? "(release unknown)"}`;
+        if (e.cacheHit === true) line(c("2", `${name} from the build cache (${e.cacheKey?.slice(0, 12) ?? "?"}, ${e.buildMs ?? 0} ms)`));
+        else if (e.cacheHit === false) line(c("2", `built ${name} in ${((e.buildMs ?? 0) / 1000).toFixed(0)} s`));
+        else line(c("2", `${name} (${e.source})`));
+        break;
+      }
+      case "stage-end":
+        // Builds and boots take long enough for their duration to matter; the short stages stay quiet.
+        if (e.durationMs >= 1000) line(c("2", `${e.stage} done in ${(e.durationMs / 1000).toFixed(1)} s`));
         break;
     }
   };

@@ -45,7 +45,7 @@ function printError(io: Io, e: unknown, color: boolean): void {
 async function cmdRun(c: Extract<Command, { cmd: "run" }>, exec: Exec, io: Io, signal: AbortSignal, interrupted: () => "SIGINT" | "SIGTERM" | undefined): Promise<number> {
   const color = c.color ?? io.isTty;
   const programs = new Set<string>();
-  const printer = createProgressPrinter(io.stderr, { color, programs: () => programs });
+  const printer = createProgressPrinter(io.stderr, { color, programs: () => programs, cwd: process.cwd() });
   const onProgress = c.quiet ? () => undefined : printer;
   const outcome = await runPipeline(c.req, {
     exec,

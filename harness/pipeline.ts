@@ -15,7 +15,7 @@ import { bootGuest } from "./qemu/boot.js";
 import { defaultMachine, timeoutScale, X86_64 } from "./qemu/profiles.js";
 import { writeReports, writeRunManifest } from "./write-reports.js";
 import { createRunParser, makeRunManifest } from "./results/index.js";
-import type { BootResult, KernelImage, ProgressSink, RunRequest, RunResult } from "./types.js";
+import type { BootResult, KernelImage, ProgressSink, ProgressStage, RunRequest, RunResult } from "./types.js";
 
 export interface PipelineDeps {
   exec: Exec;
@@ -127,8 +127,38 @@ async function pointLatestAt(runDir: string): Promise<void> {
   await fs.rename(tmp, latest);
 }
 
-async function getKernel(req: RunRequest, deps: PipelineDeps, runDir: string, image: KernelImage | undefined): Promise<{ kernel: KernelImage; extra?: ExtraGuestFiles }> {
-  deps.onProgress({ kind: "stage", stage: "kernel" });
+/** Runs one stage between its `stage` and `stage-end` progress events (no end event when it fails). */
+async function timedStage<T>(onProgress: ProgressSink, stage: ProgressStage, detail: string | undefined, fn: () => Promise<T>): Promise<T> {
+  const t0 = Date.now();
+  onProgress({ kind: "stage", stage, ...(detail !== undefined ? { detail } : {}) });
+  const r = await fn();
+  onProgress({ kind: "stage-end", stage, durationMs: Date.now() - t0 });
+  return r;
+}
+
+async function getKernel(
+  req: RunRequest,
+  deps: PipelineDeps,
+  runDir: string,
+  image: KernelImage | undefined,
+): Promise<{ kernel: KernelImage; extra?: ExtraGuestFiles }> {
+  const got = await timedStage(deps.onProgress, "kernel", undefined, () => resolveKernel(req, deps, runDir, image));
+  const b = got.kernel.build;
+  deps.onProgress({
+    kind: "kernel-ready",
+    release: got.kernel.release,
+    source: got.kernel.source,
+    ...(b ? { cacheHit: b.cacheHit, cacheKey: b.cacheKey, buildMs: b.durationMs } : {}),
+  });
+  return got;
+}
+
+async function resolveKernel(
+  req: RunRequest,
+  deps: PipelineDeps,
+  runDir: string,
+  image: KernelImage | undefined,
+): Promise<{ kernel: KernelImage; extra?: ExtraGuestFiles }> {
   const k = req.kernel;
   switch (k.kind) {
     case "default":
@@ -160,7 +190,14 @@ export async function runPipeline(request: RunRequest, deps: PipelineDeps): Prom
     // is reported first (and with all the others), since fixing it is the user's next step either way.
     const qemuBinary = deps.qemuBinary ?? X86_64.qemuBinary;
     const [validated, qemu] = await Promise.allSettled([
-      validateRunRequest(req, runDir, { exec: deps.exec, cacheRoot: deps.cacheRoot, repoRoot: deps.repoRoot, profile: X86_64, signal: deps.signal, onProgress: deps.onProgress }),
+      validateRunRequest(req, runDir, {
+        exec: deps.exec,
+        cacheRoot: deps.cacheRoot,
+        repoRoot: deps.repoRoot,
+        profile: X86_64,
+        signal: deps.signal,
+        onProgress: deps.onProgress,
+      }),
       checkQemu(deps.exec, qemuBinary),
     ]);
     if (validated.status === "rejected") throw new StageFailure("validate", validated.reason);
@@ -175,7 +212,7 @@ export async function runPipeline(request: RunRequest, deps: PipelineDeps): Prom
         // Only now is the directory this run's: an error before this must not be written into another run's.
         owned = true;
         if (!req.outDir) await inStage("run-dir", pointLatestAt(runDir));
-        deps.onProgress({ kind: "info", message: `run directory ${path.relative(deps.cwd, runDir) || "."}` });
+        deps.onProgress({ kind: "run-dir", path: runDir });
         return runStages(req, v, { ...deps, qemuBinary }, { runId, runDir, started });
       }),
     );
@@ -186,7 +223,12 @@ export async function runPipeline(request: RunRequest, deps: PipelineDeps): Prom
 }
 
 /** kernel -> payload -> boot -> results -> reports, in a locked run directory. */
-async function runStages(req: RunRequest, v: ValidatedRun, deps: PipelineDeps & { qemuBinary: string }, ctx: { runId: string; runDir: string; started: Date }): Promise<PipelineOutcome> {
+async function runStages(
+  req: RunRequest,
+  v: ValidatedRun,
+  deps: PipelineDeps & { qemuBinary: string },
+  ctx: { runId: string; runDir: string; started: Date },
+): Promise<PipelineOutcome> {
   const { runId, runDir, started } = ctx;
   const [{ kernel, extra }, accel] = await Promise.all([
     inStage("kernel", getKernel(req, deps, runDir, v.image)),
@@ -195,11 +237,21 @@ async function runStages(req: RunRequest, v: ValidatedRun, deps: PipelineDeps & 
   if (kernel.configPath) await fs.copyFile(kernel.configPath, path.join(runDir, "kernel.config")).catch(() => undefined);
   deps.signal.throwIfAborted();
 
-  const payload = await inStage(
-    "payload",
-    buildPayload(
-      { exec: deps.exec, cacheRoot: deps.cacheRoot, repoRoot: deps.repoRoot, signal: deps.signal, onProgress: deps.onProgress },
-      { kernel, bundled: v.bundled, users: v.users, extra: scaleKselftestTimeouts(extra, accel.accel), timeoutSec: req.timeoutSec, selftestDefines: req.selftestDefines, wantedModules: guestModules(), outDir: runDir },
+  const payload = await inStage("payload", () =>
+    timedStage(deps.onProgress, "payload", undefined, () =>
+      buildPayload(
+        { exec: deps.exec, cacheRoot: deps.cacheRoot, repoRoot: deps.repoRoot, signal: deps.signal, onProgress: deps.onProgress },
+        {
+          kernel,
+          bundled: v.bundled,
+          users: v.users,
+          extra: scaleKselftestTimeouts(extra, accel.accel),
+          timeoutSec: req.timeoutSec,
+          selftestDefines: req.selftestDefines,
+          wantedModules: guestModules(),
+          outDir: runDir,
+        },
+      ),
     ),
   );
   deps.signal.throwIfAborted();
@@ -208,23 +260,24 @@ async function runStages(req: RunRequest, v: ValidatedRun, deps: PipelineDeps & 
   // Before the boot, so that `kharness parse RUN_DIR` names the programs even of a run that crashed.
   await inStage("payload", writeRunManifest(runDir, makeRunManifest(payload.programs, { failOnWarn: req.failOnWarn })));
 
-  deps.onProgress({ kind: "stage", stage: "boot", detail: `${kernel.release ?? path.basename(kernel.path)} (${accel.accel})` });
   const parser = createRunParser({ onEvent: deps.onProgress, failOnWarn: req.failOnWarn, now: Date.now, programs: payload.programs });
   let boot: BootResult;
   try {
-    boot = await bootGuest(
-      { exec: deps.exec, signal: deps.signal, onProgress: deps.onProgress },
-      {
-        kernel,
-        payload,
-        runDir,
-        accel: accel.accel,
-        qemuBinary: deps.qemuBinary,
-        append: req.append,
-        bootTimeoutSec: req.bootTimeoutSec,
-        onConsole: (c) => parser.pushConsole(c),
-        onResults: (c) => parser.pushResults(c),
-      },
+    boot = await timedStage(deps.onProgress, "boot", `${kernel.release ?? path.basename(kernel.path)} (${accel.accel})`, () =>
+      bootGuest(
+        { exec: deps.exec, signal: deps.signal, onProgress: deps.onProgress },
+        {
+          kernel,
+          payload,
+          runDir,
+          accel: accel.accel,
+          qemuBinary: deps.qemuBinary,
+          append: req.append,
+          bootTimeoutSec: req.bootTimeoutSec,
+          onConsole: (c) => parser.pushConsole(c),
+          onResults: (c) => parser.pushResults(c),
+        },
+      ),
     );
   } catch (e) {
     // Even when the boot itself failed to start, keep what the parser saw.
@@ -233,11 +286,16 @@ async function runStages(req: RunRequest, v: ValidatedRun, deps: PipelineDeps & 
     throw new StageFailure("boot", e);
   }
 
-  deps.onProgress({ kind: "stage", stage: "results" });
-  const run = finishRun(parser.finish({ end: boot.end, detail: boot.endDetail }), { runId, started, kernel, req, boot });
-  deps.onProgress({ kind: "stage", stage: "report" });
+  const run = await timedStage(deps.onProgress, "results", undefined, async () =>
+    finishRun(parser.finish({ end: boot.end, detail: boot.endDetail }), { runId, started, kernel, req, boot }),
+  );
   // A full disk here must not hide the verdicts already parsed: the caller shows them, then the error.
-  const reportError = await writeReports(run, runDir, req.reports, { runId }).then(() => undefined, (e: unknown) => e);
+  const reportError = await timedStage(deps.onProgress, "report", undefined, () =>
+    writeReports(run, runDir, req.reports, { runId }).then(
+      () => undefined,
+      (e: unknown) => e,
+    ),
+  );
   return { ok: true, run, runDir, boot, reportError };
 }
 
@@ -256,7 +314,9 @@ function finishRun(run: RunResult, ctx: { runId: string; started: Date; kernel: 
 
 /** Writes a small marker so a later reader knows the run ended abnormally before results existed. */
 export async function writeRunError(runDir: string, err: unknown): Promise<void> {
-  const e = err instanceof KharnessError ? { kind: err.kind, message: err.message, fix: err.fix, tail: err.tail } : { kind: "internal", message: String((err as Error)?.message ?? err) };
+  const e =
+    err instanceof KharnessError
+      ? { kind: err.kind, message: err.message, fix: err.fix, tail: err.tail }
+      : { kind: "internal", message: String((err as Error)?.message ?? err) };
   await writeFileAtomic(path.join(runDir, "error.json"), JSON.stringify(e, null, 2) + "\n").catch(() => undefined);
 }
-

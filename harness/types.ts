@@ -197,6 +197,15 @@ export type ProgressEvent =
   | { kind: "test-start"; id: string }
   | { kind: "test-end"; id: string; status: Status }
   | { kind: "kernel-event"; event: KernelEvent }
-  | { kind: "info"; message: string };
+  | { kind: "info"; message: string }
+  /** The run owns this directory now (absolute path); every file of the run goes there. */
+  | { kind: "run-dir"; path: string }
+  /** The kernel stage is done: which kernel, and for a tree whether it came from the build cache. */
+  | { kind: "kernel-ready"; release?: string; source: KernelImage["source"]; cacheHit?: boolean; cacheKey?: string; buildMs?: number }
+  /** A pipeline stage (as announced by a `stage` event) ended, after durationMs. */
+  | { kind: "stage-end"; stage: ProgressStage; durationMs: number };
+
+/** The stages named in progress events. */
+export type ProgressStage = "kernel" | "build" | "payload" | "boot" | "results" | "report";
 
 export type ProgressSink = (e: ProgressEvent) => void;

@@ -317,7 +317,7 @@ export async function buildKernelFromTree(req: TreeKernelRequest, deps: TreeBuil
 
   const release = (await fs.readFile(path.join(entry, "kernel.release"), "utf8")).trim();
   const durationMs = Date.now() - started;
-  onProgress?.({ kind: "info", message: hit ? `kernel ${release} from the build cache (${key.slice(0, 12)}, ${durationMs} ms)` : `built kernel ${release} in ${(durationMs / 1000).toFixed(0)} s` });
+  // The pipeline reports the build (cache hit, duration) as a typed kernel-ready event from `build` below.
   return {
     path: path.join(entry, "bzImage"),
     release,

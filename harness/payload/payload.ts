@@ -222,7 +222,6 @@ async function kselftestShell(deps: PayloadDeps): Promise<CpioEntry[]> {
 
 /** Builds the initramfs for one run. */
 export async function buildPayload(deps: PayloadDeps, req: PayloadRequest): Promise<Payload> {
-  deps.onProgress?.({ kind: "stage", stage: "payload" });
   const defines = req.selftestDefines.map((d) => `-D${d}`);
   const [vmDir, testsDir] = await Promise.all([compileCached(deps, "vm", []), req.bundled.length ? compileCached(deps, "selftests", defines) : undefined]);
   const programs: GuestProgram[] = [];
