@@ -8,14 +8,14 @@ import type { Exec } from "./exec/exec.js";
 import { withLock, writeFileAtomic } from "./exec/files.js";
 import { resolveDefaultKernel, resolveImageKernel } from "./kernel/default.js";
 import { buildKernelFromTree, buildKselftests } from "./kernel/tree.js";
-import { buildPayload, type ExtraGuestFiles } from "./payload/payload.js";
+import { buildPayload } from "./payload/payload.js";
 import { absoluteRequest, validateRunRequest, type ValidatedRun } from "./validate.js";
 import { checkQemu, resolveAccel } from "./qemu/accel.js";
 import { bootGuest } from "./qemu/boot.js";
 import { defaultMachine, timeoutScale, X86_64 } from "./qemu/profiles.js";
 import { writeReports, writeRunManifest } from "./write-reports.js";
 import { createRunParser, makeRunManifest } from "./results/index.js";
-import type { BootResult, KernelImage, ProgressSink, ProgressStage, RunRequest, RunResult } from "./types.js";
+import type { BootResult, GuestFiles, KernelImage, ProgressSink, ProgressStage, RunRequest, RunResult } from "./types.js";
 
 export interface PipelineDeps {
   exec: Exec;
@@ -76,16 +76,6 @@ function guestModules(): string[] {
   return [transport === "pci" ? "virtio_pci" : "virtio_mmio", "virtio_console"];
 }
 
-/**
- * A tree's kselftest `settings` timeouts are written for real hardware, so they stretch with the emulation
- * (x3 under TCG). --timeout, which the user chose on this machine, is taken as given.
- */
-function scaleKselftestTimeouts(extra: ExtraGuestFiles | undefined, accel: "kvm" | "tcg"): ExtraGuestFiles | undefined {
-  if (!extra) return undefined;
-  const k = timeoutScale(X86_64, accel);
-  return { ...extra, programs: extra.programs.map((p) => ({ ...p, timeoutSec: Math.ceil(p.timeoutSec * k) })) };
-}
-
 /** A run id that sorts by time and is safe as a directory name. */
 export function makeRunId(d: Date): string {
   const p = (n: number, w = 2) => String(n).padStart(w, "0");
@@ -141,7 +131,7 @@ async function getKernel(
   deps: PipelineDeps,
   runDir: string,
   image: KernelImage | undefined,
-): Promise<{ kernel: KernelImage; extra?: ExtraGuestFiles }> {
+): Promise<{ kernel: KernelImage; extra?: GuestFiles }> {
   const got = await timedStage(deps.onProgress, "kernel", undefined, () => resolveKernel(req, deps, runDir, image));
   const b = got.kernel.build;
   deps.onProgress({
@@ -158,7 +148,7 @@ async function resolveKernel(
   deps: PipelineDeps,
   runDir: string,
   image: KernelImage | undefined,
-): Promise<{ kernel: KernelImage; extra?: ExtraGuestFiles }> {
+): Promise<{ kernel: KernelImage; extra?: GuestFiles }> {
   const k = req.kernel;
   switch (k.kind) {
     case "default":
@@ -245,7 +235,7 @@ async function runStages(
           kernel,
           bundled: v.bundled,
           users: v.users,
-          extra: scaleKselftestTimeouts(extra, accel.accel),
+          extra, timeoutFactor: timeoutScale(X86_64, accel.accel),
           timeoutSec: req.timeoutSec,
           selftestDefines: req.selftestDefines,
           wantedModules: guestModules(),
@@ -309,6 +299,8 @@ function finishRun(run: RunResult, ctx: { runId: string; started: Date; kernel: 
     kernel: { release: ctx.kernel.release, path: ctx.kernel.path, source: ctx.kernel.source, cmdline: ctx.req.append.join(" ") || undefined },
     boot: ctx.boot ? (bootInfo as RunResult["boot"]) : undefined,
     host: { peakRssKiB: process.resourceUsage().maxRSS },
+    // A test-only selftest build (--selftest-define) is on record, so its verdicts are never read as the kernel's.
+    ...(ctx.req.selftestDefines.length ? { payloadBuild: { selftestDefines: [...ctx.req.selftestDefines] } } : {}),
   };
 }
 

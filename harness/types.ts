@@ -78,6 +78,12 @@ export interface GuestProgram {
   cwd?: string;
 }
 
+/** Programs to run and every file they need, placed in the initramfs beside the bundled ones (a tree's kselftests). */
+export interface GuestFiles {
+  programs: GuestProgram[];
+  files: { hostPath: string; guestPath: string; mode?: number }[];
+}
+
 /** The initramfs and what it will run. */
 export interface Payload {
   initramfsPath: string;
@@ -174,6 +180,12 @@ export interface RunResult {
   durationMs?: number;
   /** The harness process itself (not QEMU): its peak resident memory. */
   host?: { peakRssKiB: number };
+  /**
+   * Set only when the guest programs were built the test-only way: `selftestDefines` are the preprocessor
+   * defines given with --selftest-define (e.g. KH_FLIP_ERRNO, which makes chosen cases expect the wrong
+   * errno). Such a run's verdicts test the selftests, not the kernel.
+   */
+  payloadBuild?: { selftestDefines: string[] };
   /**
    * Set by the results stage when the run could not test the kernel (no test output at all, or a boot that
    * ended in a watchdog or QEMU error without a kernel fault report): exit 3, or 125 with --bisect.

@@ -5,7 +5,7 @@ import { promises as fs } from "node:fs";
 import * as path from "node:path";
 import { InfraError, UsageError } from "../errors.js";
 import { ensureCacheEntry, exists, sha256 } from "../exec/files.js";
-import type { GuestProgram, KernelImage } from "../types.js";
+import type { GuestFiles, GuestProgram, KernelImage } from "../types.js";
 import { BuildLog, buildEnv, defaultJobs, kernelMakeArgv, runMake, type MakeSetup } from "./kbuild.js";
 import { applyPatches } from "./patch-apply.js";
 import { prepareSource, touchedPaths, type PreparedSource } from "./source-tree.js";
@@ -18,11 +18,6 @@ export { elfKind };
 /** The kselftest runner's default per-program timeout (tools/testing/selftests/kselftest/runner.sh). */
 export const KSELFTEST_DEFAULT_TIMEOUT_SEC = 45;
 
-/** Programs to run and every file they need, for the initramfs (payload's ExtraGuestFiles). */
-export interface KselftestBuild {
-  programs: GuestProgram[];
-  files: { hostPath: string; guestPath: string; mode?: number }[];
-}
 
 /** `timeout=N` from a target's settings file; the kselftest default when absent or unreadable. */
 export function parseSettingsTimeout(text: string | undefined): number {
@@ -57,7 +52,7 @@ const TARGET_NAME = /^[A-Za-z0-9_.+-]+(\/[A-Za-z0-9_.+-]+)*$/;
  * and the recipe). Programs are named `kselftest.TARGET.PROG`, live under /kharness/kselftest/TARGET/
  * in the guest, run in that directory, with the target's `settings` timeout (default 45 s).
  */
-export async function buildKselftests(kernel: KernelImage, targets: string[], deps: TreeBuildDeps): Promise<KselftestBuild> {
+export async function buildKselftests(kernel: KernelImage, targets: string[], deps: TreeBuildDeps): Promise<GuestFiles> {
   if (kernel.source !== "tree" || !kernel.build) throw new UsageError("--kselftest needs a kernel built from a tree: add --tree DIR", { fix: "e.g. kharness run --tree ~/src/linux --kselftest landlock" });
   const bad = targets.filter((t) => !TARGET_NAME.test(t));
   if (bad.length) throw new UsageError(`--kselftest ${bad.join(", ")}: not a selftest target name`, { fix: "use a directory name under tools/testing/selftests, e.g. --kselftest landlock" });
@@ -148,7 +143,7 @@ export async function buildKselftests(kernel: KernelImage, targets: string[], de
   const saved = JSON.parse(await fs.readFile(path.join(entry, "programs.json"), "utf8")) as { programs: (Omit<GuestProgram, "hostPath"> & { hostRel: string })[]; skipped: string[] };
   if (saved.skipped.length) onProgress?.({ kind: "info", message: `kselftest scripts need a shell, which the guest does not have; not run: ${saved.skipped.join(", ")}` });
   const programs = saved.programs.map(({ hostRel, ...p }) => ({ ...p, hostPath: path.join(entry, hostRel) }));
-  const files: KselftestBuild["files"] = [];
+  const files: GuestFiles["files"] = [];
   for (const t of targets) {
     const dir = path.join(entry, "install", t);
     for (const rel of await listFiles(dir).catch(() => [] as string[])) {

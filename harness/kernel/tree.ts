@@ -17,7 +17,7 @@ import { applyPatches } from "./patch-apply.js";
 import { parseQuiltSeries, patchesFromFile, type Patch } from "./patch-series.js";
 import { inspectTree, kernelTreeProblems, prepareSource, touchedPaths, type PreparedSource } from "./source-tree.js";
 
-export { buildKselftests, type KselftestBuild } from "./kselftest.js";
+export { buildKselftests } from "./kselftest.js";
 export { BUILD_RECIPE_VERSION, readBuildRecord, type BuildRecord, type TreeBuildDeps, type TreeKernelRequest } from "./build-record.js";
 
 /** The fragments kharness always merges, in order (debug.config is added with --debug). */

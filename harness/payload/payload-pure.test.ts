@@ -4,6 +4,7 @@ import { readFileSync } from "node:fs";
 import { compileGlob, fnmatch, globDistance, globsNeedingCases, nearMatches, selectBundled } from "./select.js";
 import { moduleName, parseModulesDep, resolveModuleLoadOrder } from "./modules.js";
 import { checkStaticX86Elf } from "./elf.js";
+import { stretchTimeouts } from "./payload.js";
 
 const CATALOG = [
   { program: "net_abi", cases: ["abi.version", "ruleset.empty_enomsg"] },
@@ -105,4 +106,24 @@ t.test("static ELF check: a dynamic binary and a script are refused with a fix",
   const sh = checkStaticX86Elf(Buffer.from("#!/bin/sh\necho hi\n"));
   t.match(!sh.ok && sh.problem, /script/);
   t.equal(checkStaticX86Elf(Buffer.from("hello")).ok, false);
+});
+
+t.test("the payload stretches a tree's kselftest timeouts by the accelerator's factor it is given", async (t) => {
+  const ksft = [{ name: "kselftest.landlock.net_test", hostPath: "/c/net_test", guestPath: "/kharness/kselftest/landlock/net_test", timeoutSec: 45, args: [] }];
+  t.same(
+    stretchTimeouts(ksft, 3).map((p) => p.timeoutSec),
+    [135],
+    "TCG: x3",
+  );
+  t.same(
+    stretchTimeouts(ksft, 1).map((p) => p.timeoutSec),
+    [45],
+    "KVM: as written",
+  );
+  t.same(
+    stretchTimeouts([{ ...ksft[0]!, timeoutSec: 7 }], 1.5).map((p) => p.timeoutSec),
+    [11],
+    "whole seconds, rounded up",
+  );
+  t.equal(ksft[0]?.timeoutSec, 45, "the kernel stage's record is not rewritten");
 });

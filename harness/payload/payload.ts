@@ -8,7 +8,7 @@ import type { Exec } from "../exec/exec.js";
 import { runChecked } from "../exec/exec.js";
 import { ensureCacheEntry, exists, readHead, sha256, writeFileAtomic } from "../exec/files.js";
 import { KERNEL_ENTRY_ID } from "../results/index.js";
-import type { GuestProgram, KernelImage, Payload, ProgressSink } from "../types.js";
+import type { GuestFiles, GuestProgram, KernelImage, Payload, ProgressSink } from "../types.js";
 import { type CpioEntry, withParentDirs, writeCpio } from "./cpio.js";
 import { checkStaticX86Elf } from "./elf.js";
 import { parseModulesDep, resolveModuleLoadOrder } from "./modules.js";
@@ -26,10 +26,6 @@ export interface PayloadDeps {
 }
 
 /** Extra files for the guest (e.g. a tree's kselftests), with the programs that use them. */
-export interface ExtraGuestFiles {
-  programs: GuestProgram[];
-  files: { hostPath: string; guestPath: string; mode?: number }[];
-}
 
 export interface PayloadRequest {
   kernel: KernelImage;
@@ -37,7 +33,13 @@ export interface PayloadRequest {
   bundled: readonly BundledSelection[];
   /** The user's own static programs (checked by checkUserPrograms). */
   users: readonly UserProgram[];
-  extra?: ExtraGuestFiles;
+  extra?: GuestFiles;
+  /**
+   * How much slower this guest runs than real hardware (the accelerator's factor, ArchProfile.timeoutScale).
+   * A tree's kselftest `settings` timeouts are written for real hardware, so they stretch by it; --timeout,
+   * which the user chose on this machine, is taken as given.
+   */
+  timeoutFactor: number;
   timeoutSec: number;
   /** Preprocessor defines for a test-only selftest build (e.g. KH_FLIP_ERRNO). */
   selftestDefines: string[];
@@ -220,6 +222,11 @@ async function kselftestShell(deps: PayloadDeps): Promise<CpioEntry[]> {
   ];
 }
 
+/** Programs whose timeouts were written for real hardware, stretched by the guest's slowdown (whole seconds, rounded up). */
+export function stretchTimeouts(programs: readonly GuestProgram[], factor: number): GuestProgram[] {
+  return programs.map((p) => ({ ...p, timeoutSec: Math.ceil(p.timeoutSec * factor) }));
+}
+
 /** Builds the initramfs for one run. */
 export async function buildPayload(deps: PayloadDeps, req: PayloadRequest): Promise<Payload> {
   const defines = req.selftestDefines.map((d) => `-D${d}`);
@@ -239,7 +246,7 @@ export async function buildPayload(deps: PayloadDeps, req: PayloadRequest): Prom
     files.push({ hostPath: p.hostPath, guestPath: p.guestPath, mode: 0o755 });
   }
   if (req.extra) {
-    programs.push(...req.extra.programs);
+    programs.push(...stretchTimeouts(req.extra.programs, req.timeoutFactor));
     files.push(...req.extra.files);
   }
   if (programs.length === 0) throw new UsageError("nothing to run: no bundled selftest selected and no --program given", { fix: "drop --tests or pass --program PATH" });
