@@ -7,15 +7,15 @@ import { KharnessError, UsageError } from "./errors.js";
 import type { Exec } from "./exec/exec.js";
 import { withLock, writeFileAtomic } from "./exec/files.js";
 import { resolveDefaultKernel, resolveImageKernel } from "./kernel/default.js";
-import { buildKernelFromTree, buildKselftests } from "./kernel/tree.js";
-import { buildPayload } from "./payload/payload.js";
+import { buildKernelFromTree } from "./kernel/tree.js";
+import { buildKselftests, buildPayload } from "./payload/payload.js";
 import { absoluteRequest, validateRunRequest, type ValidatedRun } from "./validate.js";
 import { checkQemu, resolveAccel } from "./qemu/accel.js";
 import { bootGuest } from "./qemu/boot.js";
 import { defaultMachine, timeoutScale, X86_64 } from "./qemu/profiles.js";
 import { writeReports, writeRunManifest } from "./write-reports.js";
 import { createRunParser, makeRunManifest } from "./results/index.js";
-import type { BootResult, GuestFiles, KernelImage, ProgressSink, ProgressStage, RunRequest, RunResult } from "./types.js";
+import type { BootResult, KernelImage, ProgressSink, ProgressStage, RunRequest, RunResult } from "./types.js";
 
 export interface PipelineDeps {
   exec: Exec;
@@ -131,13 +131,13 @@ async function getKernel(
   deps: PipelineDeps,
   runDir: string,
   image: KernelImage | undefined,
-): Promise<{ kernel: KernelImage; extra?: GuestFiles }> {
+): Promise<KernelImage> {
   const got = await timedStage(deps.onProgress, "kernel", undefined, () => resolveKernel(req, deps, runDir, image));
-  const b = got.kernel.build;
+  const b = got.build;
   deps.onProgress({
     kind: "kernel-ready",
-    release: got.kernel.release,
-    source: got.kernel.source,
+    release: got.release,
+    source: got.source,
     ...(b ? { cacheHit: b.cacheHit, cacheKey: b.cacheKey, buildMs: b.durationMs } : {}),
   });
   return got;
@@ -148,19 +148,15 @@ async function resolveKernel(
   deps: PipelineDeps,
   runDir: string,
   image: KernelImage | undefined,
-): Promise<{ kernel: KernelImage; extra?: GuestFiles }> {
+): Promise<KernelImage> {
   const k = req.kernel;
   switch (k.kind) {
     case "default":
-      return { kernel: await resolveDefaultKernel(deps.cacheRoot) };
+      return resolveDefaultKernel(deps.cacheRoot);
     case "image":
-      return { kernel: image ?? (await resolveImageKernel(k.path)) };
-    case "tree": {
-      const stageDeps = { exec: deps.exec, cacheRoot: deps.cacheRoot, runDir, signal: deps.signal, onProgress: deps.onProgress, repoRoot: deps.repoRoot };
-      const kernel = await buildKernelFromTree(k, stageDeps);
-      const extra = req.kselftests.length ? await buildKselftests(kernel, req.kselftests, stageDeps) : undefined;
-      return { kernel, extra };
-    }
+      return image ?? (await resolveImageKernel(k.path));
+    case "tree":
+      return buildKernelFromTree(k, { exec: deps.exec, cacheRoot: deps.cacheRoot, runDir, signal: deps.signal, onProgress: deps.onProgress, repoRoot: deps.repoRoot });
   }
 }
 
@@ -220,11 +216,18 @@ async function runStages(
   ctx: { runId: string; runDir: string; started: Date },
 ): Promise<PipelineOutcome> {
   const { runId, runDir, started } = ctx;
-  const [{ kernel, extra }, accel] = await Promise.all([
+  const [kernel, accel] = await Promise.all([
     inStage("kernel", getKernel(req, deps, runDir, v.image)),
     inStage("preflight", resolveAccel(req.accel, { exec: deps.exec, cacheDir: deps.cacheRoot, qemuBinary: deps.qemuBinary })),
   ]);
   if (kernel.configPath) await fs.copyFile(kernel.configPath, path.join(runDir, "kernel.config")).catch(() => undefined);
+  deps.signal.throwIfAborted();
+
+  // The tree's own kselftests, built by the payload stage from the kernel stage's build record. They are built
+  // from the commit's tree, so a failure counts as the kernel stage's (the commit's: --bisect skips it, 125).
+  const extra = req.kselftests.length
+    ? await inStage("kernel", buildKselftests(kernel, req.kselftests, { exec: deps.exec, cacheRoot: deps.cacheRoot, runDir, signal: deps.signal, onProgress: deps.onProgress }))
+    : undefined;
   deps.signal.throwIfAborted();
 
   const payload = await inStage("payload", () =>

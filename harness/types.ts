@@ -1,5 +1,7 @@
 // The data that passes between stages: request -> kernel -> payload -> boot -> results -> reports.
 
+import type { BuildRecord, Patch } from "./kernel/tree.js";
+
 /** Statuses of one test, as reported everywhere (JSON, JUnit, terminal). */
 export type Status = "PASS" | "FAIL" | "SKIP" | "XFAIL" | "XPASS" | "TIMEOUT" | "CRASH" | "ERROR";
 
@@ -59,7 +61,17 @@ export interface KernelImage {
   modulesDir?: string;
   source: "default" | "image" | "tree";
   /** Build details when it came from a tree. */
-  build?: { cacheKey: string; cacheHit: boolean; durationMs: number; logPath?: string; treeDir: string };
+  build?: {
+    cacheKey: string;
+    cacheHit: boolean;
+    durationMs: number;
+    logPath?: string;
+    treeDir: string;
+    /** What it was built from (tree, patches, config), handed to stages that build against the same tree. */
+    record?: BuildRecord;
+    /** The patch series applied, in order. */
+    patches?: Patch[];
+  };
 }
 
 /** One program the guest init runs. */

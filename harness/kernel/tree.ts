@@ -11,14 +11,17 @@ import { parseKconfigSymbols, type KconfigSymbol } from "../kconfig/kconfig-deps
 import { mergeFragments, overlayConfig, renderMerged, type Fragment, type MergedConfig } from "../kconfig/merge.js";
 import { findLostOptions, formatLostOptions, type LostOption } from "../kconfig/survival.js";
 import type { KernelImage } from "../types.js";
-import { BUILD_RECIPE_VERSION, type BuildRecord, type TreeBuildDeps, type TreeKernelRequest } from "./build-record.js";
+import { BUILD_RECIPE_VERSION, readBuildRecord, type BuildRecord, type TreeBuildDeps, type TreeKernelRequest } from "./build-record.js";
 import { BuildLog, buildEnv, defaultJobs, kernelMakeArgv, runMake, type MakeSetup } from "./kbuild.js";
 import { applyPatches } from "./patch-apply.js";
 import { parseQuiltSeries, patchesFromFile, type Patch } from "./patch-series.js";
 import { inspectTree, kernelTreeProblems, prepareSource, touchedPaths, type PreparedSource } from "./source-tree.js";
 
-export { buildKselftests } from "./kselftest.js";
-export { BUILD_RECIPE_VERSION, readBuildRecord, type BuildRecord, type TreeBuildDeps, type TreeKernelRequest } from "./build-record.js";
+export { BUILD_RECIPE_VERSION, type BuildRecord, type TreeBuildDeps, type TreeKernelRequest } from "./build-record.js";
+export type { Patch } from "./patch-series.js";
+export type { PreparedSource } from "./source-tree.js";
+// What a stage building against the kernel's own tree (the payload's kselftests) needs of kbuild.
+export { BuildLog, buildEnv, defaultJobs, kernelMakeArgv, runMake, type MakeSetup } from "./kbuild.js";
 
 /** The fragments kharness always merges, in order (debug.config is added with --debug). */
 export const DEFAULT_FRAGMENTS = ["qemu-guest.config", "landlock.config"] as const;
@@ -316,6 +319,9 @@ export async function buildKernelFromTree(req: TreeKernelRequest, deps: TreeBuil
   });
 
   const release = (await fs.readFile(path.join(entry, "kernel.release"), "utf8")).trim();
+  // What the kernel was built from, handed over as a value: a later stage that builds against the same tree
+  // (the payload's kselftests) prepares the same source with prepareKernelSource, never by guessing paths.
+  const { record, patches } = await readBuildRecord(cacheRoot, key);
   const durationMs = Date.now() - started;
   // The pipeline reports the build (cache hit, duration) as a typed kernel-ready event from `build` below.
   return {
@@ -323,7 +329,30 @@ export async function buildKernelFromTree(req: TreeKernelRequest, deps: TreeBuil
     release,
     configPath: path.join(entry, "config"),
     source: "tree",
-    build: { cacheKey: key, cacheHit: hit, durationMs, logPath: hit ? undefined : logPath, treeDir: tree.dir },
+    build: { cacheKey: key, cacheHit: hit, durationMs, logPath: hit ? undefined : logPath, treeDir: tree.dir, record, patches },
   };
+}
+
+/**
+ * The patched source a tree kernel was built from, prepared again under workDir (a worktree or hard-link copy
+ * with the series applied; the user's own tree when the kernel was built in place). For stages that build
+ * against the kernel's tree (kselftests). Call cleanup() when done.
+ */
+export async function prepareKernelSource(
+  exec: Exec,
+  build: { record: BuildRecord; patches: Patch[] },
+  workDir: string,
+  opts: { signal?: AbortSignal; log: (line: string) => void },
+): Promise<PreparedSource> {
+  const { record, patches } = build;
+  if (record.usesWorkingTree) return { srcDir: record.tree.dir, cleanup: async () => undefined };
+  const prepared = await prepareSource(exec, record.tree, workDir, patches.flatMap((p) => touchedPaths(p.text)), opts.signal);
+  try {
+    if (patches.length) await applyPatches(exec, prepared.srcDir, patches, { workDir, target: record.tree.dir, signal: opts.signal, log: opts.log });
+  } catch (e) {
+    await prepared.cleanup().catch(() => undefined);
+    throw e;
+  }
+  return prepared;
 }
 

@@ -227,6 +227,9 @@ export function stretchTimeouts(programs: readonly GuestProgram[], factor: numbe
   return programs.map((p) => ({ ...p, timeoutSec: Math.ceil(p.timeoutSec * factor) }));
 }
 
+// A tree's own kselftests are guest programs too: built against the kernel stage's build record.
+export { buildKselftests, KSELFTEST_DEFAULT_TIMEOUT_SEC, parseKselftestList, parseSettingsTimeout, type KselftestDeps } from "./kselftest.js";
+
 /** Builds the initramfs for one run. */
 export async function buildPayload(deps: PayloadDeps, req: PayloadRequest): Promise<Payload> {
   const defines = req.selftestDefines.map((d) => `-D${d}`);

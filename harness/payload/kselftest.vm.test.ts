@@ -8,8 +8,9 @@ import { fileURLToPath } from "node:url";
 import { createExec } from "../exec/exec.js";
 import { cacheRoot } from "../exec/files.js";
 import { elfKind } from "./kselftest.js";
-import { ensureUnpackedSource } from "./source-tree.js";
-import { buildKernelFromTree, buildKselftests } from "./tree.js";
+import { ensureUnpackedSource } from "../kernel/source-tree.js";
+import { buildKernelFromTree } from "../kernel/tree.js";
+import { buildKselftests } from "./kselftest.js";
 
 const TARBALL = process.env.KHARNESS_LINUX_TARBALL ?? "/usr/src/linux-source-6.12.tar.xz";
 const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");

@@ -1,19 +1,29 @@
-// --kselftest TARGET...: build the tree's own tools/testing/selftests/TARGET statically against the
+// Payload, --kselftest TARGET...: build the kernel tree's own tools/testing/selftests/TARGET statically against the
 // (patched) tree's uapi headers, cached by kernel build key, and describe it for the initramfs.
 
 import { promises as fs } from "node:fs";
 import * as path from "node:path";
 import { InfraError, UsageError } from "../errors.js";
+import type { Exec } from "../exec/exec.js";
 import { ensureCacheEntry, exists, sha256 } from "../exec/files.js";
-import type { GuestFiles, GuestProgram, KernelImage } from "../types.js";
-import { BuildLog, buildEnv, defaultJobs, kernelMakeArgv, runMake, type MakeSetup } from "./kbuild.js";
-import { applyPatches } from "./patch-apply.js";
-import { prepareSource, touchedPaths, type PreparedSource } from "./source-tree.js";
-import { BUILD_RECIPE_VERSION, readBuildRecord, type TreeBuildDeps } from "./build-record.js";
-import { elfKind } from "../payload/elf.js";
+import { BUILD_RECIPE_VERSION, BuildLog, buildEnv, defaultJobs, kernelMakeArgv, prepareKernelSource, runMake, type MakeSetup, type PreparedSource } from "../kernel/tree.js";
+import type { GuestFiles, GuestProgram, KernelImage, ProgressSink } from "../types.js";
+import { elfKind } from "./elf.js";
 
 /** Re-exported for the tests that check what the kselftest build produced. */
 export { elfKind };
+
+/** What the kselftest build needs from its caller. */
+export interface KselftestDeps {
+  exec: Exec;
+  cacheRoot: string;
+  /** kselftest-build.log goes here. */
+  runDir: string;
+  signal?: AbortSignal;
+  onProgress?: ProgressSink;
+  /** make -j; default: every available CPU. */
+  jobs?: number;
+}
 
 /** The kselftest runner's default per-program timeout (tools/testing/selftests/kselftest/runner.sh). */
 export const KSELFTEST_DEFAULT_TIMEOUT_SEC = 45;
@@ -52,12 +62,13 @@ const TARGET_NAME = /^[A-Za-z0-9_.+-]+(\/[A-Za-z0-9_.+-]+)*$/;
  * and the recipe). Programs are named `kselftest.TARGET.PROG`, live under /kharness/kselftest/TARGET/
  * in the guest, run in that directory, with the target's `settings` timeout (default 45 s).
  */
-export async function buildKselftests(kernel: KernelImage, targets: string[], deps: TreeBuildDeps): Promise<GuestFiles> {
+export async function buildKselftests(kernel: KernelImage, targets: string[], deps: KselftestDeps): Promise<GuestFiles> {
   if (kernel.source !== "tree" || !kernel.build) throw new UsageError("--kselftest needs a kernel built from a tree: add --tree DIR", { fix: "e.g. kharness run --tree ~/src/linux --kselftest landlock" });
   const bad = targets.filter((t) => !TARGET_NAME.test(t));
   if (bad.length) throw new UsageError(`--kselftest ${bad.join(", ")}: not a selftest target name`, { fix: "use a directory name under tools/testing/selftests, e.g. --kselftest landlock" });
   const { exec, cacheRoot, signal, onProgress } = deps;
-  const { record, patches } = await readBuildRecord(cacheRoot, kernel.build.cacheKey);
+  const { record, patches } = kernel.build;
+  if (!record || !patches) throw new InfraError("--kselftest: the kernel stage handed over no build record for this kernel", { fix: "report this as a kharness bug" });
   const key = sha256(`kharness-kselftest-recipe-${BUILD_RECIPE_VERSION}`, kernel.build.cacheKey, ...targets);
   const entry = path.join(cacheRoot, "kselftests", key);
   onProgress?.({ kind: "stage", stage: "build", detail: `kselftests ${targets.join(" ")}` });
@@ -69,12 +80,7 @@ export async function buildKselftests(kernel: KernelImage, targets: string[], de
     const log = new BuildLog(path.join(deps.runDir, "kselftest-build.log"));
     let prepared: PreparedSource | undefined;
     try {
-      if (record.usesWorkingTree) {
-        prepared = { srcDir: record.tree.dir, cleanup: async () => undefined };
-      } else {
-        prepared = await prepareSource(exec, record.tree, workDir, patches.flatMap((p) => touchedPaths(p.text)), signal);
-        if (patches.length) await applyPatches(exec, prepared.srcDir, patches, { workDir, target: record.tree.dir, signal, log: (l) => log.write(l) });
-      }
+      prepared = await prepareKernelSource(exec, { record, patches }, workDir, { signal, log: (l) => log.write(l) });
       const src = prepared.srcDir;
       const missing: string[] = [];
       for (const t of targets) if (!(await exists(path.join(src, "tools/testing/selftests", t, "Makefile")))) missing.push(t);
