@@ -249,6 +249,9 @@ Tests:
   --fail-on-warn         a kernel WARNING (or lockdep report) also fails the test that was running
                          (an Oops, BUG or KASAN report always does), or the run when no test owns it
   --fail-on-skip         exit 1 when no test passed (everything skipped)
+  --selftest-define D... test-only: build the bundled selftests with -DD (e.g. KH_FLIP_ERRNO, which makes
+                         chosen cases expect a wrong errno, so they must FAIL: a check that failures show).
+                         Recorded in results.json (payloadBuild) and shown under the verdict
 Boot:
   --append ARGS          extra kernel command-line arguments (e.g. "lsm=yama"); the whole command line
                          must fit the kernel's 2047 bytes

@@ -21,6 +21,7 @@ export function renderJson(run: RunResult): string {
     kernel: run.kernel,
     boot: run.boot,
     host: run.host,
+    payloadBuild: run.payloadBuild,
     tests: run.tests,
     kernelEvents: run.kernelEvents,
     diagnostics: run.diagnostics,

@@ -72,6 +72,10 @@ export function renderTerminal(run: RunResult, opts: TerminalOptions): string {
   const verdict = failed ? paint("1;31", "FAILED") : nothingPassed(run) ? paint("1;33", "NOTHING PASSED") : paint("1;32", "PASSED");
   const note = !failed && nothingPassed(run) ? `: no test passed (${s.skip === s.total ? "every test was skipped" : "none ran to a pass"})` : "";
   out.push(`${verdict}: ${parts.join(", ")} (total ${s.total})${note}`);
+  // A test-only build of the selftests tests the tests, not the kernel: said under the verdict, every time.
+  const defines = run.payloadBuild?.selftestDefines ?? [];
+  if (defines.length)
+    out.push(paint("1;35", `TEST-ONLY SELFTEST BUILD (--selftest-define ${defines.join(" ")}): these verdicts check the selftests, not the kernel`));
   return out.join("\n") + "\n";
 }
 
