@@ -16,6 +16,7 @@ import { buildQemuArgv, kernelCmdline, renderReplayScript, REPLAY_PORTS, shellQu
 // The stage's answer to "does this --append fit the kernel command line?", for the request validation.
 export { appendTooLong } from "./argv.js";
 import { defaultMachine, findMachine, X86_64, type ArchProfile, type KernelArg, type MachineProfile } from "./profiles.js";
+import { controlPortMissing, endAfterExit, watchdogVerdict, type BootEnding, type GuestFacts, type WatchdogLimits } from "./watchdog.js";
 
 export interface BootDeps {
   exec: Exec;
@@ -50,10 +51,6 @@ export interface BootOpts {
   firmwareDir?: string;
 }
 
-/** After a panic line, how long the rest of the report may take before QEMU is killed. */
-const PANIC_GRACE_MS = 1000;
-/** After init's `poweroff`, how long QEMU may take to exit on its own (e.g. no ACPI power-off). */
-const POWEROFF_GRACE_MS = 5000;
 /** After QEMU exits, how long to wait for the last buffered port bytes. */
 const FLUSH_MS = 2000;
 const WATCHDOG_TICK_MS = 100;
@@ -66,6 +63,279 @@ const PANIC_END_RE = /---\[ end Kernel panic - not syncing/;
 const CONSOLE_INIT_RE = /kharness: init \d+/;
 /** Likewise for `poweroff`. */
 const CONSOLE_POWEROFF_RE = /kharness: poweroff/;
+
+/**
+ * Boots the kernel with the payload as initramfs and supervises the guest until it ends. Never throws for
+ * guest or QEMU failures (they are ends); leaves no QEMU process behind.
+ */
+export async function bootGuest(deps: BootDeps, opts: BootOpts): Promise<BootResult> {
+  const profile = opts.profile ?? X86_64;
+  const machine: MachineProfile = opts.machine ? findMachineOrThrow(profile, opts.machine) : defaultMachine(profile);
+  const runDir = path.resolve(opts.runDir);
+  await fs.mkdir(runDir, { recursive: true });
+  const consoleLogPath = path.join(runDir, "console.log");
+  const resultsLogPath = path.join(runDir, "results.log");
+  const limits: WatchdogLimits = { bootTimeoutSec: opts.bootTimeoutSec, idleMs: (opts.idleTimeoutSec ?? profile.idleTimeoutSec[opts.accel]) * 1000 };
+  const progress = deps.onProgress ?? (() => undefined);
+  const startedAt = Date.now();
+  const session: BootSession = {
+    facts: { startedAt, panicLine: "", lastActivity: startedAt, controlSeen: false, lastEvent: "none" },
+    aborted: false,
+    toldNoControl: false,
+    progress,
+  };
+
+  const bootResult = (end: BootEnd, more: Partial<BootResult> = {}): BootResult => ({
+    consoleLogPath,
+    resultsLogPath,
+    end,
+    accel: opts.accel,
+    machine: machine.name,
+    durations: { totalMs: Date.now() - startedAt },
+    ...more,
+  });
+
+  const logs = openLogFiles(consoleLogPath, resultsLogPath, progress);
+  // Unix socket paths are limited to 108 bytes, and run directories can be deep: sockets live in a short temp dir.
+  const sockDir = await fs.mkdtemp(path.join(os.tmpdir().length < 60 ? os.tmpdir() : "/tmp", "kh-"));
+  const sockets = { results: path.join(sockDir, "results.sock"), control: path.join(sockDir, "control.sock") };
+  const ports: GuestPorts = { servers: [], flushed: [] };
+  const controlLines = lineSplitter((line) => onControlLine(session, line));
+  const consoleLines = lineSplitter((line) => onConsoleLine(session, line));
+  const stderrTail: string[] = [];
+  const stderrLines = lineSplitter((line) => {
+    stderrTail.push(line);
+    if (stderrTail.length > STDERR_TAIL) stderrTail.shift();
+  });
+  let watchdog: NodeJS.Timeout | undefined;
+  const onAbort = () => {
+    session.aborted = true;
+    endBoot(session, { end: "interrupted", detail: "interrupted: QEMU was stopped" });
+  };
+
+  try {
+    if (deps.signal?.aborted) return bootResult("interrupted", { endDetail: "interrupted before QEMU started" });
+    await listenPorts(ports, sockets, {
+      results: (b) => {
+        session.facts.lastActivity = Date.now();
+        logs.appendResults(b);
+        opts.onResults?.(b);
+      },
+      control: (b) => {
+        session.facts.lastActivity = Date.now();
+        controlLines.push(b);
+      },
+    });
+    const argv = await writeBootFiles(runDir, opts, profile, machine, sockets);
+
+    const qemu = startQemu(deps.exec, argv, runDir, {
+      stdout: (b) => {
+        if (!session.facts.controlSeen) session.facts.lastActivity = Date.now();
+        logs.appendConsole(b);
+        opts.onConsole?.(b);
+        consoleLines.push(b);
+      },
+      stderr: (b) => stderrLines.push(b),
+    });
+    if ("error" in qemu)
+      return bootResult("qemu-error", { endDetail: `${qemu.error}; install QEMU (Debian: apt-get install qemu-system-x86)`, qemuExitCode: null });
+    session.spawned = qemu.spawned;
+    deps.signal?.addEventListener("abort", onAbort, { once: true });
+    if (deps.signal?.aborted) onAbort();
+    watchdog = setInterval(() => watchdogTick(session, limits), WATCHDOG_TICK_MS);
+
+    const exit = await qemu.spawned.done;
+    clearInterval(watchdog);
+    // QEMU is gone, so its socket ends are closed: what is still buffered arrives now.
+    await Promise.race([Promise.all([qemu.stdoutDone, ...ports.flushed.map((f) => f())]), sleep(FLUSH_MS)]);
+    consoleLines.end();
+    controlLines.end();
+    stderrLines.end();
+
+    const f = session.facts;
+    const ending = endAfterExit(f, {
+      aborted: session.aborted,
+      killedFor: session.killedFor,
+      exitCode: exit.exitCode,
+      signal: exit.signal,
+      accel: opts.accel,
+      stderrTail,
+    });
+    return bootResult(ending.end, {
+      qemuExitCode: exit.exitCode ?? null,
+      durations: { bootMs: f.initAt !== undefined ? f.initAt - startedAt : undefined, totalMs: Date.now() - startedAt },
+      ...(ending.detail !== undefined ? { endDetail: ending.detail } : {}),
+    });
+  } finally {
+    if (watchdog) clearInterval(watchdog);
+    deps.signal?.removeEventListener("abort", onAbort);
+    if (session.spawned) {
+      session.spawned.kill("SIGKILL");
+      await session.spawned.done.catch(() => undefined);
+    }
+    for (const server of ports.servers) server.close();
+    logs.close();
+    await fs.rm(sockDir, { recursive: true, force: true });
+  }
+}
+
+// ---- the guest's state and what changes it ----------------------------------------------------------------------
+
+/** The supervisor's view of one boot: the facts the watchdog judges, the QEMU process, and how it was ended. */
+interface BootSession {
+  facts: GuestFacts;
+  spawned?: Spawned;
+  /** Set by the first reason to kill QEMU (watchdog, panic end line, abort); later ones do not replace it. */
+  killedFor?: BootEnding;
+  aborted: boolean;
+  /** "control port missing" was said already. */
+  toldNoControl: boolean;
+  progress: ProgressSink;
+}
+
+/** Kills QEMU for a reason; the first reason is the one the boot ends with. */
+function endBoot(s: BootSession, why: BootEnding): void {
+  s.killedFor ??= why;
+  s.spawned?.kill("SIGKILL");
+}
+
+function sawInit(s: BootSession): void {
+  if (s.facts.initAt !== undefined) return;
+  s.facts.initAt = Date.now();
+  s.facts.lastActivity = s.facts.initAt;
+  s.progress({ kind: "guest", event: "init" });
+}
+
+function sawPoweroff(s: BootSession): void {
+  if (s.facts.poweroffAt !== undefined) return;
+  s.facts.poweroffAt = Date.now();
+  s.progress({ kind: "guest", event: "poweroff" });
+}
+
+/** One line from init's control port: `init`, `heartbeat`, `poweroff` (start/end come from the KTAP stream instead). */
+function onControlLine(s: BootSession, line: string): void {
+  const f = s.facts;
+  f.lastActivity = Date.now();
+  // Once init speaks on the control port, liveness is its heartbeats and the results stream: console
+  // output alone (RCU stall or soft-lockup reports from a wedged kernel) must not keep a dead guest "alive".
+  f.controlSeen = true;
+  const [word] = line.split(" ");
+  if (word !== "heartbeat") f.lastEvent = line;
+  if (word === "init") sawInit(s);
+  else if (word === "heartbeat") s.progress({ kind: "guest", event: "heartbeat" });
+  else if (word === "poweroff") sawPoweroff(s);
+}
+
+/** One serial console line: the start and end of a panic report, and init's kmsg twins of `init` and `poweroff`. */
+function onConsoleLine(s: BootSession, line: string): void {
+  const f = s.facts;
+  if (f.panicAt === undefined && PANIC_RE.test(line)) {
+    f.panicAt = Date.now();
+    f.panicLine = line.replace(/^\[[^\]]*\]\s*/, "");
+    s.progress({ kind: "info", message: `kernel panic: ${f.panicLine}` });
+  } else if (f.panicAt !== undefined && PANIC_END_RE.test(line)) endBoot(s, { end: "panic", detail: f.panicLine });
+  // Init's kmsg line often reaches the console before its control-port line: the watchdog tick says
+  // "control port missing" only if no control line follows within a few seconds.
+  if (f.initAt === undefined && CONSOLE_INIT_RE.test(line)) sawInit(s);
+  if (f.poweroffAt === undefined && CONSOLE_POWEROFF_RE.test(line)) sawPoweroff(s);
+}
+
+/** One watchdog tick: the pure verdict on the facts, acted on. */
+function watchdogTick(s: BootSession, limits: WatchdogLimits): void {
+  const now = Date.now();
+  if (!s.toldNoControl && controlPortMissing(s.facts, now)) {
+    s.toldNoControl = true;
+    s.progress({ kind: "info", message: "guest init started, but its control port is missing (no heartbeats)" });
+  }
+  const ending = watchdogVerdict(s.facts, limits, now);
+  if (ending) endBoot(s, ending);
+}
+
+// ---- the run directory's files ----------------------------------------------------------------------------------
+
+/** console.log and results.log, appended as the bytes arrive. */
+interface LogFiles {
+  appendConsole(b: Buffer): void;
+  appendResults(b: Buffer): void;
+  close(): void;
+}
+
+/**
+ * Opens console.log and results.log for synchronous appends: each chunk is in the file (page cache) before the next
+ * event, so a crash of this process loses nothing QEMU already sent. A full disk or I/O error stops that file (said
+ * once) but not the run.
+ */
+function openLogFiles(consoleLogPath: string, resultsLogPath: string, progress: ProgressSink): LogFiles {
+  const consoleFd = openSync(consoleLogPath, "w");
+  const resultsFd = openSync(resultsLogPath, "w");
+  const failed = new Set<number>();
+  const append = (fd: number, b: Buffer, name: string) => {
+    if (failed.has(fd)) return;
+    try {
+      writeSync(fd, b);
+    } catch (e) {
+      failed.add(fd);
+      progress({ kind: "info", message: `cannot write ${name} (${(e as NodeJS.ErrnoException).code ?? e}); the rest of it is not saved, parsing goes on` });
+    }
+  };
+  return {
+    appendConsole: (b) => append(consoleFd, b, "console.log"),
+    appendResults: (b) => append(resultsFd, b, "results.log"),
+    close() {
+      closeSync(consoleFd);
+      closeSync(resultsFd);
+    },
+  };
+}
+
+/** Writes qemu-argv.txt (the argv, and why each kernel argument is there) and replay.sh; returns the argv to run. */
+async function writeBootFiles(
+  runDir: string,
+  opts: BootOpts,
+  profile: ArchProfile,
+  machine: MachineProfile,
+  sockets: { results: string; control: string },
+): Promise<string[]> {
+  const argv = buildQemuArgv({
+    profile: opts.qemuBinary ? { ...profile, qemuBinary: opts.qemuBinary } : profile,
+    machine,
+    accel: opts.accel,
+    kernelPath: path.resolve(opts.kernel.path),
+    initrdPath: path.resolve(opts.payload.initramfsPath),
+    append: opts.append,
+    ports: { kind: "socket", results: sockets.results, control: sockets.control },
+    firmwareDir: opts.firmwareDir,
+  });
+  const cmdline = kernelCmdline(profile, machine, opts.append);
+  const why = cmdline.map((a) => `#   ${a.arg}: ${a.why}`).join("\n");
+  await writeFileAtomic(
+    path.join(runDir, "qemu-argv.txt"),
+    `${shellQuote(argv)}\n# kernel command line:\n${why}\n# the sockets above lived only during the run; replay.sh boots this guest again\n`,
+  );
+  await writeReplayScript(runDir, cmdline, opts, profile, machine);
+  return argv;
+}
+
+// ---- the guest's ports ------------------------------------------------------------------------------------------
+
+/** The listening sockets of the guest's virtio ports, and one "all bytes arrived" wait per socket. */
+interface GuestPorts {
+  servers: net.Server[];
+  flushed: (() => Promise<void>)[];
+}
+
+/** Listens on the results and control sockets; each server joins `ports` as soon as it listens (so it is closed on any failure). */
+async function listenPorts(
+  ports: GuestPorts,
+  sockets: { results: string; control: string },
+  onData: { results: (b: Buffer) => void; control: (b: Buffer) => void },
+): Promise<void> {
+  for (const which of ["results", "control"] as const) {
+    const { server, flushed } = await listenUnix(sockets[which], onData[which]);
+    ports.servers.push(server);
+    ports.flushed.push(flushed);
+  }
+}
 
 /** Listens on a unix socket and feeds every byte any client sends to onData; resolves once listening. */
 async function listenUnix(sockPath: string, onData: (b: Buffer) => void): Promise<{ server: net.Server; flushed: () => Promise<void> }> {
@@ -87,227 +357,28 @@ async function listenUnix(sockPath: string, onData: (b: Buffer) => void): Promis
   return { server, flushed: () => Promise.all(open).then(() => undefined) };
 }
 
-/**
- * Boots the kernel with the payload as initramfs and supervises the guest until it ends. Never throws for
- * guest or QEMU failures (they are ends); leaves no QEMU process behind.
- */
-export async function bootGuest(deps: BootDeps, opts: BootOpts): Promise<BootResult> {
-  const profile = opts.profile ?? X86_64;
-  const machine: MachineProfile = opts.machine ? findMachineOrThrow(profile, opts.machine) : defaultMachine(profile);
-  const runDir = path.resolve(opts.runDir);
-  await fs.mkdir(runDir, { recursive: true });
-  const consoleLogPath = path.join(runDir, "console.log");
-  const resultsLogPath = path.join(runDir, "results.log");
-  const idleMs = (opts.idleTimeoutSec ?? profile.idleTimeoutSec[opts.accel]) * 1000;
-  const bootMsLimit = opts.bootTimeoutSec * 1000;
-  const progress = deps.onProgress ?? (() => undefined);
-  const started = Date.now();
+// ---- the QEMU process -------------------------------------------------------------------------------------------
 
-  const base = (end: BootEnd, extra: Partial<BootResult> = {}): BootResult => ({
-    consoleLogPath,
-    resultsLogPath,
-    end,
-    accel: opts.accel,
-    machine: machine.name,
-    durations: { totalMs: Date.now() - started },
-    ...extra,
-  });
-
-  // Synchronous appends: each chunk is in the file (page cache) before the next event, so a crash of
-  // this process loses nothing QEMU already sent.
-  const consoleFd = openSync(consoleLogPath, "w");
-  const resultsFd = openSync(resultsLogPath, "w");
-  // Unix socket paths are limited to 108 bytes, and run directories can be deep: sockets live in a short temp dir.
-  const sockDir = await fs.mkdtemp(path.join(os.tmpdir().length < 60 ? os.tmpdir() : "/tmp", "kh-"));
-  const sockResults = path.join(sockDir, "results.sock");
-  const sockControl = path.join(sockDir, "control.sock");
-
-  let spawned: Spawned | undefined;
-  let endBy: { end: BootEnd; detail: string } | undefined;
-  let panicAt: number | undefined;
-  let panicLine = "";
-  let initAt: number | undefined;
-  let poweroffAt: number | undefined;
-  let lastActivity = Date.now();
-  // Once init speaks on the control port, liveness is its heartbeats and the results stream: console
-  // output alone (RCU stall or soft-lockup reports from a wedged kernel) must not keep a dead guest "alive".
-  let controlSeen = false;
-  let toldNoControl = false;
-  const logWriteFailed = new Set<number>();
-  let lastEvent = "none";
-  const stderrTail: string[] = [];
-  const servers: net.Server[] = [];
-  const portFlushed: (() => Promise<void>)[] = [];
-  let watchdog: NodeJS.Timeout | undefined;
-  let aborted = false;
-
-  const kill = (end: BootEnd, detail: string) => {
-    if (!endBy) endBy = { end, detail };
-    spawned?.kill("SIGKILL");
-  };
-  const onAbort = () => {
-    aborted = true;
-    kill("interrupted", "interrupted: QEMU was stopped");
-  };
-
-  const sawInit = (how: string) => {
-    if (initAt !== undefined) return;
-    initAt = Date.now();
-    lastActivity = initAt;
-    progress({ kind: "guest", event: "init" });
-    // Init's kmsg line often reaches the console before its control-port line: the watchdog tick says
-    // "control port missing" only if no control line follows within a few seconds.
-    if (how === "control") controlSeen = true;
-  };
-  /** Appends to a log file; a full disk or I/O error stops that file (said once) but not the run. */
-  const appendLog = (fd: number, b: Buffer, name: string) => {
-    if (logWriteFailed.has(fd)) return;
-    try {
-      writeSync(fd, b);
-    } catch (e) {
-      logWriteFailed.add(fd);
-      progress({ kind: "info", message: `cannot write ${name} (${(e as NodeJS.ErrnoException).code ?? e}); the rest of it is not saved, parsing goes on` });
-    }
-  };
-
-  const sawPoweroff = () => {
-    if (poweroffAt !== undefined) return;
-    poweroffAt = Date.now();
-    progress({ kind: "guest", event: "poweroff" });
-  };
-
-  const control = lineSplitter((line) => {
-    lastActivity = Date.now();
-    controlSeen = true;
-    const [word] = line.split(" ");
-    if (word !== "heartbeat") lastEvent = line;
-    if (word === "init") sawInit("control");
-    else if (word === "heartbeat") progress({ kind: "guest", event: "heartbeat" });
-    else if (word === "poweroff") sawPoweroff();
-    // start/end are not re-emitted as test events: the results parser emits those from the KTAP stream.
-  });
-  const consoleLines = lineSplitter((line) => {
-    if (panicAt === undefined && PANIC_RE.test(line)) {
-      panicAt = Date.now();
-      panicLine = line.replace(/^\[[^\]]*\]\s*/, "");
-      progress({ kind: "info", message: `kernel panic: ${panicLine}` });
-    }
-    else if (panicAt !== undefined && PANIC_END_RE.test(line)) kill("panic", panicLine);
-    if (initAt === undefined && CONSOLE_INIT_RE.test(line)) sawInit("console");
-    if (poweroffAt === undefined && CONSOLE_POWEROFF_RE.test(line)) sawPoweroff();
-  });
-  const stderrLines = lineSplitter((line) => {
-    stderrTail.push(line);
-    if (stderrTail.length > STDERR_TAIL) stderrTail.shift();
-  });
-
+/** Starts QEMU and feeds its stdout (the serial console) and stderr; `stdoutDone` resolves when the console ends. */
+function startQemu(
+  exec: Exec,
+  argv: string[],
+  runDir: string,
+  on: { stdout: (b: Buffer) => void; stderr: (b: Buffer) => void },
+): { spawned: Spawned; stdoutDone: Promise<void> } | { error: string } {
+  let spawned: Spawned;
   try {
-    if (deps.signal?.aborted) return base("interrupted", { endDetail: "interrupted before QEMU started" });
-    for (const [p, fd, onChunk] of [
-      [sockResults, resultsFd, opts.onResults],
-      [sockControl, -1, undefined],
-    ] as const) {
-      const { server, flushed } = await listenUnix(p, (b) => {
-        lastActivity = Date.now();
-        if (fd >= 0) {
-          appendLog(fd, b, "results.log");
-          onChunk?.(b);
-        } else control.push(b);
-      });
-      servers.push(server);
-      portFlushed.push(flushed);
-    }
-
-    const argv = buildQemuArgv({
-      profile: opts.qemuBinary ? { ...profile, qemuBinary: opts.qemuBinary } : profile,
-      machine,
-      accel: opts.accel,
-      kernelPath: path.resolve(opts.kernel.path),
-      initrdPath: path.resolve(opts.payload.initramfsPath),
-      append: opts.append,
-      ports: { kind: "socket", results: sockResults, control: sockControl },
-      firmwareDir: opts.firmwareDir,
-    });
-    const cmdline = kernelCmdline(profile, machine, opts.append);
-    const why = cmdline.map((a) => `#   ${a.arg}: ${a.why}`).join("\n");
-    await writeFileAtomic(path.join(runDir, "qemu-argv.txt"), `${shellQuote(argv)}\n# kernel command line:\n${why}\n# the sockets above lived only during the run; replay.sh boots this guest again\n`);
-    await writeReplayScript(runDir, cmdline, opts, profile, machine);
-
-    try {
-      spawned = deps.exec.spawn(argv, { cwd: runDir });
-    } catch (e) {
-      const msg = e instanceof Error ? e.message : String(e);
-      return base("qemu-error", { endDetail: `${msg}; install QEMU (Debian: apt-get install qemu-system-x86)`, qemuExitCode: null });
-    }
-    deps.signal?.addEventListener("abort", onAbort, { once: true });
-    if (deps.signal?.aborted) onAbort();
-
-    const stdoutDone = new Promise<void>((resolve) => {
-      spawned!.stdout.on("data", (b: Buffer) => {
-        if (!controlSeen) lastActivity = Date.now();
-        appendLog(consoleFd, b, "console.log");
-        opts.onConsole?.(b);
-        consoleLines.push(b);
-      });
-      spawned!.stdout.on("end", resolve);
-      spawned!.stdout.on("error", () => resolve());
-    });
-    spawned.stderr.on("data", (b: Buffer) => stderrLines.push(b));
-
-    watchdog = setInterval(() => {
-      const now = Date.now();
-      if (initAt !== undefined && !controlSeen && !toldNoControl && now - initAt > 5000) {
-        toldNoControl = true;
-        progress({ kind: "info", message: "guest init started, but its control port is missing (no heartbeats)" });
-      }
-      if (panicAt !== undefined) {
-        if (now - panicAt > PANIC_GRACE_MS) kill("panic", panicLine);
-      } else if (poweroffAt !== undefined) {
-        if (now - poweroffAt > POWEROFF_GRACE_MS) kill("poweroff", "QEMU did not exit after the guest powered off; killed it");
-      } else if (initAt === undefined) {
-        if (now - started > bootMsLimit)
-          kill("boot-timeout", `the guest did not start init within ${opts.bootTimeoutSec} s (see the end of console.log)`);
-      } else if (now - lastActivity > idleMs) {
-        kill("idle", `no console output, results or heartbeat for ${Math.round(idleMs / 1000)} s; last guest event: ${lastEvent}`);
-      }
-    }, WATCHDOG_TICK_MS);
-
-    const exit = await spawned.done;
-    clearInterval(watchdog);
-    // QEMU is gone, so its socket ends are closed: what is still buffered arrives now.
-    await Promise.race([Promise.all([stdoutDone, ...portFlushed.map((f) => f())]), sleep(FLUSH_MS)]);
-    consoleLines.end();
-    control.end();
-    stderrLines.end();
-
-    const extra: Partial<BootResult> = {
-      qemuExitCode: exit.exitCode ?? null,
-      durations: { bootMs: initAt !== undefined ? initAt - started : undefined, totalMs: Date.now() - started },
-    };
-    if (aborted) return base("interrupted", { ...extra, endDetail: "interrupted: QEMU was stopped" });
-    if (panicAt !== undefined) return base("panic", { ...extra, endDetail: panicLine });
-    if (endBy) return base(endBy.end, { ...extra, endDetail: endBy.detail });
-    if (poweroffAt !== undefined) return base("poweroff", extra);
-    let tail = stderrTail.length ? `; QEMU said:\n${stderrTail.join("\n")}` : "";
-    // The nested-virtualization failure the accel probe exists for; if it slipped past the probe, say what to do.
-    if (opts.accel === "kvm" && stderrTail.some((l) => /KVM internal error/.test(l))) tail += "\nKVM cannot run this guest on this host: rerun with --accel tcg";
-    if (exit.exitCode !== 0) {
-      const how = exit.signal ? `was killed by ${exit.signal}` : `exited with code ${exit.exitCode}`;
-      return base("qemu-error", { ...extra, endDetail: `QEMU ${how} before the guest powered off${tail}` });
-    }
-    return base("qemu-error", { ...extra, endDetail: `QEMU exited before the guest powered off (the guest reset or triple-faulted?)${tail}` });
-  } finally {
-    if (watchdog) clearInterval(watchdog);
-    deps.signal?.removeEventListener("abort", onAbort);
-    if (spawned) {
-      spawned.kill("SIGKILL");
-      await spawned.done.catch(() => undefined);
-    }
-    for (const s of servers) s.close();
-    closeSync(consoleFd);
-    closeSync(resultsFd);
-    await fs.rm(sockDir, { recursive: true, force: true });
+    spawned = exec.spawn(argv, { cwd: runDir });
+  } catch (e) {
+    return { error: e instanceof Error ? e.message : String(e) };
   }
+  const stdoutDone = new Promise<void>((resolve) => {
+    spawned.stdout.on("data", on.stdout);
+    spawned.stdout.on("end", resolve);
+    spawned.stdout.on("error", () => resolve());
+  });
+  spawned.stderr.on("data", on.stderr);
+  return { spawned, stdoutDone };
 }
 
 /** Writes replay.sh: the same boot with the ports on files and the initramfs found beside the script. */
