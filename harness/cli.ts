@@ -15,11 +15,10 @@ import { runPipeline, writeRunError } from "./pipeline.js";
 import { renderJson, renderTerminal } from "./report/index.js";
 import { parseFileToRun, runFailed } from "./results/index.js";
 import { findRunDir, parseRunDir } from "./read-run-dir.js";
+import { REPO_ROOT } from "./repo-root.js";
 import type { RunRequest, RunResult } from "./types.js";
 import { reportPathProblems } from "./validate.js";
 import { writeReports } from "./write-reports.js";
-
-const REPO_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..", "..");
 
 interface Io {
   stdout: NodeJS.WritableStream;

@@ -4,10 +4,8 @@ import t from "tap";
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import * as path from "node:path";
-import { fileURLToPath } from "node:url";
 import { testSupportBuilt, testSupportInBuild } from "../test/support/dist-contents.js";
-
-const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
+import { REPO_ROOT as root } from "./repo-root.js";
 
 t.test("the build of the real tree holds no test support", async (t) => {
   const { inputs, shipped } = testSupportBuilt(root);

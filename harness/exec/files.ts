@@ -85,7 +85,13 @@ export async function readHead(file: string, n: number): Promise<Buffer> {
   }
 }
 
-function pidAlive(pid: number): boolean {
+/**
+ * True when a process with this pid exists (signal 0 reaches it, or it exists but belongs to another
+ * user: EPERM). A zombie still exists here. The one "is this process alive" check of the product
+ * (stale lock owners, stale build directories); test support adds the zombie rule on top.
+ */
+export function processAlive(pid: number): boolean {
+  if (!Number.isInteger(pid) || pid <= 0) return false;
   try {
     process.kill(pid, 0);
     return true;
@@ -111,7 +117,7 @@ export async function withLock<T>(lockPath: string, fn: () => Promise<T>, opts: 
     } catch (e) {
       if ((e as NodeJS.ErrnoException).code !== "EEXIST") throw e;
       const owner = Number.parseInt(await fs.readFile(lockPath, "utf8").catch(() => ""), 10);
-      if (Number.isFinite(owner) && owner > 0 && !pidAlive(owner)) {
+      if (Number.isFinite(owner) && owner > 0 && !processAlive(owner)) {
         // Stale: its owner died. Remove it only if it is still the same stale file.
         const again = await fs.readFile(lockPath, "utf8").catch(() => "");
         if (again === String(owner)) await fs.rm(lockPath, { force: true });

@@ -4,10 +4,10 @@ import { spawn } from "node:child_process";
 import { mkdtempSync, promises as fs } from "node:fs";
 import { tmpdir } from "node:os";
 import * as path from "node:path";
-import { fileURLToPath } from "node:url";
+import { REPO_ROOT } from "../../harness/repo-root.js";
 import type { RunResult, TestResult } from "../../harness/types.js";
 
-export const REPO_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..", "..");
+export { REPO_ROOT };
 export const KHARNESS_BIN = path.join(REPO_ROOT, "bin", "kharness.js");
 
 export interface CliOutcome {

@@ -1,6 +1,7 @@
 // Process table queries for cleanup checks: a zombie counts as gone (some PID 1s never reap them).
 
 import { readdirSync, readFileSync, readlinkSync } from "node:fs";
+import { processAlive } from "../../harness/exec/files.js";
 
 /** State letter from /proc/PID/stat, or undefined when the process does not exist. */
 function procState(pid: number): string | undefined {
@@ -13,8 +14,9 @@ function procState(pid: number): string | undefined {
   }
 }
 
-/** True when pid is a live (non-zombie) process. */
+/** True when pid is a live process: the product's check (exec/files.ts), and not a zombie. */
 export function isAlive(pid: number): boolean {
+  if (!processAlive(pid)) return false;
   const s = procState(pid);
   return s !== undefined && s !== "Z" && s !== "X";
 }

@@ -6,10 +6,10 @@ import type { Exec } from "../../harness/exec/exec.js";
 import { runChecked } from "../../harness/exec/exec.js";
 import { cacheRoot, exists } from "../../harness/exec/files.js";
 import { withParentDirs, writeCpio, type CpioEntry } from "../../harness/payload/cpio.js";
+import { REPO_ROOT } from "../../harness/repo-root.js";
 import type { GuestProgram, KernelImage, Payload } from "../../harness/types.js";
 
 const HERE = path.dirname(fileURLToPath(import.meta.url));
-const REPO = path.resolve(HERE, "..", "..");
 
 /** One run of guest-prog.c (beside this file) in the manifest. */
 export interface TestProgram {
@@ -24,7 +24,7 @@ export interface TestProgram {
 
 /** Builds init and the test program and writes an initramfs running them in order. */
 export async function buildTestPayload(exec: Exec, dir: string, programs: TestProgram[], modules: { hostPath: string; guestPath: string }[] = []): Promise<Payload> {
-  await runChecked(exec, ["make", "-s", "-C", path.join(REPO, "vm"), `OUT=${path.join(dir, "vm")}`]);
+  await runChecked(exec, ["make", "-s", "-C", path.join(REPO_ROOT, "vm"), `OUT=${path.join(dir, "vm")}`]);
   const prog = path.join(dir, "guest-prog");
   await runChecked(exec, ["gcc", "-static", "-O2", "-o", prog, path.join(HERE, "guest-prog.c")]);
   const guestPrograms: GuestProgram[] = programs.map((p) => ({
