@@ -1,17 +1,13 @@
 // Process-level tests of the one module that spawns: exit codes, line streaming, group kill on abort.
 import t from "tap";
-import { createExec, lineSplitter, runChecked } from "./exec.js";
+import { ccacheAvailable, createExec, firstLineOf, runChecked } from "./exec.js";
 import { CommandFailedError } from "../errors.js";
 import { isAlive } from "../../test/support/procs.js";
 
-t.test("lineSplitter joins chunks that split lines and strips \\r", async (t) => {
+t.test("run's onLine gets whole lines when a line is split across writes, without \\r", async (t) => {
+  const exec = createExec();
   const got: string[] = [];
-  const s = lineSplitter((l) => got.push(l));
-  s.push("ab");
-  s.push("c\r\nde");
-  s.push("f\n");
-  s.push("tail");
-  s.end();
+  await exec.run(["sh", "-c", "printf 'ab'; sleep 0.1; printf 'c\\r\\nde'; sleep 0.1; printf 'f\\ntail'"], { onLine: (l) => got.push(l) });
   t.same(got, ["abc", "def", "tail"]);
 });
 
@@ -45,4 +41,12 @@ t.test("abort kills the whole process group, grandchildren included", async (t) 
   await new Promise((r) => setTimeout(r, 200));
   t.notOk(isAlive(grandchild), "grandchild sleep is gone");
   t.equal(exec.liveCount(), 0);
+});
+
+t.test("firstLineOf gives a command's first stdout line, trimmed, and undefined when it is missing or fails", async (t) => {
+  const exec = createExec();
+  t.equal(await firstLineOf(exec, ["sh", "-c", "printf '  tool 1.2  \\nsecond\\n'"]), "tool 1.2");
+  t.equal(await firstLineOf(exec, ["sh", "-c", "echo out; exit 1"]), undefined, "a failing command");
+  t.equal(await firstLineOf(exec, ["kharness-no-such-command-here"]), undefined, "a missing command");
+  t.equal(await ccacheAvailable(exec), (await exec.run(["sh", "-c", "command -v ccache"])).exitCode === 0, "ccache is found exactly when the shell finds it");
 });

@@ -3,6 +3,8 @@
 
 import { execa, type ResultPromise } from "execa";
 import { CommandFailedError, InfraError, lastLines } from "../errors.js";
+// One line splitter for the whole harness: the parser's (UTF-8 across chunks, \r\n and lone \r, bounded lines).
+import { createLineSplitter } from "../results/index.js";
 
 export interface RunOpts {
   cwd?: string;
@@ -56,30 +58,6 @@ export interface Exec {
 }
 
 const STDOUT_KEEP = 4 * 1024 * 1024;
-
-/** Splits a byte stream into lines, tolerating \r\n and chunks that split lines. */
-export function lineSplitter(onLine: (line: string) => void): { push(chunk: Buffer | string): void; end(): void } {
-  let pending = "";
-  return {
-    push(chunk) {
-      pending += typeof chunk === "string" ? chunk : chunk.toString("utf8");
-      let nl: number;
-      while ((nl = pending.indexOf("\n")) >= 0) {
-        onLine(pending.slice(0, nl).replace(/\r+$/, ""));
-        pending = pending.slice(nl + 1);
-      }
-      // A line without end (spew with no newline) is cut so memory stays bounded.
-      if (pending.length > 64 * 1024) {
-        onLine(pending);
-        pending = "";
-      }
-    },
-    end() {
-      if (pending) onLine(pending.replace(/\r+$/, ""));
-      pending = "";
-    },
-  };
-}
 
 function killGroup(pid: number | undefined, signal: NodeJS.Signals): void {
   if (!pid) return;
@@ -148,8 +126,8 @@ export function createExec(): Exec {
         if (tail.length > keep) tail.shift();
         opts.onLine?.(line, stream);
       };
-      const outSplit = lineSplitter(add("stdout"));
-      const errSplit = lineSplitter(add("stderr"));
+      const outSplit = createLineSplitter(add("stdout"));
+      const errSplit = createLineSplitter(add("stderr"));
       child.stdout?.on("data", (b: Buffer) => {
         if (!stdoutBig) {
           stdout += b.toString("utf8");
@@ -172,7 +150,8 @@ export function createExec(): Exec {
       errSplit.end();
       if (res.failed && res.exitCode === undefined && !res.signal && !res.isCanceled && res.cause) {
         const code = (res.cause as NodeJS.ErrnoException).code;
-        if (code === "ENOENT") throw new InfraError(`command not found: ${argv[0]}`, { fix: "run `npm run setup` (or `kharness doctor`) to install what is missing" });
+        if (code === "ENOENT")
+          throw new InfraError(`command not found: ${argv[0]}`, { fix: "run `npm run setup` (or `kharness doctor`) to install what is missing" });
       }
       return {
         argv,
@@ -211,4 +190,18 @@ export async function runChecked(exec: Exec, argv: string[], opts: RunOpts & { w
     throw new CommandFailedError({ argv, cwd: opts.cwd, exitCode: res.exitCode, tail: res.tail.slice(-40), what: opts.what, fix: opts.fix });
   }
   return res;
+}
+
+/**
+ * The first line of a command's stdout, trimmed (a tool's `--version`); undefined when the command is missing
+ * or fails. The one probe the kernel stage (gcc/ld identity in the cache key), the payload and doctor share.
+ */
+export async function firstLineOf(exec: Exec, argv: string[]): Promise<string | undefined> {
+  const res = await exec.run(argv).catch(() => undefined);
+  return res && res.exitCode === 0 ? (res.stdout.split("\n")[0] ?? "").trim() : undefined;
+}
+
+/** True when ccache runs on this host: kernel and kselftest builds then compile with `ccache gcc`. */
+export async function ccacheAvailable(exec: Exec): Promise<boolean> {
+  return (await firstLineOf(exec, ["ccache", "--version"])) !== undefined;
 }

@@ -7,9 +7,9 @@ import * as net from "node:net";
 import * as os from "node:os";
 import * as path from "node:path";
 import type { Exec, Spawned } from "../exec/exec.js";
-import { lineSplitter } from "../exec/exec.js";
 import { writeFileAtomic } from "../exec/files.js";
 import { UsageError } from "../errors.js";
+import { createLineSplitter } from "../results/index.js";
 import type { BootEnd, BootResult, KernelImage, Payload, ProgressSink } from "../types.js";
 import { buildQemuArgv, kernelCmdline, renderReplayScript, REPLAY_PORTS, shellQuote } from "./argv.js";
 
@@ -100,10 +100,10 @@ export async function bootGuest(deps: BootDeps, opts: BootOpts): Promise<BootRes
   const sockDir = await fs.mkdtemp(path.join(os.tmpdir().length < 60 ? os.tmpdir() : "/tmp", "kh-"));
   const sockets = { results: path.join(sockDir, "results.sock"), control: path.join(sockDir, "control.sock") };
   const ports: GuestPorts = { servers: [], flushed: [] };
-  const controlLines = lineSplitter((line) => onControlLine(session, line));
-  const consoleLines = lineSplitter((line) => onConsoleLine(session, line));
+  const controlLines = createLineSplitter((line) => onControlLine(session, line));
+  const consoleLines = createLineSplitter((line) => onConsoleLine(session, line));
   const stderrTail: string[] = [];
-  const stderrLines = lineSplitter((line) => {
+  const stderrLines = createLineSplitter((line) => {
     stderrTail.push(line);
     if (stderrTail.length > STDERR_TAIL) stderrTail.shift();
   });
