@@ -5,8 +5,7 @@ import { readdirSync, readFileSync } from "node:fs";
 import * as path from "node:path";
 import { fileURLToPath } from "node:url";
 import { checkImports, findImports, formatViolation, matchesGlob, RULES, staleRulePaths, type SourceText } from "../test/support/import-rules.js";
-
-const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
+import { REPO_ROOT as root } from "./repo-root.js";
 
 /** Every TypeScript file the rules cover, read from the work tree. */
 function readTree(): SourceText[] {

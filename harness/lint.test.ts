@@ -3,9 +3,8 @@
 import t from "tap";
 import { spawnSync } from "node:child_process";
 import * as path from "node:path";
-import { fileURLToPath } from "node:url";
+import { REPO_ROOT as root } from "./repo-root.js";
 
-const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
 const biome = path.join(root, "node_modules", "@biomejs", "biome", "bin", "biome");
 
 /** Runs biome in the repository root: its exit status and everything it said. */

@@ -1,10 +1,8 @@
 // The whole harness, tests included, type-checks in strict mode (tap runs tests without type-checking).
 import t from "tap";
 import { execFileSync } from "node:child_process";
-import { fileURLToPath } from "node:url";
 import * as path from "node:path";
-
-const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
+import { REPO_ROOT as root } from "./repo-root.js";
 
 t.test("tsc --noEmit -p tsconfig.check.json reports no errors", async (t) => {
   let out = "";
