@@ -49,10 +49,10 @@ function emit(out: string[], t: TestResult, num: number, depth: number): void {
   const name = lineName(t);
   if (t.children.length > 0) {
     const sub = INDENT.repeat(depth + 1);
-    const extra = parentAddsEntry(t);
-    out.push(`${sub}KTAP version 1`, `${sub}# Subtest: ${name}`, `${sub}1..${t.children.length + (extra ? 1 : 0)}`);
+    const addsOwnResult = parentAddsEntry(t);
+    out.push(`${sub}KTAP version 1`, `${sub}# Subtest: ${name}`, `${sub}1..${t.children.length + (addsOwnResult ? 1 : 0)}`);
     t.children.forEach((c, i) => emit(out, c, i + 1, depth + 1));
-    if (extra) out.push(sub + resultLine(t.children.length + 1, `${name}_own_result`, t.status, t.reason));
+    if (addsOwnResult) out.push(sub + resultLine(t.children.length + 1, `${name}_own_result`, t.status, t.reason));
   }
   for (const e of t.kernelEvents) out.push(`${pad}# kernel ${e.kind}: ${oneLine(e.title)}`);
   out.push(pad + resultLine(num, name, t.status, t.reason));

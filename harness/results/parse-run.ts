@@ -74,7 +74,7 @@ export function describeAbnormalEnd(end: StreamEnd): string | undefined {
 }
 
 /** One line source: splitter + tree, with kernel-message splice repair. */
-interface Lane {
+interface LineSource {
   /** Feeds one chunk, stamped with the host clock when there is one. */
   push(chunk: string | Uint8Array): void;
   splitter: LineSplitter;
@@ -98,7 +98,8 @@ interface MarkedSpan {
   end?: number;
 }
 
-interface Shared {
+/** What the scan of the kernel log has found so far (markers, reports, panic, poweroff), shared by both line sources. */
+interface KernelLogState {
   scanner: KernelScanner;
   markers: string[];
   byMarker: KernelEvent[];
@@ -125,7 +126,7 @@ interface Shared {
   structure: () => KtapTree | undefined;
 }
 
-function createLane(opts: RunParserOptions, scan: ((text: string, raw: string) => boolean) | undefined): Lane {
+function createLineSource(opts: RunParserOptions, scan: ((text: string, raw: string) => boolean) | undefined): LineSource {
   // The host clock of the chunk being split: every line completed by it was seen at that moment.
   let stampNow: number | undefined;
   const now = opts.now;
@@ -140,10 +141,10 @@ function createLane(opts: RunParserOptions, scan: ((text: string, raw: string) =
   const pushKernelLine = (text: string, raw: string): void => {
     if (!scan?.(text, raw)) tree.pushLine(text, true);
   };
-  const lane: Lane = {
+  const source: LineSource = {
     push(chunk) {
       if (now) stampNow = now();
-      lane.splitter.push(chunk);
+      source.splitter.push(chunk);
     },
     tree,
     cut: false,
@@ -160,7 +161,7 @@ function createLane(opts: RunParserOptions, scan: ((text: string, raw: string) =
         pushKernelLine(splice.kernelLine, splice.kernelRaw);
         if (!complete) {
           tree.pushLine(spliceHead, false);
-          lane.cut = true;
+          source.cut = true;
           spliceHead = undefined;
         }
         return;
@@ -174,20 +175,20 @@ function createLane(opts: RunParserOptions, scan: ((text: string, raw: string) =
         const joined = spliceHead + (kernel ? "" : text);
         spliceHead = undefined;
         if (kernel) pushKernelLine(text, noAnsi);
-        if (!complete) lane.cut = true;
+        if (!complete) source.cut = true;
         tree.pushLine(joined, complete || kernel);
         return;
       }
       if (scan?.(text, noAnsi)) return;
-      if (!complete) lane.cut = true;
+      if (!complete) source.cut = true;
       tree.pushLine(text, complete);
     }),
   };
-  return lane;
+  return source;
 }
 
-function createShared(opts: RunParserOptions, structure: () => KtapTree | undefined): Shared {
-  const shared: Shared = {
+function createKernelLogState(opts: RunParserOptions, structure: () => KtapTree | undefined): KernelLogState {
+  const kernelLog: KernelLogState = {
     markers: [],
     byMarker: [],
     unattributed: [],
@@ -199,43 +200,43 @@ function createShared(opts: RunParserOptions, structure: () => KtapTree | undefi
     structure,
     scanner: createKernelScanner((e) => opts.onEvent?.({ kind: "kernel-event", event: e })),
   };
-  return shared;
+  return kernelLog;
 }
 
 /**
  * Scans one console line (`text` without, `raw` with its printk prefix); returns true when it was a kharness
  * marker, which is protocol and not test output.
  */
-function scanKernelLine(shared: Shared, text: string, raw: string, opts: RunParserOptions): boolean {
-  const out = shared.scanner.scanLine(text);
+function scanKernelLine(kernelLog: KernelLogState, text: string, raw: string, opts: RunParserOptions): boolean {
+  const out = kernelLog.scanner.scanLine(text);
   if (out.kind === "marker") {
     switch (out.action) {
       case "init":
-        shared.markersInUse = true;
+        kernelLog.markersInUse = true;
         break;
       case "poweroff":
-        shared.poweredOff = true;
+        kernelLog.poweredOff = true;
         break;
       case "start": {
-        shared.markersInUse = true;
-        shared.markers.push(out.id);
+        kernelLog.markersInUse = true;
+        kernelLog.markers.push(out.id);
         const us = printkMicros(raw);
         if (us !== undefined) {
-          const list = shared.spans.get(out.id);
+          const list = kernelLog.spans.get(out.id);
           if (list) list.push({ start: us });
-          else shared.spans.set(out.id, [{ start: us }]);
+          else kernelLog.spans.set(out.id, [{ start: us }]);
         }
         opts.onEvent?.({ kind: "test-start", id: out.id });
         break;
       }
       case "end": {
         // Pop up to and including the matching start; an unmatched end is ignored.
-        const at = shared.markers.lastIndexOf(out.id);
+        const at = kernelLog.markers.lastIndexOf(out.id);
         if (at === -1) break;
-        shared.markers.length = at;
-        if (at === 0) shared.lastEnded = out.id;
+        kernelLog.markers.length = at;
+        if (at === 0) kernelLog.lastEnded = out.id;
         const us = printkMicros(raw);
-        const list = shared.spans.get(out.id);
+        const list = kernelLog.spans.get(out.id);
         const span = list?.[list.length - 1];
         if (us !== undefined && span && span.end === undefined) span.end = us;
         break;
@@ -247,22 +248,22 @@ function scanKernelLine(shared: Shared, text: string, raw: string, opts: RunPars
   const ev = out.event;
   const us = printkMicros(raw);
   if (us !== undefined) ev.atMs = us / 1000;
-  if (ev.kind === "panic") shared.sawPanic = true;
-  const marker = shared.markers[shared.markers.length - 1];
+  if (ev.kind === "panic") kernelLog.sawPanic = true;
+  const marker = kernelLog.markers[kernelLog.markers.length - 1];
   if (marker !== undefined) {
     ev.testId = marker;
-    shared.byMarker.push(ev);
+    kernelLog.byMarker.push(ev);
     return false;
   }
-  const running: Pending | undefined = shared.markersInUse ? undefined : shared.structure()?.runningTest();
+  const running: Pending | undefined = kernelLog.markersInUse ? undefined : kernelLog.structure()?.runningTest();
   if (running) {
     if (running.provisionalId) ev.testId = running.provisionalId;
     (running.events ??= []).push(ev);
     return false;
   }
-  shared.unattributed.push(ev);
-  const tree = shared.markersInUse ? undefined : shared.structure();
-  shared.outside.set(ev, { after: shared.markersInUse ? shared.lastEnded : tree?.lastTopLevel(), shutdown: shared.poweredOff, ...(shared.markersInUse || tree ? {} : { unknown: true }) });
+  kernelLog.unattributed.push(ev);
+  const tree = kernelLog.markersInUse ? undefined : kernelLog.structure();
+  kernelLog.outside.set(ev, { after: kernelLog.markersInUse ? kernelLog.lastEnded : tree?.lastTopLevel(), shutdown: kernelLog.poweredOff, ...(kernelLog.markersInUse || tree ? {} : { unknown: true }) });
   return false;
 }
 
@@ -388,14 +389,14 @@ function statusOfEnd(end: StreamEnd["end"]): Status {
 function buildKernelEntry(
   tests: readonly TestResult[],
   outsideEvents: KernelEvent[],
-  shared: Shared,
+  kernelLog: KernelLogState,
   end: StreamEnd,
   failOnWarn: boolean,
 ): TestResult | undefined {
   const causes: { status: Status; reason: string }[] = [];
   const lines: string[] = [];
   for (const e of outsideEvents) {
-    const place = describePlace(e, shared.outside.get(e), tests, shared.markersInUse);
+    const place = describePlace(e, kernelLog.outside.get(e), tests, kernelLog.markersInUse);
     lines.push(`[kernel ${e.kind}] ${place}: ${e.title}`);
     if (CRASH_KINDS.has(e.kind)) causes.push({ status: "CRASH", reason: `kernel ${e.kind} ${place}: ${e.title}` });
     else if (failOnWarn && WARN_ONLY_KINDS.has(e.kind)) causes.push({ status: "FAIL", reason: `kernel ${e.kind} ${place} (fail-on-warn): ${e.title}` });
@@ -465,29 +466,29 @@ function applyTimes(tests: readonly TestResult[], spans: Map<string, MarkedSpan[
   visit(tests, undefined);
 }
 
-function buildRun(tree: KtapTree, shared: Shared, end: StreamEnd, cut: boolean, opts: RunParserOptions, extraDiags: Diagnostic[]): RunResult {
-  shared.scanner.flush();
+function buildRun(tree: KtapTree, kernelLog: KernelLogState, end: StreamEnd, cut: boolean, opts: RunParserOptions, sourceNotes: Diagnostic[]): RunResult {
+  kernelLog.scanner.flush();
   // A file that shows a panic ended because the kernel crashed, not because the file was short; one that reaches
   // init's `poweroff` (and no panic) ended as a run does.
-  const effective: StreamEnd = end.end !== "eof" ? end : shared.sawPanic ? { ...end, end: "panic" } : shared.poweredOff ? { ...end, end: "poweroff" } : end;
+  const effective: StreamEnd = end.end !== "eof" ? end : kernelLog.sawPanic ? { ...end, end: "panic" } : kernelLog.poweredOff ? { ...end, end: "poweroff" } : end;
   let why = describeAbnormalEnd(effective);
   if (why === undefined && cut) why = "the output was cut off";
   const built = tree.finish(why);
-  const diagnostics: Diagnostic[] = [...extraDiags, ...tree.diagnostics];
-  const kernelEvents: KernelEvent[] = [...shared.unattributed, ...built.events];
+  const diagnostics: Diagnostic[] = [...sourceNotes, ...tree.diagnostics];
+  const kernelEvents: KernelEvent[] = [...kernelLog.unattributed, ...built.events];
   const tests = built.tests;
   // The id index is needed only to resolve kmsg markers; 200k tests should not pay for it otherwise.
-  const needIndex = shared.byMarker.length > 0 || (why !== undefined && shared.markers.length > 0);
+  const needIndex = kernelLog.byMarker.length > 0 || (why !== undefined && kernelLog.markers.length > 0);
   const index = new Map<string, TestResult>();
   assignIds(tests, "", needIndex ? index : undefined);
   // Markers still open when the stream died name the tests that were running.
   if (why !== undefined) {
-    for (const id of shared.markers) {
+    for (const id of kernelLog.markers) {
       const t = claimByMarker(index, id);
       if (t?.unreported && t.reason?.startsWith("not run")) t.reason = `no result line: ${why}`;
     }
   }
-  for (const e of shared.byMarker) {
+  for (const e of kernelLog.byMarker) {
     const t = e.testId !== undefined ? claimByMarker(index, e.testId) : undefined;
     if (t) {
       e.testId = t.id;
@@ -498,7 +499,7 @@ function buildRun(tree: KtapTree, shared: Shared, end: StreamEnd, cut: boolean, 
     }
   }
   applyEvents(tests, opts.failOnWarn ?? false);
-  applyTimes(tests, shared.spans, built.hostTimes);
+  applyTimes(tests, kernelLog.spans, built.hostTimes);
   if (tests.length === 0 && built.skipAll === undefined) {
     // No results at all is a failure to run, never a pass; the reports outside tests go with it.
     const crashed = why !== undefined && effective.end !== "eof";
@@ -509,10 +510,10 @@ function buildRun(tree: KtapTree, shared: Shared, end: StreamEnd, cut: boolean, 
     diagnostics.push({ level: "error", message: reason });
   } else {
     if (tests.length === 0) tests.push({ id: "skip_all", name: "all tests skipped by the plan", status: "SKIP", reason: built.skipAll, log: [], kernelEvents: [], children: [], durationMs: 0 });
-    const entry = buildKernelEntry(tests, kernelEvents, shared, end, opts.failOnWarn ?? false);
+    const entry = buildKernelEntry(tests, kernelEvents, kernelLog, end, opts.failOnWarn ?? false);
     if (entry) tests.push(entry);
   }
-  if (shared.scanner.dropped > 0) diagnostics.push({ level: "warning", message: `${shared.scanner.dropped} further kernel reports were not kept` });
+  if (kernelLog.scanner.dropped > 0) diagnostics.push({ level: "warning", message: `${kernelLog.scanner.dropped} further kernel reports were not kept` });
   if (end.end !== "poweroff" && end.end !== "eof") diagnostics.push({ level: "error", message: `the boot ended with ${end.end}${end.detail ? `: ${end.detail}` : ""}` });
   if (opts.programs) nameUnstartedPrograms(tests, opts.programs);
   const couldNotTest = couldNotTestOf(tests, end);
@@ -565,30 +566,30 @@ function couldNotTestOf(tests: readonly TestResult[], end: StreamEnd): CouldNotT
  * that init wrote to the console is used instead.
  */
 export function createRunParser(opts: RunParserOptions = {}): RunParser {
-  let results: Lane | undefined;
-  let consoleLane: Lane | undefined;
-  // Only the console's own KTAP (no results port) shares the kernel log's order; see Shared.structure.
-  const structure = (): KtapTree | undefined => (results?.tree.sawTap ? undefined : consoleLane?.tree);
-  const shared = createShared(opts, structure);
-  results = createLane(opts, undefined);
-  consoleLane = createLane({ ...opts, onEvent: undefined }, (text, raw) => scanKernelLine(shared, text, raw, opts));
+  let resultsSource: LineSource | undefined;
+  let consoleSource: LineSource | undefined;
+  // Only the console's own KTAP (no results port) shares the kernel log's order; see KernelLogState.structure.
+  const structure = (): KtapTree | undefined => (resultsSource?.tree.sawTap ? undefined : consoleSource?.tree);
+  const kernelLog = createKernelLogState(opts, structure);
+  resultsSource = createLineSource(opts, undefined);
+  consoleSource = createLineSource({ ...opts, onEvent: undefined }, (text, raw) => scanKernelLine(kernelLog, text, raw, opts));
   let finished = false;
   return {
     pushResults(chunk) {
-      results!.push(chunk);
+      resultsSource!.push(chunk);
     },
     pushConsole(chunk) {
-      consoleLane!.push(chunk);
+      consoleSource!.push(chunk);
     },
     finish(end) {
       if (finished) throw new Error("createRunParser: finish() called twice");
       finished = true;
-      results!.splitter.end();
-      consoleLane!.splitter.end();
-      const useConsole = !results!.tree.sawTap && consoleLane!.tree.sawTap;
-      const lane = useConsole ? consoleLane! : results!;
-      const extra: Diagnostic[] = useConsole ? [{ level: "info", message: "no KTAP on the results port; used the KTAP found in the console log" }] : [];
-      return buildRun(lane.tree, shared, end, lane.cut, opts, extra);
+      resultsSource!.splitter.end();
+      consoleSource!.splitter.end();
+      const useConsole = !resultsSource!.tree.sawTap && consoleSource!.tree.sawTap;
+      const source = useConsole ? consoleSource! : resultsSource!;
+      const fallbackNote: Diagnostic[] = useConsole ? [{ level: "info", message: "no KTAP on the results port; used the KTAP found in the console log" }] : [];
+      return buildRun(source.tree, kernelLog, end, source.cut, opts, fallbackNote);
     },
   };
 }
@@ -601,16 +602,16 @@ export interface LogParser {
 
 /** Creates a streaming parser for one stream in which KTAP and kernel lines are mixed. */
 export function createLogParser(opts: RunParserOptions = {}): LogParser {
-  let lane: Lane | undefined;
-  const shared = createShared(opts, () => lane?.tree);
-  lane = createLane(opts, (text, raw) => scanKernelLine(shared, text, raw, opts));
+  let source: LineSource | undefined;
+  const kernelLog = createKernelLogState(opts, () => source?.tree);
+  source = createLineSource(opts, (text, raw) => scanKernelLine(kernelLog, text, raw, opts));
   return {
     push(chunk) {
-      lane!.push(chunk);
+      source!.push(chunk);
     },
     finish(end = { end: "eof" }) {
-      lane!.splitter.end();
-      return buildRun(lane!.tree, shared, end, lane!.cut, opts, []);
+      source!.splitter.end();
+      return buildRun(source!.tree, kernelLog, end, source!.cut, opts, []);
     },
   };
 }
