@@ -74,113 +74,117 @@ function killGroup(pid: number | undefined, signal: NodeJS.Signals): void {
 
 /** The real Exec, backed by execa. */
 export function createExec(): Exec {
+  // Process group leaders still running, for killAll on interrupt.
   const live = new Set<number>();
-
-  function start(argv: string[], opts: RunOpts & { buffer: boolean }): ResultPromise {
-    const [file, ...args] = argv;
-    if (!file) throw new InfraError("empty command line");
-    const child = execa(file, args, {
-      cwd: opts.cwd,
-      env: opts.env,
-      extendEnv: true,
-      detached: true, // own process group: kill(-pid) reaches make's and QEMU's children
-      cleanup: true,
-      reject: false,
-      buffer: false,
-      stdin: opts.input !== undefined ? "pipe" : "ignore",
-      stdout: "pipe",
-      stderr: "pipe",
-      forceKillAfterDelay: 3000,
-    });
-    if (opts.input !== undefined) child.stdin?.end(opts.input);
-    const pid = child.pid;
-    if (pid) live.add(pid);
-    const onAbort = () => {
-      killGroup(pid, "SIGTERM");
-      setTimeout(() => killGroup(pid, "SIGKILL"), 3000).unref();
-    };
-    opts.signal?.addEventListener("abort", onAbort, { once: true });
-    void child.finally(() => {
-      if (pid) live.delete(pid);
-      opts.signal?.removeEventListener("abort", onAbort);
-      // Anything the leader left behind in its group goes too.
-      killGroup(pid, "SIGKILL");
-    });
-    return child;
-  }
-
   return {
-    async run(argv, opts = {}) {
-      let child: ResultPromise;
-      try {
-        child = start(argv, { ...opts, buffer: false });
-      } catch (e) {
-        throw new InfraError(`cannot start \`${argv.join(" ")}\``, { cause: e });
-      }
-      const keep = opts.tailLines ?? 200;
-      const tail: string[] = [];
-      let stdout = "";
-      let stdoutBig = false;
-      const add = (stream: "stdout" | "stderr") => (line: string) => {
-        tail.push(line);
-        if (tail.length > keep) tail.shift();
-        opts.onLine?.(line, stream);
-      };
-      const outSplit = createLineSplitter(add("stdout"));
-      const errSplit = createLineSplitter(add("stderr"));
-      child.stdout?.on("data", (b: Buffer) => {
-        if (!stdoutBig) {
-          stdout += b.toString("utf8");
-          if (stdout.length > STDOUT_KEEP) stdoutBig = true;
-        }
-        outSplit.push(b);
-      });
-      child.stderr?.on("data", (b: Buffer) => errSplit.push(b));
-      let timedOut = false;
-      const timer =
-        opts.timeoutMs !== undefined
-          ? setTimeout(() => {
-              timedOut = true;
-              killGroup(child.pid, "SIGKILL");
-            }, opts.timeoutMs)
-          : undefined;
-      const res = await child;
-      if (timer) clearTimeout(timer);
-      outSplit.end();
-      errSplit.end();
-      if (res.failed && res.exitCode === undefined && !res.signal && !res.isCanceled && res.cause) {
-        const code = (res.cause as NodeJS.ErrnoException).code;
-        if (code === "ENOENT")
-          throw new InfraError(`command not found: ${argv[0]}`, { fix: "run `npm run setup` (or `kharness doctor`) to install what is missing" });
-      }
-      return {
-        argv,
-        cwd: opts.cwd,
-        exitCode: res.exitCode,
-        signal: res.signal,
-        timedOut,
-        aborted: opts.signal?.aborted ?? false,
-        tail,
-        stdout: stdoutBig ? lastLines(stdout, keep).join("\n") : stdout,
-        stdoutTruncated: stdoutBig,
-      };
-    },
-
-    spawn(argv, opts = {}) {
-      const child = start(argv, { ...opts, buffer: false });
-      if (!child.pid) throw new InfraError(`cannot start \`${argv.join(" ")}\``);
-      const pid = child.pid;
-      const done = child.then((r) => ({ exitCode: r.exitCode, signal: r.signal }));
-      if (!child.stdout || !child.stderr) throw new InfraError(`no output pipes for \`${argv.join(" ")}\``);
-      return { pid, stdout: child.stdout, stderr: child.stderr, done, kill: (sig = "SIGKILL") => killGroup(pid, sig) };
-    },
-
+    run: (argv, opts = {}) => runToEnd(live, argv, opts),
+    spawn: (argv, opts = {}) => spawnChild(live, argv, opts),
     killAll(signal = "SIGKILL") {
       for (const pid of live) killGroup(pid, signal);
     },
-
     liveCount: () => live.size,
   };
+}
+
+/** Starts a child as the leader of its own process group, tracked in `live` until it exits; abort kills the group. */
+function startChild(live: Set<number>, argv: string[], opts: RunOpts): ResultPromise {
+  const [file, ...args] = argv;
+  if (!file) throw new InfraError("empty command line");
+  const child = execa(file, args, {
+    cwd: opts.cwd,
+    env: opts.env,
+    extendEnv: true,
+    detached: true, // own process group: kill(-pid) reaches make's and QEMU's children
+    cleanup: true,
+    reject: false,
+    buffer: false,
+    stdin: opts.input !== undefined ? "pipe" : "ignore",
+    stdout: "pipe",
+    stderr: "pipe",
+    forceKillAfterDelay: 3000,
+  });
+  if (opts.input !== undefined) child.stdin?.end(opts.input);
+  const pid = child.pid;
+  if (pid) live.add(pid);
+  const onAbort = () => {
+    killGroup(pid, "SIGTERM");
+    setTimeout(() => killGroup(pid, "SIGKILL"), 3000).unref();
+  };
+  opts.signal?.addEventListener("abort", onAbort, { once: true });
+  void child.finally(() => {
+    if (pid) live.delete(pid);
+    opts.signal?.removeEventListener("abort", onAbort);
+    // Anything the leader left behind in its group goes too.
+    killGroup(pid, "SIGKILL");
+  });
+  return child;
+}
+
+/** Exec.run: streams lines to onLine, keeps the tail and (bounded) stdout, enforces the timeout. */
+async function runToEnd(live: Set<number>, argv: string[], opts: RunOpts): Promise<RunOutput> {
+  let child: ResultPromise;
+  try {
+    child = startChild(live, argv, opts);
+  } catch (e) {
+    throw new InfraError(`cannot start \`${argv.join(" ")}\``, { cause: e });
+  }
+  const keep = opts.tailLines ?? 200;
+  const tail: string[] = [];
+  let stdout = "";
+  let stdoutBig = false;
+  const add = (stream: "stdout" | "stderr") => (line: string) => {
+    tail.push(line);
+    if (tail.length > keep) tail.shift();
+    opts.onLine?.(line, stream);
+  };
+  const outSplit = createLineSplitter(add("stdout"));
+  const errSplit = createLineSplitter(add("stderr"));
+  child.stdout?.on("data", (b: Buffer) => {
+    if (!stdoutBig) {
+      stdout += b.toString("utf8");
+      if (stdout.length > STDOUT_KEEP) stdoutBig = true;
+    }
+    outSplit.push(b);
+  });
+  child.stderr?.on("data", (b: Buffer) => errSplit.push(b));
+  let timedOut = false;
+  const timer =
+    opts.timeoutMs !== undefined
+      ? setTimeout(() => {
+          timedOut = true;
+          killGroup(child.pid, "SIGKILL");
+        }, opts.timeoutMs)
+      : undefined;
+  const res = await child;
+  if (timer) clearTimeout(timer);
+  outSplit.end();
+  errSplit.end();
+  if (res.failed && res.exitCode === undefined && !res.signal && !res.isCanceled && res.cause) {
+    const code = (res.cause as NodeJS.ErrnoException).code;
+    if (code === "ENOENT")
+      throw new InfraError(`command not found: ${argv[0]}`, { fix: "run `npm run setup` (or `kharness doctor`) to install what is missing" });
+  }
+  return {
+    argv,
+    cwd: opts.cwd,
+    exitCode: res.exitCode,
+    signal: res.signal,
+    timedOut,
+    aborted: opts.signal?.aborted ?? false,
+    tail,
+    stdout: stdoutBig ? lastLines(stdout, keep).join("\n") : stdout,
+    stdoutTruncated: stdoutBig,
+  };
+}
+
+/** Exec.spawn: a long-running child whose output streams the caller consumes. */
+function spawnChild(live: Set<number>, argv: string[], opts: Omit<RunOpts, "onLine" | "input" | "tailLines" | "timeoutMs">): Spawned {
+  const child = startChild(live, argv, opts);
+  if (!child.pid) throw new InfraError(`cannot start \`${argv.join(" ")}\``);
+  const pid = child.pid;
+  const done = child.then((r) => ({ exitCode: r.exitCode, signal: r.signal }));
+  if (!child.stdout || !child.stderr) throw new InfraError(`no output pipes for \`${argv.join(" ")}\``);
+  return { pid, stdout: child.stdout, stderr: child.stderr, done, kill: (sig = "SIGKILL") => killGroup(pid, sig) };
 }
 
 /** Run and throw a CommandFailedError with the output tail if it fails. */
