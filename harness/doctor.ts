@@ -25,7 +25,9 @@ async function firstLine(exec: Exec, argv: string[]): Promise<string | undefined
 /** Runs every check, prints one line each; returns 0 when all pass, 3 otherwise. */
 export async function runDoctor(exec: Exec, cacheRoot: string, out: NodeJS.WritableStream, opts: { qemuBinary?: string } = {}): Promise<number> {
   const checks: Check[] = [];
-  const qemu = opts.qemuBinary ?? X86_64.qemuBinary;
+  // doctor checks what a run needs, so it picks the architecture as the pipeline does.
+  const profile = X86_64;
+  const qemu = opts.qemuBinary ?? profile.qemuBinary;
   const qemuVer = await qemuVersionLine(exec, qemu);
   if (!qemuVer) checks.push({ name: "qemu", ok: false, detail: `${qemu} not found`, fix: QEMU_INSTALL_FIX });
   else {
@@ -34,7 +36,7 @@ export async function runDoctor(exec: Exec, cacheRoot: string, out: NodeJS.Writa
   }
   if (qemuVer && !checks[0]?.fix) {
     try {
-      const a = await resolveAccel("auto", { exec, cacheDir: cacheRoot, qemuBinary: qemu });
+      const a = await resolveAccel("auto", { exec, cacheDir: cacheRoot, qemuBinary: qemu, profile });
       checks.push({ name: "accel", ok: true, detail: `${a.accel}: ${a.reason}` });
     } catch (e) {
       checks.push({ name: "accel", ok: false, detail: (e as Error).message, fix: "see --accel in `kharness run --help`" });
@@ -42,8 +44,9 @@ export async function runDoctor(exec: Exec, cacheRoot: string, out: NodeJS.Writa
   }
   const gcc = await firstLine(exec, ["gcc", "--version"]);
   checks.push({ name: "gcc", ok: Boolean(gcc), detail: gcc ?? "not found", fix: gcc ? undefined : "apt-get install gcc" });
-  const libcA = await fs.access("/usr/lib/x86_64-linux-gnu/libc.a").then(() => true, () => false);
-  checks.push({ name: "static libc", ok: libcA, detail: libcA ? "/usr/lib/x86_64-linux-gnu/libc.a" : "libc.a not found", fix: libcA ? undefined : "apt-get install libc6-dev" });
+  const libc = profile.toolchain.staticLibc;
+  const libcA = await fs.access(libc).then(() => true, () => false);
+  checks.push({ name: "static libc", ok: libcA, detail: libcA ? libc : `${libc} not found`, fix: libcA ? undefined : "apt-get install libc6-dev" });
   const make = await firstLine(exec, ["make", "--version"]);
   checks.push({ name: "make", ok: Boolean(make), detail: make ?? "not found", fix: make ? undefined : "apt-get install make" });
   const xz = await firstLine(exec, ["xz", "--version"]);

@@ -12,7 +12,7 @@ import { buildKselftests, buildPayload } from "./payload/payload.js";
 import { absoluteRequest, validateRunRequest, type ValidatedRun } from "./validate.js";
 import { checkQemu, resolveAccel } from "./qemu/accel.js";
 import { bootGuest } from "./qemu/boot.js";
-import { defaultMachine, timeoutScale, X86_64 } from "./qemu/profiles.js";
+import { defaultMachine, timeoutScale, X86_64, type ArchProfile } from "./qemu/profiles.js";
 import { writeReports, writeRunManifest } from "./write-reports.js";
 import { createRunParser, makeRunManifest } from "./results/index.js";
 import type { BootResult, KernelImage, ProgressSink, ProgressStage, RunRequest, RunResult } from "./types.js";
@@ -29,6 +29,8 @@ export interface PipelineDeps {
   now?: () => Date;
   /** The QEMU binary (KHARNESS_QEMU, read by cli.ts); default: the architecture profile's. */
   qemuBinary?: string;
+  /** The guest architecture; default x86_64 (the only one so far). Every stage receives it from here. */
+  profile?: ArchProfile;
 }
 
 /** The stages of a run, in order; a failure says in which one it happened. */
@@ -71,8 +73,8 @@ async function inStage<T>(stage: PipelineStage, step: Promise<T> | (() => Promis
 }
 
 /** Modules the guest needs for its virtio console when the kernel has them as modules (Debian 6.1). */
-function guestModules(): string[] {
-  const transport = defaultMachine(X86_64).virtioTransport;
+function guestModules(profile: ArchProfile): string[] {
+  const transport = defaultMachine(profile).virtioTransport;
   return [transport === "pci" ? "virtio_pci" : "virtio_mmio", "virtio_console"];
 }
 
@@ -128,7 +130,7 @@ async function timedStage<T>(onProgress: ProgressSink, stage: ProgressStage, det
 
 async function getKernel(
   req: RunRequest,
-  deps: PipelineDeps,
+  deps: PipelineDeps & { profile: ArchProfile },
   runDir: string,
   image: KernelImage | undefined,
 ): Promise<KernelImage> {
@@ -145,7 +147,7 @@ async function getKernel(
 
 async function resolveKernel(
   req: RunRequest,
-  deps: PipelineDeps,
+  deps: PipelineDeps & { profile: ArchProfile },
   runDir: string,
   image: KernelImage | undefined,
 ): Promise<KernelImage> {
@@ -154,9 +156,9 @@ async function resolveKernel(
     case "default":
       return resolveDefaultKernel(deps.cacheRoot);
     case "image":
-      return image ?? (await resolveImageKernel(k.path));
+      return image ?? (await resolveImageKernel(k.path, deps.profile));
     case "tree":
-      return buildKernelFromTree(k, { exec: deps.exec, cacheRoot: deps.cacheRoot, runDir, signal: deps.signal, onProgress: deps.onProgress, repoRoot: deps.repoRoot });
+      return buildKernelFromTree(k, { exec: deps.exec, cacheRoot: deps.cacheRoot, runDir, signal: deps.signal, onProgress: deps.onProgress, repoRoot: deps.repoRoot, profile: deps.profile });
   }
 }
 
@@ -174,13 +176,15 @@ export async function runPipeline(request: RunRequest, deps: PipelineDeps): Prom
   try {
     // A missing or too old QEMU must fail in a second, not after a 7-minute kernel build; a usage problem
     // is reported first (and with all the others), since fixing it is the user's next step either way.
-    const qemuBinary = deps.qemuBinary ?? X86_64.qemuBinary;
+    // The one place the architecture is chosen; the stages get it as a parameter.
+    const profile = deps.profile ?? X86_64;
+    const qemuBinary = deps.qemuBinary ?? profile.qemuBinary;
     const [validated, qemu] = await Promise.allSettled([
       validateRunRequest(req, runDir, {
         exec: deps.exec,
         cacheRoot: deps.cacheRoot,
         repoRoot: deps.repoRoot,
-        profile: X86_64,
+        profile,
         signal: deps.signal,
         onProgress: deps.onProgress,
       }),
@@ -199,7 +203,7 @@ export async function runPipeline(request: RunRequest, deps: PipelineDeps): Prom
         owned = true;
         if (!req.outDir) await inStage("run-dir", pointLatestAt(runDir));
         deps.onProgress({ kind: "run-dir", path: runDir });
-        return runStages(req, v, { ...deps, qemuBinary }, { runId, runDir, started });
+        return runStages(req, v, { ...deps, qemuBinary, profile }, { runId, runDir, started });
       }),
     );
   } catch (e) {
@@ -212,13 +216,13 @@ export async function runPipeline(request: RunRequest, deps: PipelineDeps): Prom
 async function runStages(
   req: RunRequest,
   v: ValidatedRun,
-  deps: PipelineDeps & { qemuBinary: string },
+  deps: PipelineDeps & { qemuBinary: string; profile: ArchProfile },
   ctx: { runId: string; runDir: string; started: Date },
 ): Promise<PipelineOutcome> {
   const { runId, runDir, started } = ctx;
   const [kernel, accel] = await Promise.all([
     inStage("kernel", getKernel(req, deps, runDir, v.image)),
-    inStage("preflight", resolveAccel(req.accel, { exec: deps.exec, cacheDir: deps.cacheRoot, qemuBinary: deps.qemuBinary })),
+    inStage("preflight", resolveAccel(req.accel, { exec: deps.exec, cacheDir: deps.cacheRoot, qemuBinary: deps.qemuBinary, profile: deps.profile })),
   ]);
   if (kernel.configPath) await fs.copyFile(kernel.configPath, path.join(runDir, "kernel.config")).catch(() => undefined);
   deps.signal.throwIfAborted();
@@ -226,22 +230,22 @@ async function runStages(
   // The tree's own kselftests, built by the payload stage from the kernel stage's build record. They are built
   // from the commit's tree, so a failure counts as the kernel stage's (the commit's: --bisect skips it, 125).
   const extra = req.kselftests.length
-    ? await inStage("kernel", buildKselftests(kernel, req.kselftests, { exec: deps.exec, cacheRoot: deps.cacheRoot, runDir, signal: deps.signal, onProgress: deps.onProgress }))
+    ? await inStage("kernel", buildKselftests(kernel, req.kselftests, { exec: deps.exec, cacheRoot: deps.cacheRoot, runDir, signal: deps.signal, onProgress: deps.onProgress, profile: deps.profile }))
     : undefined;
   deps.signal.throwIfAborted();
 
   const payload = await inStage("payload", () =>
     timedStage(deps.onProgress, "payload", undefined, () =>
       buildPayload(
-        { exec: deps.exec, cacheRoot: deps.cacheRoot, repoRoot: deps.repoRoot, signal: deps.signal, onProgress: deps.onProgress },
+        { exec: deps.exec, cacheRoot: deps.cacheRoot, repoRoot: deps.repoRoot, signal: deps.signal, onProgress: deps.onProgress, profile: deps.profile },
         {
           kernel,
           bundled: v.bundled,
           users: v.users,
-          extra, timeoutFactor: timeoutScale(X86_64, accel.accel),
+          extra, timeoutFactor: timeoutScale(deps.profile, accel.accel), profile: deps.profile,
           timeoutSec: req.timeoutSec,
           selftestDefines: req.selftestDefines,
-          wantedModules: guestModules(),
+          wantedModules: guestModules(deps.profile),
           outDir: runDir,
         },
       ),
@@ -265,6 +269,7 @@ async function runStages(
           runDir,
           accel: accel.accel,
           qemuBinary: deps.qemuBinary,
+          profile: deps.profile,
           append: req.append,
           bootTimeoutSec: req.bootTimeoutSec,
           onConsole: (c) => parser.pushConsole(c),

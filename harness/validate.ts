@@ -185,11 +185,11 @@ async function kselftestProblems(req: RunRequest, exec: Exec): Promise<RequestPr
 }
 
 /** Problems with --kernel or --tree and its patches and config fragments. */
-async function kernelProblems(req: RunRequest, repoRoot: string): Promise<{ problems: RequestProblem[]; image?: KernelImage }> {
+async function kernelProblems(req: RunRequest, repoRoot: string, profile: ArchProfile): Promise<{ problems: RequestProblem[]; image?: KernelImage }> {
   const k = req.kernel;
   if (k.kind === "image") {
     try {
-      return { problems: [], image: await resolveImageKernel(k.path) };
+      return { problems: [], image: await resolveImageKernel(k.path, profile) };
     } catch (e) {
       if (e instanceof UsageError) return { problems: [{ message: e.message, fix: e.fix }] };
       throw e;
@@ -207,7 +207,7 @@ async function kernelProblems(req: RunRequest, repoRoot: string): Promise<{ prob
 /** --tests and --program: which bundled programs and cases run, and the user's programs, checked. */
 async function testProblems(req: RunRequest, deps: ValidateDeps): Promise<{ problems: RequestProblem[]; bundled: BundledSelection[]; users: UserProgram[] }> {
   const programs = await listBundledPrograms(deps.exec, deps.repoRoot);
-  const users = await checkUserPrograms(req.programs, programs);
+  const users = await checkUserPrograms(req.programs, programs, deps.profile);
   const problems: RequestProblem[] = users.problems.map((message) => ({ message, fix: "pass static x86-64 executables built with gcc -static, each with its own file name" }));
   // --program alone runs only the user's programs; --tests adds bundled ones explicitly.
   if (req.tests.length === 0 && req.programs.length > 0) return { problems, bundled: [], users: users.programs };
@@ -231,7 +231,7 @@ export async function validateRunRequest(req: RunRequest, runDir: string, deps: 
   const tooLong = appendTooLong(deps.profile, defaultMachine(deps.profile), req.append);
   if (tooLong) problems.push({ message: tooLong, fix: "pass only the kernel arguments the test needs" });
   const [kernel, ksft, tests, reports, out] = await Promise.all([
-    kernelProblems(req, deps.repoRoot),
+    kernelProblems(req, deps.repoRoot, deps.profile),
     kselftestProblems(req, deps.exec),
     testProblems(req, deps),
     reportPathProblems({ "--json": req.reports.json, "--junit": req.reports.junit, "--tap": req.reports.tap, "--kcidb": req.reports.kcidb }),

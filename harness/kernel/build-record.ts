@@ -4,6 +4,7 @@ import { promises as fs } from "node:fs";
 import * as path from "node:path";
 import type { Exec } from "../exec/exec.js";
 import type { ProgressSink, RunRequest } from "../types.js";
+import type { ArchProfile } from "../qemu/profiles.js";
 import type { Patch } from "./patch-series.js";
 import type { TreeInfo } from "./source-tree.js";
 
@@ -26,6 +27,8 @@ export interface TreeBuildDeps {
   repoRoot: string;
   /** make -j; default: every available CPU. */
   jobs?: number;
+  /** The architecture to build for (ARCH=, the image to boot). */
+  profile: ArchProfile;
 }
 
 /** Saved in each cache entry: what it was built from, so later stages (kselftests) can rebuild the source. */

@@ -6,6 +6,7 @@ import { UsageError } from "../errors.js";
 import { exists, readHead } from "../exec/files.js";
 import type { KernelImage } from "../types.js";
 import { inspectKernelImage } from "./bzimage.js";
+import type { ArchProfile } from "../qemu/profiles.js";
 
 /** What setup records about the default kernel (cache/kernels/default.json). */
 export interface DefaultKernelRecord {
@@ -35,29 +36,30 @@ export async function resolveDefaultKernel(cacheRoot: string): Promise<KernelIma
 }
 
 /**
- * A user's kernel image: checks that it is an x86-64 bzImage and finds its config and modules when they sit
+ * A user's kernel image: checks that it is a kernel for the profile's architecture (today: an x86 bzImage header) and finds its config and modules when they sit
  * where a package or a build tree puts them (ROOT/boot/vmlinuz-R -> ROOT/boot/config-R, ROOT/lib/modules/R;
- * arch/x86/boot/bzImage -> ../../../.config).
+ * a build tree's arch/ARCH/boot/IMAGE -> ../../../.config).
  */
-export async function resolveImageKernel(file: string): Promise<KernelImage> {
+export async function resolveImageKernel(file: string, profile: ArchProfile): Promise<KernelImage> {
   const abs = path.resolve(file);
+  const built = profile.kernelImage.pathInBuild;
   let st;
   try {
     st = await fs.stat(abs);
   } catch {
-    throw new UsageError(`--kernel ${file}: no such file`, { fix: "pass the path of a built bzImage (e.g. arch/x86/boot/bzImage) or a vmlinuz from a kernel package" });
+    throw new UsageError(`--kernel ${file}: no such file`, { fix: `pass the path of a built kernel image (e.g. ${built}) or a vmlinuz from a kernel package` });
   }
-  if (!st.isFile()) throw new UsageError(`--kernel ${file}: not a regular file`, { fix: "pass the bzImage file itself, not a directory (for a source tree use --tree)" });
+  if (!st.isFile()) throw new UsageError(`--kernel ${file}: not a regular file`, { fix: "pass the kernel image file itself, not a directory (for a source tree use --tree)" });
   const kind = inspectKernelImage(await readHead(abs, 64 * 1024));
   switch (kind.kind) {
     case "not-a-kernel":
-      throw new UsageError(`--kernel ${file}: not a kernel image (no x86 boot header)`, { fix: "pass arch/x86/boot/bzImage from a build, or /boot/vmlinuz-* from a kernel package" });
+      throw new UsageError(`--kernel ${file}: not a kernel image (no x86 boot header)`, { fix: `pass ${built} from a build, or /boot/vmlinuz-* from a kernel package` });
     case "other-arch":
-      throw new UsageError(`--kernel ${file}: a kernel for ${kind.arch}, but this run boots x86_64`, { fix: "pass an x86_64 bzImage (other architectures are not supported yet)" });
+      throw new UsageError(`--kernel ${file}: a kernel for ${kind.arch}, but this run boots ${profile.arch}`, { fix: `pass an ${profile.arch} kernel image (${built} from a build)` });
     case "elf-vmlinux":
-      throw new UsageError(`--kernel ${file}: an ELF file (${kind.machine}), not a bootable bzImage`, { fix: "pass arch/x86/boot/bzImage rather than vmlinux" });
+      throw new UsageError(`--kernel ${file}: an ELF file (${kind.machine}), not a bootable kernel image`, { fix: `pass ${built} rather than vmlinux` });
     case "bzImage":
-      if (!kind.is64) throw new UsageError(`--kernel ${file}: a 32-bit x86 kernel`, { fix: "pass an x86_64 bzImage" });
+      if (!kind.is64) throw new UsageError(`--kernel ${file}: a 32-bit x86 kernel`, { fix: `pass an ${profile.arch} kernel image (${built} from a build)` });
   }
   const release = kind.release;
   const dir = path.dirname(abs);

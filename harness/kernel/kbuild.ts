@@ -7,15 +7,18 @@ import * as os from "node:os";
 import { CommandFailedError, lastLines } from "../errors.js";
 import type { Exec } from "../exec/exec.js";
 import type { ProgressSink } from "../types.js";
+import type { ArchProfile } from "../qemu/profiles.js";
 
 /** How make is invoked for one build: the same CC everywhere, or kbuild re-runs Kconfig. */
 export interface MakeSetup {
   srcDir: string;
   buildDir: string;
-  /** "gcc" or "ccache gcc". */
+  /** "gcc" or "ccache gcc": the host's compiler (HOSTCC); the target's is the same with the profile's CROSS_COMPILE prefix. */
   cc: string;
   jobs: number;
   env: Record<string, string>;
+  /** The architecture built for (ARCH=, CROSS_COMPILE=). */
+  profile: ArchProfile;
 }
 
 /** A make that failed: the compiler's `error:` lines are in the message, the log tail in `tail`. */
@@ -49,18 +52,27 @@ export function compilerErrorLines(lines: string[], max = 20): string[] {
   return out;
 }
 
-/** make's argv for a kernel target (ARCH=x86_64 makes 64BIT the only choice, even under tinyconfig). */
+/** make's argv for a kernel target, for the profile's architecture (ARCH=, and CROSS_COMPILE= when it has a prefix). */
 export function kernelMakeArgv(setup: MakeSetup, targets: string[], parallel: boolean): string[] {
+  return [...kernelMakeHead(setup), `HOSTCC=${setup.cc}`, ...(parallel ? [`-j${setup.jobs}`] : []), ...targets];
+}
+
+/** The target's C compiler: setup.cc with the profile's CROSS_COMPILE prefix on gcc. */
+export function targetCc(setup: Pick<MakeSetup, "cc" | "profile">): string {
+  const prefix = setup.profile.toolchain.crossCompile;
+  return prefix ? setup.cc.replace(/\bgcc$/, `${prefix}gcc`) : setup.cc;
+}
+
+/** `make -C src O=build ARCH= [CROSS_COMPILE=] CC=`: the part of a kbuild command line every build shares. */
+function kernelMakeHead(setup: MakeSetup): string[] {
   return [
     "make",
     "-C",
     setup.srcDir,
     `O=${setup.buildDir}`,
-    "ARCH=x86_64",
-    `CC=${setup.cc}`,
-    `HOSTCC=${setup.cc}`,
-    ...(parallel ? [`-j${setup.jobs}`] : []),
-    ...targets,
+    `ARCH=${setup.profile.linuxArch}`,
+    ...(setup.profile.toolchain.crossCompile ? [`CROSS_COMPILE=${setup.profile.toolchain.crossCompile}`] : []),
+    `CC=${targetCc(setup)}`,
   ];
 }
 

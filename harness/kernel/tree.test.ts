@@ -12,6 +12,7 @@ import { createFakeExec, type FakeResult } from "../../test/support/fake-exec.js
 import { KernelBuildError } from "./kbuild.js";
 import { PatchApplyError } from "./patch-apply.js";
 import { buildCacheKey, buildKernelFromTree, KernelConfigError, resolveFragments, resolvePatches, sweepStaleWork, type TreeKernelRequest } from "./tree.js";
+import { X86_64 } from "../qemu/profiles.js";
 
 const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
 
@@ -111,7 +112,7 @@ function request(w: World, over: Partial<TreeKernelRequest> = {}): TreeKernelReq
 }
 
 function depsFor(w: World, exec: ReturnType<typeof worldExec>, events: ProgressEvent[] = []) {
-  return { exec, cacheRoot: w.cache, runDir: w.runDir, repoRoot, jobs: 2, onProgress: (e: ProgressEvent) => events.push(e) };
+  return { exec, cacheRoot: w.cache, runDir: w.runDir, repoRoot, jobs: 2, onProgress: (e: ProgressEvent) => events.push(e), profile: X86_64 };
 }
 
 const makeCalls = (exec: ReturnType<typeof worldExec>) => exec.calls.filter((c) => c.argv[0] === "make").map((c) => c.argv[c.argv.length - 1]);

@@ -21,7 +21,10 @@ export { BUILD_RECIPE_VERSION, type BuildRecord, type TreeBuildDeps, type TreeKe
 export type { Patch } from "./patch-series.js";
 export type { PreparedSource } from "./source-tree.js";
 // What a stage building against the kernel's own tree (the payload's kselftests) needs of kbuild.
-export { BuildLog, buildEnv, defaultJobs, kernelMakeArgv, runMake, type MakeSetup } from "./kbuild.js";
+export { BuildLog, buildEnv, defaultJobs, kernelMakeArgv, runMake, targetCc, type MakeSetup } from "./kbuild.js";
+
+/** The bootable image's name in a cache entry (whatever the architecture calls it in its build tree). */
+const KERNEL_IMAGE_FILE = "bzImage";
 
 /** The fragments kharness always merges, in order (debug.config is added with --debug). */
 export const DEFAULT_FRAGMENTS = ["qemu-guest.config", "landlock.config"] as const;
@@ -213,9 +216,10 @@ async function configureAndBuild(
     await writeFileAtomic(keep, finalText);
     throw new KernelConfigError(lost, keep);
   }
-  onProgress?.({ kind: "stage", stage: "build", detail: `make -j${setup.jobs} bzImage` });
-  await run(["bzImage"], true, `kernel build (make -j${setup.jobs} bzImage)`);
-  await fs.copyFile(path.join(setup.buildDir, "arch/x86/boot/bzImage"), path.join(out, "bzImage"));
+  const image = setup.profile.kernelImage;
+  onProgress?.({ kind: "stage", stage: "build", detail: `make -j${setup.jobs} ${image.target}` });
+  await run([image.target], true, `kernel build (make -j${setup.jobs} ${image.target})`);
+  await fs.copyFile(path.join(setup.buildDir, image.pathInBuild), path.join(out, KERNEL_IMAGE_FILE));
   await fs.copyFile(dotConfig, path.join(out, "config"));
   const release = (await fs.readFile(path.join(setup.buildDir, "include/config/kernel.release"), "utf8")).trim();
   await fs.writeFile(path.join(out, "kernel.release"), release + "\n");
@@ -287,6 +291,7 @@ export async function buildKernelFromTree(req: TreeKernelRequest, deps: TreeBuil
         cc: (await hasCcache(exec)) ? "ccache gcc" : "gcc",
         jobs: deps.jobs ?? defaultJobs(),
         env: buildEnv(path.join(cacheRoot, "work")),
+        profile: deps.profile,
       };
       const release = await configureAndBuild(deps, setup, req, merged, log, tmp);
       const record: BuildRecord = {
@@ -325,7 +330,7 @@ export async function buildKernelFromTree(req: TreeKernelRequest, deps: TreeBuil
   const durationMs = Date.now() - started;
   // The pipeline reports the build (cache hit, duration) as a typed kernel-ready event from `build` below.
   return {
-    path: path.join(entry, "bzImage"),
+    path: path.join(entry, KERNEL_IMAGE_FILE),
     release,
     configPath: path.join(entry, "config"),
     source: "tree",

@@ -11,6 +11,7 @@ import type { ProgressEvent } from "../types.js";
 import { PatchApplyError } from "./patch-apply.js";
 import { ensureUnpackedSource } from "./source-tree.js";
 import { buildKernelFromTree, KernelConfigError, type TreeKernelRequest } from "./tree.js";
+import { X86_64 } from "../qemu/profiles.js";
 
 const TARBALL = process.env.KHARNESS_LINUX_TARBALL ?? "/usr/src/linux-source-6.12.tar.xz";
 const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
@@ -29,7 +30,7 @@ if (!haveTarball) {
   const runDir = await fs.mkdtemp(path.join(os.tmpdir(), "kharness-tree-vm-"));
   t.teardown(() => fs.rm(runDir, { recursive: true, force: true }));
   const base: TreeKernelRequest = { kind: "tree", dir: treeDir, patches: [], configs: [], baseConfig: "tiny", debug: false };
-  const deps = (events: ProgressEvent[] = []) => ({ exec, cacheRoot: root, runDir, repoRoot, onProgress: (e: ProgressEvent) => events.push(e) });
+  const deps = (events: ProgressEvent[] = []) => ({ exec, cacheRoot: root, runDir, repoRoot, onProgress: (e: ProgressEvent) => events.push(e), profile: X86_64 });
 
   t.test("the unpacked tarball builds with our fragments, and a second run is a cache hit", async (t) => {
     const first = await buildKernelFromTree(base, deps());

@@ -6,8 +6,9 @@ import * as path from "node:path";
 import { InfraError, UsageError } from "../errors.js";
 import type { Exec } from "../exec/exec.js";
 import { ensureCacheEntry, exists, sha256 } from "../exec/files.js";
-import { BUILD_RECIPE_VERSION, BuildLog, buildEnv, defaultJobs, kernelMakeArgv, prepareKernelSource, runMake, type MakeSetup, type PreparedSource } from "../kernel/tree.js";
+import { BUILD_RECIPE_VERSION, BuildLog, buildEnv, defaultJobs, kernelMakeArgv, prepareKernelSource, runMake, targetCc, type MakeSetup, type PreparedSource } from "../kernel/tree.js";
 import type { GuestFiles, GuestProgram, KernelImage, ProgressSink } from "../types.js";
+import type { ArchProfile } from "../qemu/profiles.js";
 import { elfKind } from "./elf.js";
 
 /** Re-exported for the tests that check what the kselftest build produced. */
@@ -23,6 +24,8 @@ export interface KselftestDeps {
   onProgress?: ProgressSink;
   /** make -j; default: every available CPU. */
   jobs?: number;
+  /** The architecture the programs are built for. */
+  profile: ArchProfile;
 }
 
 /** The kselftest runner's default per-program timeout (tools/testing/selftests/kselftest/runner.sh). */
@@ -93,6 +96,7 @@ export async function buildKselftests(kernel: KernelImage, targets: string[], de
         cc: ccache ? "ccache gcc" : "gcc",
         jobs: deps.jobs ?? defaultJobs(),
         env: buildEnv(path.join(cacheRoot, "work")),
+        profile: deps.profile,
       };
       // uapi headers of this very tree (the series may add new ones): `headers` needs no .config.
       await runMake(exec, kernelMakeArgv(setup, ["headers"], true), { env: setup.env, log, what: "kernel headers (make headers)", signal, onProgress });
@@ -102,10 +106,11 @@ export async function buildKselftests(kernel: KernelImage, targets: string[], de
         "-C",
         path.join(src, "tools/testing/selftests"),
         `O=${setup.buildDir}`,
-        "ARCH=x86_64",
+        `ARCH=${setup.profile.linuxArch}`,
+        ...(setup.profile.toolchain.crossCompile ? [`CROSS_COMPILE=${setup.profile.toolchain.crossCompile}`] : []),
         `TARGETS=${targets.join(" ")}`,
         `KSFT_INSTALL_PATH=${install}`,
-        `CC=${setup.cc}`,
+        `CC=${targetCc(setup)}`,
         // The guest has no libc: every program must be static (libcap.a comes from libcap-dev).
         "LDFLAGS=-static",
         `-j${setup.jobs}`,

@@ -11,6 +11,7 @@ import { elfKind } from "./kselftest.js";
 import { ensureUnpackedSource } from "../kernel/source-tree.js";
 import { buildKernelFromTree } from "../kernel/tree.js";
 import { buildKselftests } from "./kselftest.js";
+import { X86_64 } from "../qemu/profiles.js";
 
 const TARBALL = process.env.KHARNESS_LINUX_TARBALL ?? "/usr/src/linux-source-6.12.tar.xz";
 const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
@@ -28,7 +29,7 @@ if (
     const root = cacheRoot();
     const runDir = await fs.mkdtemp(path.join(os.tmpdir(), "kharness-ksft-vm-"));
     t.teardown(() => fs.rm(runDir, { recursive: true, force: true }));
-    const deps = { exec, cacheRoot: root, runDir, repoRoot };
+    const deps = { exec, cacheRoot: root, runDir, repoRoot, profile: X86_64 };
     const dir = await ensureUnpackedSource(exec, TARBALL, root);
     const kernel = await buildKernelFromTree({ kind: "tree", dir, patches: [], configs: [], baseConfig: "tiny", debug: false }, deps);
     const started = Date.now();

@@ -3,7 +3,8 @@ import t from "tap";
 import { readFileSync } from "node:fs";
 import { compileGlob, fnmatch, globDistance, globsNeedingCases, nearMatches, selectBundled } from "./select.js";
 import { moduleName, parseModulesDep, resolveModuleLoadOrder } from "./modules.js";
-import { checkStaticX86Elf } from "./elf.js";
+import { checkStaticElf } from "./elf.js";
+import { X86_64 } from "../qemu/profiles.js";
 import { stretchTimeouts } from "./payload.js";
 
 const CATALOG = [
@@ -99,13 +100,13 @@ t.test("module load order puts dependencies first and skips built-ins", async (t
 });
 
 t.test("static ELF check: a dynamic binary and a script are refused with a fix", async (t) => {
-  const ls = checkStaticX86Elf(readFileSync("/bin/ls"));
+  const ls = checkStaticElf(readFileSync("/bin/ls"), X86_64.elfMachine);
   t.equal(ls.ok, false);
   t.match(!ls.ok && ls.problem, /dynamically linked/);
   t.match(!ls.ok && ls.fix, /-static/);
-  const sh = checkStaticX86Elf(Buffer.from("#!/bin/sh\necho hi\n"));
+  const sh = checkStaticElf(Buffer.from("#!/bin/sh\necho hi\n"), X86_64.elfMachine);
   t.match(!sh.ok && sh.problem, /script/);
-  t.equal(checkStaticX86Elf(Buffer.from("hello")).ok, false);
+  t.equal(checkStaticElf(Buffer.from("hello"), X86_64.elfMachine).ok, false);
 });
 
 t.test("the payload stretches a tree's kselftest timeouts by the accelerator's factor it is given", async (t) => {

@@ -10,7 +10,8 @@ import { ensureCacheEntry, exists, readHead, sha256, writeFileAtomic } from "../
 import { KERNEL_ENTRY_ID } from "../results/index.js";
 import type { GuestFiles, GuestProgram, KernelImage, Payload, ProgressSink } from "../types.js";
 import { type CpioEntry, withParentDirs, writeCpio } from "./cpio.js";
-import { checkStaticX86Elf } from "./elf.js";
+import { checkStaticElf } from "./elf.js";
+import type { ArchProfile } from "../qemu/profiles.js";
 import { parseModulesDep, resolveModuleLoadOrder } from "./modules.js";
 import type { BundledSelection, CatalogEntry } from "./select.js";
 
@@ -23,6 +24,8 @@ export interface PayloadDeps {
   repoRoot: string;
   signal?: AbortSignal;
   onProgress?: ProgressSink;
+  /** The architecture the bundled programs are compiled for (its CROSS_COMPILE prefix); default: the host's gcc. */
+  profile?: ArchProfile;
 }
 
 /** Extra files for the guest (e.g. a tree's kselftests), with the programs that use them. */
@@ -47,6 +50,8 @@ export interface PayloadRequest {
   wantedModules: string[];
   /** Where to write initramfs.cpio. */
   outDir: string;
+  /** The guest's architecture: the ELF machine its programs must be built for. */
+  profile: ArchProfile;
 }
 
 /** Version of how we turn sources into cached binaries; bump to invalidate the caches. */
@@ -68,21 +73,23 @@ async function hashTree(dir: string, skip: (rel: string) => boolean): Promise<st
   return sha256(...parts);
 }
 
-let compilerId: Promise<string> | undefined;
-async function compilerVersion(exec: Exec): Promise<string> {
-  compilerId ??= exec.run(["gcc", "--version"]).then((r) => r.stdout.split("\n")[0] ?? "unknown");
-  return compilerId;
+const compilerIds = new Map<string, Promise<string>>();
+async function compilerVersion(exec: Exec, cc: string): Promise<string> {
+  let id = compilerIds.get(cc);
+  if (!id) compilerIds.set(cc, (id = exec.run([cc, "--version"]).then((r) => r.stdout.split("\n")[0] ?? "unknown")));
+  return id;
 }
 
 /** Compiles a directory with `make OUT=...` into a cache entry keyed by its sources; returns the entry dir. */
 async function compileCached(deps: PayloadDeps, what: "vm" | "selftests", extraCflags: string[]): Promise<string> {
   const src = path.join(deps.repoRoot, what);
   const srcHash = await hashTree(src, (r) => r === "build" || r.startsWith("build/") || r.endsWith(".o"));
-  const key = sha256(RECIPE, srcHash, extraCflags.join(" "), await compilerVersion(deps.exec)).slice(0, 24);
+  const prefix = deps.profile?.toolchain.crossCompile ?? "";
+  const key = sha256(RECIPE, srcHash, extraCflags.join(" "), await compilerVersion(deps.exec, `${prefix}gcc`)).slice(0, 24);
   const dir = path.join(deps.cacheRoot, what, key);
   const { hit } = await ensureCacheEntry(dir, async (tmp) => {
     deps.onProgress?.({ kind: "info", message: `compiling ${what}/ (static)` });
-    await runChecked(deps.exec, ["make", "-s", "-C", src, `OUT=${tmp}`, ...(extraCflags.length ? [`EXTRA_CFLAGS=${extraCflags.join(" ")}`] : [])], {
+    await runChecked(deps.exec, ["make", "-s", "-C", src, `OUT=${tmp}`, ...(prefix ? [`CC=${prefix}gcc`] : []), ...(extraCflags.length ? [`EXTRA_CFLAGS=${extraCflags.join(" ")}`] : [])], {
       signal: deps.signal,
       what: `compiling ${what}/`,
       fix: "check that gcc and static libc (libc6-dev) are installed: `npm run setup`",
@@ -137,7 +144,7 @@ export function userProgramName(file: string): string {
  * them: a user's `net_abi` reporting as `net_abi.*` would pass for the bundled program, and a silent rename
  * (`net_abi~2`, `t_`) would change with the other programs of the run. So a clash is refused, naming both.
  */
-export async function checkUserPrograms(paths: readonly string[], bundled: readonly string[]): Promise<{ programs: UserProgram[]; problems: string[] }> {
+export async function checkUserPrograms(paths: readonly string[], bundled: readonly string[], profile: ArchProfile): Promise<{ programs: UserProgram[]; problems: string[] }> {
   const problems: string[] = [];
   const programs: UserProgram[] = [];
   const byName = new Map<string, string>();
@@ -154,7 +161,7 @@ export async function checkUserPrograms(paths: readonly string[], bundled: reado
       problems.push(`--program ${p}: cannot read it (${head.code ?? head.message})`);
       continue;
     }
-    const verdict = checkStaticX86Elf(head);
+    const verdict = checkStaticElf(head, profile.elfMachine);
     if (!verdict.ok) {
       problems.push(`--program ${p}: ${verdict.problem}; ${verdict.fix}`);
       continue;
@@ -209,9 +216,9 @@ const BUSYBOX = "/bin/busybox";
  * guest cannot run: they would FAIL for a reason that is not the kernel's. With a tree's kselftests in the
  * payload, a static busybox goes in as /bin/sh and /bin/ip (the bundled selftests need neither).
  */
-async function kselftestShell(deps: PayloadDeps): Promise<CpioEntry[]> {
+async function kselftestShell(deps: PayloadDeps, profile: ArchProfile): Promise<CpioEntry[]> {
   const head = await readHead(BUSYBOX, 64 * 1024).catch(() => undefined);
-  if (!head || !checkStaticX86Elf(head).ok) {
+  if (!head || !checkStaticElf(head, profile.elfMachine).ok) {
     deps.onProgress?.({ kind: "info", message: `no static ${BUSYBOX}: kselftests that run shell commands (e.g. landlock's net_test) will fail; fix: apt-get install busybox-static` });
     return [];
   }
@@ -262,7 +269,7 @@ export async function buildPayload(deps: PayloadDeps, req: PayloadRequest): Prom
     { type: "file", path: "kharness/modules", data: Buffer.from(modules.map((m) => m.guestPath).join("\n") + (modules.length ? "\n" : "")) },
   ];
   for (const dir of ["dev", "proc", "sys", "tmp", "run"]) entries.push({ type: "dir", path: dir });
-  if (req.extra) entries.push(...(await kselftestShell(deps)));
+  if (req.extra) entries.push(...(await kselftestShell(deps, req.profile)));
   // The kernel opens /dev/console before running init; devtmpfs is not mounted yet at that point.
   entries.push({ type: "chardev", path: "dev/console", mode: 0o600, major: 5, minor: 1 });
   const seen = new Set<string>();

@@ -7,6 +7,7 @@ import { fileURLToPath } from "node:url";
 import { InfraError } from "../errors.js";
 import { createExec, type Exec } from "../exec/exec.js";
 import { accelCachePath, accelProbeArgv, accelProbeFirmware, judgeProbe, markKvmUnusable, PROBE_SUCCESS_EXIT, resolveAccel } from "./accel.js";
+import { X86_64 } from "./profiles.js";
 
 const HERE = path.dirname(fileURLToPath(import.meta.url));
 
@@ -69,12 +70,12 @@ t.test("judgeProbe picks the telling line", async (t) => {
 
 t.test("tcg is taken as asked, without touching /dev/kvm or QEMU", async (t) => {
   const exec = { run: () => t.fail("must not run anything") } as unknown as Exec;
-  t.same(await resolveAccel("tcg", { exec, cacheDir: "/nonexistent" }), { accel: "tcg", reason: "--accel tcg" });
+  t.same(await resolveAccel("tcg", { exec, cacheDir: "/nonexistent", profile: X86_64 }), { accel: "tcg", reason: "--accel tcg" });
 });
 
 t.test("no /dev/kvm: auto picks TCG, kvm fails with an InfraError saying why", async (t) => {
   const dir = await tmp(t);
-  const deps = { exec: createExec(), cacheDir: dir, kvmDevice: path.join(dir, "no-kvm") };
+  const deps = { exec: createExec(), cacheDir: dir, kvmDevice: path.join(dir, "no-kvm"), profile: X86_64 };
   const auto = await resolveAccel("auto", deps);
   t.equal(auto.accel, "tcg");
   t.match(auto.reason, /does not exist/);
@@ -90,7 +91,7 @@ t.test("a probe that dies like nested KVM: auto -> TCG, verdict cached, kvm fail
   const kvm = path.join(dir, "kvm");
   await fs.writeFile(kvm, "");
   const qemu = await fakeQemu(dir, `echo "KVM internal error. Suberror: 1" >&2; echo "emulation failure" >&2; exit 1`);
-  const deps = { exec: createExec(), cacheDir: dir, kvmDevice: kvm, qemuBinary: qemu, hostRelease: "6.1.0-test" };
+  const deps = { exec: createExec(), cacheDir: dir, kvmDevice: kvm, qemuBinary: qemu, hostRelease: "6.1.0-test", profile: X86_64 };
   const auto = await resolveAccel("auto", deps);
   t.equal(auto.accel, "tcg");
   t.match(auto.reason, /KVM internal error\. Suberror: 1/);
@@ -111,7 +112,7 @@ t.test("a probe that succeeds: auto -> KVM", async (t) => {
   const kvm = path.join(dir, "kvm");
   await fs.writeFile(kvm, "");
   const qemu = await fakeQemu(dir, `exit ${PROBE_SUCCESS_EXIT}`);
-  const got = await resolveAccel("auto", { exec: createExec(), cacheDir: dir, kvmDevice: kvm, qemuBinary: qemu, hostRelease: "r" });
+  const got = await resolveAccel("auto", { exec: createExec(), cacheDir: dir, kvmDevice: kvm, qemuBinary: qemu, hostRelease: "r", profile: X86_64 });
   t.equal(got.accel, "kvm");
   t.match(got.reason, /probe guest ran under KVM \(probe took \d+ ms\)/);
 });
@@ -121,7 +122,7 @@ t.test("a KVM failure seen in a real boot is remembered: auto picks TCG afterwar
   const kvm = path.join(dir, "kvm");
   await fs.writeFile(kvm, "");
   const qemu = await fakeQemu(dir, `exit ${PROBE_SUCCESS_EXIT}`);
-  const deps = { exec: createExec(), cacheDir: dir, kvmDevice: kvm, qemuBinary: qemu, hostRelease: "r" };
+  const deps = { exec: createExec(), cacheDir: dir, kvmDevice: kvm, qemuBinary: qemu, hostRelease: "r", profile: X86_64 };
   t.equal((await resolveAccel("auto", deps)).accel, "kvm");
   await markKvmUnusable(deps, "KVM internal error. Suberror: 1 during a boot");
   const again = await resolveAccel("auto", deps);
@@ -132,7 +133,7 @@ t.test("a KVM failure seen in a real boot is remembered: auto picks TCG afterwar
 
 t.test("on this host (real /dev/kvm, real QEMU): auto resolves quickly, kvm fails or works consistently", async (t) => {
   const dir = await tmp(t);
-  const deps = { exec: createExec(), cacheDir: dir };
+  const deps = { exec: createExec(), cacheDir: dir, profile: X86_64 };
   const t0 = Date.now();
   const auto = await resolveAccel("auto", deps);
   const ms = Date.now() - t0;

@@ -8,7 +8,7 @@ import { InfraError } from "../errors.js";
 import type { Exec } from "../exec/exec.js";
 import { sha256, writeFileAtomic } from "../exec/files.js";
 import type { Accel } from "../types.js";
-import { X86_64, type ArchProfile } from "./profiles.js";
+import type { ArchProfile } from "./profiles.js";
 
 /** Oldest QEMU we rely on (microvm with PCIe, virtio-serial over sockets). */
 const MIN_QEMU: [number, number] = [6, 0];
@@ -57,7 +57,8 @@ export interface AccelDeps {
   exec: Exec;
   /** The cache root; verdicts go to <cacheDir>/accel/. */
   cacheDir: string;
-  profile?: ArchProfile;
+  /** The guest architecture: its QEMU binary and the probe guest's machine. */
+  profile: ArchProfile;
   /** Replaces the profile's QEMU binary (tests). */
   qemuBinary?: string;
   /** The KVM device node (tests point it elsewhere). */
@@ -182,7 +183,7 @@ async function verdictLocation(deps: AccelDeps, qemu: string): Promise<{ file: s
  * later `--accel auto` runs choose TCG without trying again.
  */
 export async function markKvmUnusable(deps: AccelDeps, reason: string): Promise<void> {
-  const { file, hostRelease, qemuVersion } = await verdictLocation(deps, deps.qemuBinary ?? (deps.profile ?? X86_64).qemuBinary);
+  const { file, hostRelease, qemuVersion } = await verdictLocation(deps, deps.qemuBinary ?? deps.profile.qemuBinary);
   const verdict: AccelVerdict = { usable: false, reason, hostRelease, qemuVersion, probeMs: 0, probedAt: new Date().toISOString() };
   await fs.mkdir(path.dirname(file), { recursive: true });
   await writeFileAtomic(file, `${JSON.stringify(verdict, null, 2)}\n`);
@@ -194,7 +195,7 @@ export async function markKvmUnusable(deps: AccelDeps, reason: string): Promise<
  */
 export async function resolveAccel(requested: Accel, deps: AccelDeps): Promise<AccelChoice> {
   if (requested === "tcg") return { accel: "tcg", reason: "--accel tcg" };
-  const profile = deps.profile ?? X86_64;
+  const profile = deps.profile;
   const qemu = deps.qemuBinary ?? profile.qemuBinary;
   const dev = deps.kvmDevice ?? "/dev/kvm";
   const unusable = (why: string): AccelChoice => {

@@ -59,9 +59,7 @@ export function kernelCmdline(profile: ArchProfile, machine: MachineProfile, app
     { arg: "printk.devkmsg=on", why: "test-start/end markers written to /dev/kmsg must not be rate-limited away" },
     { arg: "printk.time=1", why: "timestamps let the report place kernel events in time" },
     { arg: "mitigations=off", why: "speculation mitigations only slow an emulated or throwaway test guest down" },
-    { arg: "i8042.noaux", why: "no PS/2 mouse probing: it waits on timeouts that are long under TCG" },
-    { arg: "i8042.nopnp", why: "with -nodefaults there is no keyboard controller worth probing via PnP" },
-    { arg: "8250.nr_uarts=1", why: "probe only the one serial port we attach" },
+    ...profile.cmdline,
     ...machine.cmdline,
     ...append.map((arg) => ({ arg, why: "user --append" })),
   ];

@@ -1,4 +1,5 @@
-// Architecture profiles as data: which QEMU binary, machine, devices and CPU model each architecture uses.
+// Architecture profiles as data: everything that differs per architecture (kbuild ARCH and image, the ELF machine of
+// guest programs, the toolchain, the QEMU binary, machine, devices and CPU model). Stages receive one as a parameter.
 
 /** One QEMU machine configuration that can boot our guests. */
 export interface MachineProfile {
@@ -21,12 +22,26 @@ export interface KernelArg {
 }
 
 export interface ArchProfile {
-  arch: "x86_64";
+  /** The name kharness uses for it (reports, messages). */
+  arch: string;
+  /** kbuild's ARCH= for this architecture. */
+  linuxArch: string;
+  /** The bootable image: the make target that builds it, and where it lands in the build directory (O=). */
+  kernelImage: { target: string; pathInBuild: string };
+  /** The ELF machine of programs the guest can run (e_machine), and its name in messages. */
+  elfMachine: { value: number; name: string };
+  /**
+   * The toolchain for guest programs and kernels: kbuild's CROSS_COMPILE prefix ("" = the host's gcc) and the
+   * static libc that bundled programs link against.
+   */
+  toolchain: { crossCompile: string; staticLibc: string };
   qemuBinary: string;
   /** Candidates in order of preference; the first is the default (see `machine` in ARCH_PROFILES). */
   machines: readonly MachineProfile[];
   /** Device the kernel log is written to; `console=` names it. */
   consoleDevice: string;
+  /** Kernel arguments every machine of this architecture needs (its legacy devices), each with why. */
+  cmdline: readonly KernelArg[];
   /** virtio-serial controller per transport. */
   virtioSerialDevice: { pci: string; mmio: string };
   /** CPU model per accelerator: the host's CPU under KVM, everything TCG can emulate otherwise. */
@@ -87,9 +102,19 @@ const X86_64_MACHINES: readonly MachineProfile[] = [
 
 export const X86_64: ArchProfile = {
   arch: "x86_64",
+  // ARCH=x86_64 (not x86) makes 64BIT the only choice, even under tinyconfig.
+  linuxArch: "x86_64",
+  kernelImage: { target: "bzImage", pathInBuild: "arch/x86/boot/bzImage" },
+  elfMachine: { value: 0x3e, name: "x86-64" },
+  toolchain: { crossCompile: "", staticLibc: "/usr/lib/x86_64-linux-gnu/libc.a" },
   qemuBinary: "qemu-system-x86_64",
   machines: X86_64_MACHINES,
   consoleDevice: "ttyS0",
+  cmdline: [
+    { arg: "i8042.noaux", why: "no PS/2 mouse probing: it waits on timeouts that are long under TCG" },
+    { arg: "i8042.nopnp", why: "with -nodefaults there is no keyboard controller worth probing via PnP" },
+    { arg: "8250.nr_uarts=1", why: "probe only the one serial port we attach" },
+  ],
   virtioSerialDevice: { pci: "virtio-serial-pci", mmio: "virtio-serial-device" },
   cpu: { kvm: "host", tcg: "max" },
   memoryMiB: 1024,
@@ -101,7 +126,7 @@ export const X86_64: ArchProfile = {
 };
 
 /** Profiles by architecture name. */
-export const ARCH_PROFILES: Readonly<Record<ArchProfile["arch"], ArchProfile>> = { x86_64: X86_64 };
+export const ARCH_PROFILES: Readonly<Record<string, ArchProfile>> = { x86_64: X86_64 };
 
 /** The machine a profile boots by default: its first candidate. */
 export function defaultMachine(profile: ArchProfile): MachineProfile {
