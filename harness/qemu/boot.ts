@@ -100,13 +100,7 @@ export async function bootGuest(deps: BootDeps, opts: BootOpts): Promise<BootRes
   const sockDir = await fs.mkdtemp(path.join(os.tmpdir().length < 60 ? os.tmpdir() : "/tmp", "kh-"));
   const sockets = { results: path.join(sockDir, "results.sock"), control: path.join(sockDir, "control.sock") };
   const ports: GuestPorts = { servers: [], flushed: [] };
-  const controlLines = createLineSplitter((line) => onControlLine(session, line));
-  const consoleLines = createLineSplitter((line) => onConsoleLine(session, line));
-  const stderrTail: string[] = [];
-  const stderrLines = createLineSplitter((line) => {
-    stderrTail.push(line);
-    if (stderrTail.length > STDERR_TAIL) stderrTail.shift();
-  });
+  const streams = routeGuestStreams(session, logs, opts);
   let watchdog: NodeJS.Timeout | undefined;
   const onAbort = () => {
     session.aborted = true;
@@ -115,28 +109,10 @@ export async function bootGuest(deps: BootDeps, opts: BootOpts): Promise<BootRes
 
   try {
     if (deps.signal?.aborted) return bootResult("interrupted", { endDetail: "interrupted before QEMU started" });
-    await listenPorts(ports, sockets, {
-      results: (b) => {
-        session.facts.lastActivity = Date.now();
-        logs.appendResults(b);
-        opts.onResults?.(b);
-      },
-      control: (b) => {
-        session.facts.lastActivity = Date.now();
-        controlLines.push(b);
-      },
-    });
+    await listenPorts(ports, sockets, streams);
     const argv = await writeBootFiles(runDir, opts, profile, machine, sockets);
 
-    const qemu = startQemu(deps.exec, argv, runDir, {
-      stdout: (b) => {
-        if (!session.facts.controlSeen) session.facts.lastActivity = Date.now();
-        logs.appendConsole(b);
-        opts.onConsole?.(b);
-        consoleLines.push(b);
-      },
-      stderr: (b) => stderrLines.push(b),
-    });
+    const qemu = startQemu(deps.exec, argv, runDir, streams);
     if ("error" in qemu)
       return bootResult("qemu-error", { endDetail: `${qemu.error}; install QEMU (Debian: apt-get install qemu-system-x86)`, qemuExitCode: null });
     session.spawned = qemu.spawned;
@@ -148,9 +124,7 @@ export async function bootGuest(deps: BootDeps, opts: BootOpts): Promise<BootRes
     clearInterval(watchdog);
     // QEMU is gone, so its socket ends are closed: what is still buffered arrives now.
     await Promise.race([Promise.all([qemu.stdoutDone, ...ports.flushed.map((f) => f())]), sleep(FLUSH_MS)]);
-    consoleLines.end();
-    controlLines.end();
-    stderrLines.end();
+    streams.end();
 
     const f = session.facts;
     const ending = endAfterExit(f, {
@@ -159,7 +133,7 @@ export async function bootGuest(deps: BootDeps, opts: BootOpts): Promise<BootRes
       exitCode: exit.exitCode,
       signal: exit.signal,
       accel: opts.accel,
-      stderrTail,
+      stderrTail: streams.stderrTail,
     });
     return bootResult(ending.end, {
       qemuExitCode: exit.exitCode ?? null,
@@ -249,6 +223,52 @@ function watchdogTick(s: BootSession, limits: WatchdogLimits): void {
   }
   const ending = watchdogVerdict(s.facts, limits, now);
   if (ending) endBoot(s, ending);
+}
+
+/** The guest's four byte streams, each routed to the log files, the caller's callbacks and the line handlers. */
+interface GuestStreams {
+  results(b: Buffer): void;
+  control(b: Buffer): void;
+  stdout(b: Buffer): void;
+  stderr(b: Buffer): void;
+  /** Delivers the last unterminated lines (QEMU is gone). */
+  end(): void;
+  /** The last lines QEMU wrote to stderr. */
+  readonly stderrTail: string[];
+}
+
+function routeGuestStreams(s: BootSession, logs: LogFiles, opts: Pick<BootOpts, "onConsole" | "onResults">): GuestStreams {
+  const controlLines = createLineSplitter((line) => onControlLine(s, line));
+  const consoleLines = createLineSplitter((line) => onConsoleLine(s, line));
+  const stderrTail: string[] = [];
+  const stderrLines = createLineSplitter((line) => {
+    stderrTail.push(line);
+    if (stderrTail.length > STDERR_TAIL) stderrTail.shift();
+  });
+  return {
+    results(b) {
+      s.facts.lastActivity = Date.now();
+      logs.appendResults(b);
+      opts.onResults?.(b);
+    },
+    control(b) {
+      s.facts.lastActivity = Date.now();
+      controlLines.push(b);
+    },
+    stdout(b) {
+      if (!s.facts.controlSeen) s.facts.lastActivity = Date.now();
+      logs.appendConsole(b);
+      opts.onConsole?.(b);
+      consoleLines.push(b);
+    },
+    stderr: (b) => stderrLines.push(b),
+    end() {
+      consoleLines.end();
+      controlLines.end();
+      stderrLines.end();
+    },
+    stderrTail,
+  };
 }
 
 // ---- the run directory's files ----------------------------------------------------------------------------------
