@@ -11,7 +11,16 @@ import type { ProgressEvent } from "../types.js";
 import { createFakeExec, type FakeResult } from "../../test/support/fake-exec.js";
 import { KernelBuildError } from "./kbuild.js";
 import { PatchApplyError } from "./patch-apply.js";
-import { buildCacheKey, buildKernelFromTree, KernelConfigError, resolveFragments, resolvePatches, sweepStaleWork, type TreeKernelRequest } from "./tree.js";
+import {
+  buildCacheKey,
+  buildKernelFromTree,
+  KernelConfigError,
+  prepareKernelSource,
+  resolveFragments,
+  resolvePatches,
+  sweepStaleWork,
+  type TreeKernelRequest,
+} from "./tree.js";
 import { X86_64 } from "../qemu/profiles.js";
 
 const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
@@ -29,7 +38,9 @@ diff --git a/security/landlock/net.c b/security/landlock/net.c
 -b
 +c
 `;
-const BAD_PATCH = GOOD_PATCH.replace("1111111111111111111111111111111111111111", "2222222222222222222222222222222222222222").replace("[PATCH v2 1/2] landlock: add socket creation control", "[PATCH v2 2/2] selftests/landlock: test socket creation").replace("@@ -5,3 +5,3 @@", "@@ -42,3 +42,3 @@");
+const BAD_PATCH = GOOD_PATCH.replace("1111111111111111111111111111111111111111", "2222222222222222222222222222222222222222")
+  .replace("[PATCH v2 1/2] landlock: add socket creation control", "[PATCH v2 2/2] selftests/landlock: test socket creation")
+  .replace("@@ -5,3 +5,3 @@", "@@ -42,3 +42,3 @@");
 
 interface World {
   dir: string;
@@ -52,7 +63,7 @@ async function makeWorld(t: Test): Promise<World> {
   await fs.mkdir(path.join(dir, "net"), { recursive: true });
   await fs.writeFile(path.join(dir, "Makefile"), "VERSION = 6\n");
   await fs.writeFile(path.join(dir, "Kconfig"), "");
-  await fs.writeFile(path.join(dir, "net/Kconfig"), "config MPTCP_IPV6\n\tbool \"MPTCP IPv6\"\n\tdepends on IPV6=y\n");
+  await fs.writeFile(path.join(dir, "net/Kconfig"), 'config MPTCP_IPV6\n\tbool "MPTCP IPv6"\n\tdepends on IPV6=y\n');
   return { dir, cache: path.join(root, "cache"), runDir: path.join(root, "run"), drop: new Set(), listing: "Makefile\t12\t1.0\n" };
 }
 
@@ -62,7 +73,12 @@ function worldExec(w: World) {
     const joined = argv.join(" ");
     if (cmd === "git" && joined.includes("rev-parse --show-toplevel")) return { exitCode: 128, lines: ["fatal: not a git repository"] };
     if (cmd === "bash" && joined.includes("find . ")) return { stdout: `${createHash("sha256").update(w.listing).digest("hex")}  -\n` };
-    if (cmd === "bash" && joined.includes("find '")) return { stdout: `${createHash("sha256").update("fingerprint " + w.listing).digest("hex")}  -\n` };
+    if (cmd === "bash" && joined.includes("find '"))
+      return {
+        stdout: `${createHash("sha256")
+          .update("fingerprint " + w.listing)
+          .digest("hex")}  -\n`,
+      };
     if (cmd === "gcc") return { stdout: "gcc (Debian 12.2.0-14+deb12u1) 12.2.0\n" };
     if (cmd === "ld") return { stdout: "GNU ld (GNU Binutils for Debian) 2.40\n" };
     if (cmd === "ccache") return { stdout: "ccache version 4.8\n" };
@@ -74,11 +90,31 @@ function worldExec(w: World) {
     if (cmd === "git" && joined.includes(" am --abort")) return {};
     if (cmd === "git" && joined.includes(" am -3 ")) {
       const text = await fs.readFile(argv[argv.length - 1]!, "utf8");
-      if (w.amFailsOn && text.includes(w.amFailsOn)) return { exitCode: 128, lines: [`Applying: ${w.amFailsOn}`, "error: sha1 information is lacking or useless (security/landlock/net.c).", "error: could not build fake ancestor", "Patch failed at 0002"] };
+      if (w.amFailsOn && text.includes(w.amFailsOn))
+        return {
+          exitCode: 128,
+          lines: [
+            `Applying: ${w.amFailsOn}`,
+            "error: sha1 information is lacking or useless (security/landlock/net.c).",
+            "error: could not build fake ancestor",
+            "Patch failed at 0002",
+          ],
+        };
       return { lines: ["Applying: ok"] };
     }
     if (cmd === "git" && joined.includes(" apply --check -v ")) {
-      return { exitCode: 1, lines: ["Checking patch security/landlock/net.c...", "error: while searching for:", "a", "b", "", "error: patch failed: security/landlock/net.c:42", "error: security/landlock/net.c: patch does not apply"] };
+      return {
+        exitCode: 1,
+        lines: [
+          "Checking patch security/landlock/net.c...",
+          "error: while searching for:",
+          "a",
+          "b",
+          "",
+          "error: patch failed: security/landlock/net.c:42",
+          "error: security/landlock/net.c: patch does not apply",
+        ],
+      };
     }
     if (cmd === "grep") return { stdout: "./net/Kconfig\n" };
     if (cmd === "make") {
@@ -132,7 +168,10 @@ t.test("a cold build runs tinyconfig, olddefconfig and bzImage; the same inputs 
   t.equal(await fs.readFile(first.path, "utf8"), "kernel");
   t.match(await fs.readFile(first.configPath!, "utf8"), /CONFIG_SECURITY_LANDLOCK=y/);
   t.match(await fs.readFile(path.join(w.runDir, "build.log"), "utf8"), /bzImage is ready/);
-  t.ok(events.some((e) => e.kind === "build-line" && e.line.includes("init/main.o")), "make lines become progress events");
+  t.ok(
+    events.some((e) => e.kind === "build-line" && e.line.includes("init/main.o")),
+    "make lines become progress events",
+  );
   const bz = exec.calls.find((c) => c.argv.includes("bzImage"))!.argv;
   t.ok(bz.includes("CC=ccache gcc") && bz.includes("-j2") && bz.includes("ARCH=x86_64"), "ccache, -j and ARCH");
   t.same(await entries(path.join(w.cache, "work")), [], "work area cleaned up");
@@ -156,7 +195,14 @@ t.test("a cold build runs tinyconfig, olddefconfig and bzImage; the same inputs 
 });
 
 t.test("the key covers patches in order, the config request, the base config and the compiler", async (t) => {
-  const base = { treeIdentity: "plain:abc", patches: ["p1", "p2"], baseConfig: "tiny" as const, mergedConfig: "CONFIG_A=y\n", compiler: "gcc 12", linker: "ld 2.40" };
+  const base = {
+    treeIdentity: "plain:abc",
+    patches: ["p1", "p2"],
+    baseConfig: "tiny" as const,
+    mergedConfig: "CONFIG_A=y\n",
+    compiler: "gcc 12",
+    linker: "ld 2.40",
+  };
   const k = buildCacheKey(base);
   t.equal(buildCacheKey({ ...base }), k);
   t.not(buildCacheKey({ ...base, patches: ["p2", "p1"] }), k);
@@ -247,7 +293,10 @@ t.test("every requested option olddefconfig dropped is listed, with its fragment
 t.test("bad inputs are reported together before anything runs", async (t) => {
   const w = await makeWorld(t);
   const exec = worldExec(w);
-  const err = await buildKernelFromTree(request(w, { dir: path.join(w.dir, "net"), patches: [path.join(w.dir, "nope.patch")], configs: [path.join(w.dir, "nope.config")] }), depsFor(w, exec)).then(
+  const err = await buildKernelFromTree(
+    request(w, { dir: path.join(w.dir, "net"), patches: [path.join(w.dir, "nope.patch")], configs: [path.join(w.dir, "nope.config")] }),
+    depsFor(w, exec),
+  ).then(
     () => undefined,
     (e: unknown) => e,
   );
@@ -322,4 +371,43 @@ t.test("sweepStaleWork removes work dirs and temp entries of dead builds only", 
   await sweepStaleWork(worldExec(w), w.cache);
   t.same(await entries(work), [`ksft-abcd-${process.ppid}-x2`]);
   t.same((await entries(path.join(w.cache, "kernels"))).sort(), ["k2.tmp-" + process.ppid + "-ab12", "k3"], "only a dead build's temp entry goes");
+});
+
+t.test("the kernel hands over what it was built from; prepareKernelSource makes that source again (kselftests)", async (t) => {
+  const w = await makeWorld(t);
+  const patch = path.join(w.dir, "..", "0001-good.patch");
+  await fs.writeFile(patch, GOOD_PATCH);
+  const first = await buildKernelFromTree(request(w, { patches: [patch] }), depsFor(w, worldExec(w)));
+  // A cache hit (no build ran) hands over the same record: later stages never read build.json by key.
+  const again = worldExec(w);
+  const kernel = await buildKernelFromTree(request(w, { patches: [patch] }), depsFor(w, again));
+  t.same(makeCalls(again), [], "a cache hit");
+  for (const k of [first, kernel]) {
+    t.equal(k.build?.record?.tree.dir, w.dir);
+    t.equal(k.build?.record?.usesWorkingTree, false);
+    t.same(
+      k.build?.patches?.map((p) => [p.subject, p.text]),
+      [["landlock: add socket creation control", GOOD_PATCH]],
+    );
+  }
+  const exec = worldExec(w);
+  const workDir = path.join(w.cache, "work", "ksft-test");
+  await fs.mkdir(workDir, { recursive: true });
+  const logged: string[] = [];
+  const build = kernel.build!;
+  const prepared = await prepareKernelSource(exec, { record: build.record!, patches: build.patches! }, workDir, { log: (l) => logged.push(l) });
+  t.not(prepared.srcDir, w.dir, "a copy of the tree, not the user's own");
+  t.ok(
+    await fs.stat(path.join(prepared.srcDir, "Makefile")).then(
+      () => true,
+      () => false,
+    ),
+    "the tree's files are there",
+  );
+  t.equal(exec.calls.filter((c) => c.argv[0] === "git" && c.argv.includes("am")).length, 1, "the series is applied again");
+  await prepared.cleanup();
+  // Built in place (no patches, no --base): the user's tree itself, nothing to copy or apply.
+  const inPlace = await buildKernelFromTree(request(w), depsFor(w, worldExec(w)));
+  const own = await prepareKernelSource(worldExec(w), { record: inPlace.build!.record!, patches: inPlace.build!.patches! }, workDir, { log: () => undefined });
+  t.equal(own.srcDir, w.dir);
 });
