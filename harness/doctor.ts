@@ -1,7 +1,7 @@
 // `kharness doctor`: checks each thing a run needs and prints the fix for what is missing.
 
 import { promises as fs } from "node:fs";
-import type { Exec } from "./exec/exec.js";
+import { firstLineOf as firstLine, type Exec } from "./exec/exec.js";
 import { resolveDefaultKernel } from "./kernel/default.js";
 import { checkQemuVersion, QEMU_INSTALL_FIX, qemuVersionLine, resolveAccel } from "./qemu/accel.js";
 import { X86_64 } from "./qemu/profiles.js";
@@ -11,15 +11,6 @@ interface Check {
   ok: boolean;
   detail: string;
   fix?: string;
-}
-
-async function firstLine(exec: Exec, argv: string[]): Promise<string | undefined> {
-  try {
-    const r = await exec.run(argv);
-    return r.exitCode === 0 ? (r.stdout.split("\n")[0] ?? "").trim() : undefined;
-  } catch {
-    return undefined;
-  }
 }
 
 /** Runs every check, prints one line each; returns 0 when all pass, 3 otherwise. */

@@ -4,7 +4,7 @@
 import { promises as fs } from "node:fs";
 import * as path from "node:path";
 import { KharnessError, UsageError } from "../errors.js";
-import type { Exec } from "../exec/exec.js";
+import { ccacheAvailable, firstLineOf, type Exec } from "../exec/exec.js";
 import { ensureCacheEntry, exists, sha256, writeFileAtomic } from "../exec/files.js";
 import { configValues } from "../kconfig/config-file.js";
 import { parseKconfigSymbols, type KconfigSymbol } from "../kconfig/kconfig-deps.js";
@@ -123,14 +123,9 @@ export function buildCacheKey(k: BuildKeyInputs): string {
   return sha256(`kharness-kernel-recipe-${BUILD_RECIPE_VERSION}`, k.treeIdentity, String(k.patches.length), ...k.patches.map((p) => sha256(p)), k.baseConfig, k.mergedConfig, k.compiler, k.linker);
 }
 
+/** A tool's `--version` line for the cache key; a missing tool is keyed as such. */
 async function firstLine(exec: Exec, argv: string[]): Promise<string> {
-  const res = await exec.run(argv).catch(() => undefined);
-  return res && res.exitCode === 0 ? (res.stdout.split("\n")[0] ?? "").trim() : `${argv[0]}: unavailable`;
-}
-
-async function hasCcache(exec: Exec): Promise<boolean> {
-  const res = await exec.run(["ccache", "--version"]).catch(() => undefined);
-  return res?.exitCode === 0;
+  return (await firstLineOf(exec, argv)) ?? `${argv[0]}: unavailable`;
 }
 
 /** Reads the Kconfig definitions of the given symbols (grep finds the files; x86 is the only arch read). */
@@ -288,7 +283,7 @@ export async function buildKernelFromTree(req: TreeKernelRequest, deps: TreeBuil
       const setup: MakeSetup = {
         srcDir: prepared.srcDir,
         buildDir: path.join(workDir, "build"),
-        cc: (await hasCcache(exec)) ? "ccache gcc" : "gcc",
+        cc: (await ccacheAvailable(exec)) ? "ccache gcc" : "gcc",
         jobs: deps.jobs ?? defaultJobs(),
         env: buildEnv(path.join(cacheRoot, "work")),
         profile: deps.profile,

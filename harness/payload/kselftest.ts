@@ -4,7 +4,7 @@
 import { promises as fs } from "node:fs";
 import * as path from "node:path";
 import { InfraError, UsageError } from "../errors.js";
-import type { Exec } from "../exec/exec.js";
+import { ccacheAvailable, type Exec } from "../exec/exec.js";
 import { ensureCacheEntry, exists, sha256 } from "../exec/files.js";
 import { BUILD_RECIPE_VERSION, BuildLog, buildEnv, defaultJobs, kernelMakeArgv, prepareKernelSource, runMake, targetCc, type MakeSetup, type PreparedSource } from "../kernel/tree.js";
 import type { GuestFiles, GuestProgram, KernelImage, ProgressSink } from "../types.js";
@@ -89,7 +89,7 @@ export async function buildKselftests(kernel: KernelImage, targets: string[], de
       for (const t of targets) if (!(await exists(path.join(src, "tools/testing/selftests", t, "Makefile")))) missing.push(t);
       if (missing.length) throw new UsageError(`--kselftest ${missing.join(", ")}: no tools/testing/selftests/${missing[0]}/Makefile in ${record.tree.dir}`, { fix: "pick a directory that exists under tools/testing/selftests" });
 
-      const ccache = (await exec.run(["ccache", "--version"]).catch(() => undefined))?.exitCode === 0;
+      const ccache = await ccacheAvailable(exec);
       const setup: MakeSetup = {
         srcDir: src,
         buildDir: path.join(workDir, "build"),

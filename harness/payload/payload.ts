@@ -73,11 +73,10 @@ async function hashTree(dir: string, skip: (rel: string) => boolean): Promise<st
   return sha256(...parts);
 }
 
-const compilerIds = new Map<string, Promise<string>>();
+/** The compiler's identity in the cache key: asked on every build (no module-wide memo: a changed gcc changes the key). */
 async function compilerVersion(exec: Exec, cc: string): Promise<string> {
-  let id = compilerIds.get(cc);
-  if (!id) compilerIds.set(cc, (id = exec.run([cc, "--version"]).then((r) => r.stdout.split("\n")[0] ?? "unknown")));
-  return id;
+  const r = await exec.run([cc, "--version"]);
+  return r.stdout.split("\n")[0] ?? "unknown";
 }
 
 /** Compiles a directory with `make OUT=...` into a cache entry keyed by its sources; returns the entry dir. */
