@@ -515,7 +515,7 @@ function buildRun(tree: KtapTree, kernelLog: KernelLogState, end: StreamEnd, cut
   }
   if (kernelLog.scanner.dropped > 0) diagnostics.push({ level: "warning", message: `${kernelLog.scanner.dropped} further kernel reports were not kept` });
   if (end.end !== "poweroff" && end.end !== "eof") diagnostics.push({ level: "error", message: `the boot ended with ${end.end}${end.detail ? `: ${end.detail}` : ""}` });
-  if (opts.programs) nameUnstartedPrograms(tests, opts.programs);
+  if (opts.programs) nameUnstartedTests(tests, opts.programs);
   const couldNotTest = couldNotTestOf(tests, end);
   return { schemaVersion: RESULTS_SCHEMA_VERSION, tests, summary: summarize(tests), diagnostics, kernelEvents, ...(couldNotTest ? { couldNotTest } : {}) };
 }
@@ -524,7 +524,7 @@ function buildRun(tree: KtapTree, kernelLog: KernelLogState, end: StreamEnd, cut
  * Names placeholder `test_N` entries (programs that never started) after the N-th program of the manifest, so
  * "not run: kernel crashed" says which test did not run. Mutates `tests`.
  */
-function nameUnstartedPrograms(tests: TestResult[], programs: readonly { name: string }[]): void {
+export function nameUnstartedTests(tests: TestResult[], programs: readonly { name: string }[]): void {
   const taken = new Set(tests.map((t) => t.id));
   for (const [i, t] of tests.entries()) {
     const m = /^test_(\d+)$/.exec(t.name);

@@ -1,7 +1,7 @@
 // A run's two logs (console + results port) and its manifest -> RunResult, with the same parser as the live run.
 
 import type { BootResult, RunResult } from "../types.js";
-import { createRunParser, RESULTS_SCHEMA_VERSION, type RunParserOptions, type StreamEnd } from "./parse-run.js";
+import { createRunParser, nameUnstartedTests, RESULTS_SCHEMA_VERSION, type RunParserOptions, type StreamEnd } from "./parse-run.js";
 
 /** Version of manifest.json (docs/results-schema.md). */
 export const MANIFEST_VERSION = 1;
@@ -81,22 +81,11 @@ export function programsFromInitramfs(archive: Uint8Array): RunManifest["program
 }
 
 /**
- * The guest's plan line only counts programs, so a program that never started (the kernel crashed first)
- * reaches the parser as a placeholder `test_N`. The host knows the manifest: name it after the N-th program,
- * so "not run: kernel crashed" says which test did not run. Mutates and returns `run`.
+ * Names a finished run's never-started programs from a manifest (the parser does this itself when given
+ * `programs`; this is for a run parsed without them). Mutates and returns `run`.
  */
 export function nameUnstartedPrograms(run: RunResult, programs: readonly { name: string }[]): RunResult {
-  const taken = new Set(run.tests.map((t) => t.id));
-  for (const [i, t] of run.tests.entries()) {
-    const m = /^test_(\d+)$/.exec(t.name);
-    const program = m ? programs[Number(m[1]) - 1] : undefined;
-    if (!program || !t.unreported || t.children.length || taken.has(program.name) || Number(m![1]) !== i + 1) continue;
-    taken.delete(t.id);
-    taken.add(program.name);
-    t.name = program.name;
-    t.id = program.name;
-    for (const e of t.kernelEvents) e.testId = program.name;
-  }
+  nameUnstartedTests(run.tests, programs);
   return run;
 }
 
@@ -126,11 +115,11 @@ async function feed(input: LogChunks | undefined, push: (c: string | Uint8Array)
  */
 export async function parseRunLogs(logs: RunLogs, opts: RunParserOptions = {}): Promise<RunResult> {
   const failOnWarn = opts.failOnWarn ?? logs.manifest?.failOnWarn ?? false;
-  const p = createRunParser({ ...opts, failOnWarn });
+  const programs = opts.programs ?? logs.manifest?.programs;
+  const p = createRunParser({ ...opts, failOnWarn, ...(programs ? { programs } : {}) });
   await feed(logs.results, (c) => p.pushResults(c));
   await feed(logs.console, (c) => p.pushConsole(c));
   const run = p.finish(logs.end ?? { end: "eof" });
-  if (logs.manifest) nameUnstartedPrograms(run, logs.manifest.programs);
   return { ...run, schemaVersion: RESULTS_SCHEMA_VERSION };
 }
 
