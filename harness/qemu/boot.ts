@@ -11,7 +11,7 @@ import { writeFileAtomic } from "../exec/files.js";
 import { UsageError } from "../errors.js";
 import { createLineSplitter } from "../results/index.js";
 import type { BootEnd, BootResult, KernelImage, Payload, ProgressSink } from "../types.js";
-import { buildQemuArgv, kernelCmdline, renderReplayScript, REPLAY_PORTS, shellQuote } from "./argv.js";
+import { buildQemuArgv, kernelCmdline, type PortBackend, renderReplayScript, REPLAY_PORTS, shellQuote } from "./argv.js";
 
 // The stage's answer to "does this --append fit the kernel command line?", for the request validation.
 export { appendTooLong } from "./argv.js";
@@ -316,15 +316,10 @@ async function writeBootFiles(
   machine: MachineProfile,
   sockets: { results: string; control: string },
 ): Promise<string[]> {
-  const argv = buildQemuArgv({
-    profile: opts.qemuBinary ? { ...profile, qemuBinary: opts.qemuBinary } : profile,
-    machine,
-    accel: opts.accel,
-    kernelPath: path.resolve(opts.kernel.path),
-    initrdPath: path.resolve(opts.payload.initramfsPath),
-    append: opts.append,
-    ports: { kind: "socket", results: sockets.results, control: sockets.control },
-    firmwareDir: opts.firmwareDir,
+  const argv = qemuArgvFor(opts, profile, machine, path.resolve(opts.payload.initramfsPath), {
+    kind: "socket",
+    results: sockets.results,
+    control: sockets.control,
   });
   const cmdline = kernelCmdline(profile, machine, opts.append);
   const why = cmdline.map((a) => `#   ${a.arg}: ${a.why}`).join("\n");
@@ -405,17 +400,22 @@ function startQemu(
 async function writeReplayScript(runDir: string, cmdline: readonly KernelArg[], o: BootOpts, profile: ArchProfile, machine: MachineProfile): Promise<void> {
   const initrd = path.resolve(o.payload.initramfsPath);
   const rel = path.relative(runDir, initrd);
-  const argv = buildQemuArgv({
+  const argv = qemuArgvFor(o, profile, machine, rel.startsWith("..") || path.isAbsolute(rel) ? initrd : rel, REPLAY_PORTS);
+  await writeFileAtomic(path.join(runDir, "replay.sh"), renderReplayScript(argv, cmdline), 0o755);
+}
+
+/** The QEMU argv of this boot with the given initramfs path and port backend (the run's sockets, or replay's files). */
+function qemuArgvFor(o: BootOpts, profile: ArchProfile, machine: MachineProfile, initrdPath: string, ports: PortBackend): string[] {
+  return buildQemuArgv({
     profile: o.qemuBinary ? { ...profile, qemuBinary: o.qemuBinary } : profile,
     machine,
     accel: o.accel,
     kernelPath: path.resolve(o.kernel.path),
-    initrdPath: rel.startsWith("..") || path.isAbsolute(rel) ? initrd : rel,
+    initrdPath,
     append: o.append,
-    ports: REPLAY_PORTS,
+    ports,
     firmwareDir: o.firmwareDir,
   });
-  await writeFileAtomic(path.join(runDir, "replay.sh"), renderReplayScript(argv, cmdline), 0o755);
 }
 
 function findMachineOrThrow(profile: ArchProfile, name: string): MachineProfile {
