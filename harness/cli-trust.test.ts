@@ -5,7 +5,7 @@ import t, { type Test } from "tap";
 import { execFileSync, spawn } from "node:child_process";
 import { existsSync, promises as fs, readdirSync, readlinkSync } from "node:fs";
 import * as path from "node:path";
-import { cacheRoot } from "./exec/files.js";
+import { cacheRoot } from "./exec/cache.js";
 import { resolveDefaultKernel } from "./kernel/default.js";
 import { readCpioEntry, readGuestManifest, REPO_ROOT, runCli, tempDir } from "../test/support/cli-run.js";
 

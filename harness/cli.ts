@@ -7,7 +7,7 @@ import { ArgsError, HELP, parseCommandLine, type Command } from "./cli-args.js";
 import { createProgressPrinter } from "./cli-progress.js";
 import { InterruptedError, KharnessError, RequestError, type RequestProblem } from "./errors.js";
 import { createExec, type Exec } from "./exec/exec.js";
-import { cacheRoot } from "./exec/files.js";
+import { cacheRoot } from "./exec/cache.js";
 import { EXIT, exitCodeForError, exitCodeForRun, exitCodeForUsage } from "./exit-codes.js";
 import { runDoctor } from "./doctor.js";
 import { listSelftests } from "./list.js";

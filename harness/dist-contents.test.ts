@@ -33,7 +33,7 @@ t.test("a helper, a tap import, an import of test/ and a test placed under harne
   plant("harness/exec/spy.ts", 'import t from "tap";\nexport const spy = t;\n');
   plant("harness/kernel/uses-support.ts", 'import { help } from "../../test/support/help.js";\nexport const x = help;\n');
   plant("test/support/help.ts", "export const help = 1;\n");
-  plant("harness/kernel/tree.test.ts", "export const t = 1;\n");
+  plant("harness/kernel/tree-build.test.ts", "export const t = 1;\n");
   plant("harness/results/testdata/generate.ts", "export const g = 1;\n");
 
   const { inputs, shipped } = testSupportBuilt(dir);
@@ -46,7 +46,7 @@ t.test("a helper, a tap import, an import of test/ and a test placed under harne
   t.match(shipped.find((s) => s.file === "harness/exec/spy.ts")?.why, /imports tap/);
   t.match(shipped.find((s) => s.file === "harness/kernel/uses-support.ts")?.why, /imports \.\.\/\.\.\/test\/support\/help\.js/);
   t.match(shipped.find((s) => s.file === "test/support/help.ts")?.why, /outside harness\//);
-  t.notOk(inputs.includes("harness/kernel/tree.test.ts"), "tsconfig.json leaves tests beside the code out of the build");
+  t.notOk(inputs.includes("harness/kernel/tree-build.test.ts"), "tsconfig.json leaves tests beside the code out of the build");
   t.notOk(inputs.includes("harness/results/testdata/generate.ts"), "tsconfig.json leaves testdata/ folders out of the build");
 });
 

@@ -47,7 +47,7 @@ const CLEAN: SourceText[] = [
   { path: "harness/types.ts", text: "export type Status = 'PASS';\n" },
   { path: "harness/errors.ts", text: "export class UsageError extends Error {}\n" },
   { path: "harness/exec/exec.ts", text: "import { execa } from 'execa';\nexport const run = execa;\n" },
-  { path: "harness/exec/files.ts", text: "import { promises as fs } from 'node:fs';\nexport const read = fs.readFile;\n" },
+  { path: "harness/exec/cache.ts", text: "import { promises as fs } from 'node:fs';\nexport const read = fs.readFile;\n" },
   { path: "test/support/procs.ts", text: "import { readdirSync } from 'node:fs';\nexport const procs = () => readdirSync('/proc');\n" },
   { path: "harness/results/index.ts", text: "export { summarize } from './summary.js';\n" },
   {
@@ -56,8 +56,8 @@ const CLEAN: SourceText[] = [
   },
   { path: "harness/report/index.ts", text: "import { summarize } from '../results/index.js';\nexport const render = summarize;\n" },
   {
-    path: "harness/kernel/tree.ts",
-    text: "import { run } from '../exec/exec.js';\nimport { read } from '../exec/files.js';\nexport const build = [run, read];\n",
+    path: "harness/kernel/tree-build.ts",
+    text: "import { run } from '../exec/exec.js';\nimport { read } from '../exec/cache.js';\nexport const build = [run, read];\n",
   },
   { path: "harness/kernel/kbuild.ts", text: "export const make = 1;\n" },
   { path: "harness/qemu/argv.ts", text: "// Pure QEMU argv builder.\nimport type { Exec } from '../exec/exec.js';\nexport const argv = (e?: Exec) => [e];\n" },
@@ -65,16 +65,16 @@ const CLEAN: SourceText[] = [
   { path: "harness/doctor.ts", text: "import { boot } from './qemu/boot.js';\nexport const doctor = boot;\n" },
   {
     path: "harness/pipeline.ts",
-    text: "import { build } from './kernel/tree.js';\nimport { boot } from './qemu/boot.js';\nimport { render } from './report/index.js';\nexport const run = [build, boot, render];\n",
+    text: "import { build } from './kernel/tree-build.js';\nimport { boot } from './qemu/boot.js';\nimport { render } from './report/index.js';\nexport const run = [build, boot, render];\n",
   },
   { path: "harness/cli.ts", text: "import { doctor } from './doctor.js';\nimport { run } from './pipeline.js';\nexport const main = [doctor, run];\n" },
   { path: "test/support/cli-run.ts", text: "import { spawn } from 'node:child_process';\nexport const runCli = spawn;\n" },
   {
-    path: "harness/kernel/tree.test.ts",
+    path: "harness/kernel/tree-build.test.ts",
     text: "import { make } from './kbuild.js';\nimport { summarize } from '../results/summary.js';\nimport { runCli } from '../../test/support/cli-run.js';\nimport { doctor } from '../doctor.js';\nimport { execFileSync } from 'node:child_process';\nconsole.log(make, summarize, runCli, doctor, execFileSync);\n",
   },
 ];
-const TEST_RULES = { ...RULES, stages: RULES.stages.map((s) => ({ ...s, api: s.dir === "harness/kernel" ? ["harness/kernel/tree.ts"] : s.api })) };
+const TEST_RULES = { ...RULES, stages: RULES.stages.map((s) => ({ ...s, api: s.dir === "harness/kernel" ? ["harness/kernel/tree-build.ts"] : s.api })) };
 
 /** The violations of CLEAN with one file added or replaced. */
 function plant(path: string, text: string): string[] {
@@ -99,13 +99,13 @@ t.test("the checker fails on planted violations, one rule at a time", async (t) 
     "a dynamic import() counts",
   );
   t.same(
-    plant("harness/qemu/argv.ts", "import { read } from '../exec/files.js';\nexport const argv = read;\n"),
-    ["pure-imports-system: harness/qemu/argv.ts -> harness/exec/files.ts (via node:fs)"],
+    plant("harness/qemu/argv.ts", "import { read } from '../exec/cache.js';\nexport const argv = read;\n"),
+    ["pure-imports-system: harness/qemu/argv.ts -> harness/exec/cache.ts (via node:fs)"],
     "importing a module that touches the system counts, with the chain",
   );
   t.same(
-    plant("harness/kernel/bzimage.ts", "// Pure: tell what a kernel image is.\nexport { build } from './tree.js';\n"),
-    ["pure-imports-system: harness/kernel/bzimage.ts -> harness/kernel/tree.ts (via harness/exec/exec.ts -> execa)"],
+    plant("harness/kernel/bzimage.ts", "// Pure: tell what a kernel image is.\nexport { build } from './tree-build.js';\n"),
+    ["pure-imports-system: harness/kernel/bzimage.ts -> harness/kernel/tree-build.ts (via harness/exec/exec.ts -> execa)"],
     "a file whose header says Pure is held to it, and export-from counts",
   );
   t.same(
@@ -133,20 +133,20 @@ t.test("the checker fails on planted violations, one rule at a time", async (t) 
     ["stage-internals: harness/report/index.ts -> harness/results/summary.ts"],
     "a stage re-exporting another stage's internals",
   );
-  t.same(plant("harness/kernel/tree.ts", "export { make as build } from './kbuild.js';\n"), [], "a stage reaches its own internals");
+  t.same(plant("harness/kernel/tree-build.ts", "export { make as build } from './kbuild.js';\n"), [], "a stage reaches its own internals");
   t.same(
     plant("harness/cli.ts", "import { runCli } from '../test/support/cli-run.js';\nexport const main = runCli;\n"),
     ["product-imports-test-support: harness/cli.ts -> test/support/cli-run.ts"],
     "the CLI importing a test helper",
   );
   t.same(
-    plant("harness/exec/files.ts", "import type { Procs } from '../../test/support/procs.js';\nexport type { Procs };\n"),
-    ["product-imports-test-support: harness/exec/files.ts -> test/support/procs.ts"],
+    plant("harness/exec/cache.ts", "import type { Procs } from '../../test/support/procs.js';\nexport type { Procs };\n"),
+    ["product-imports-test-support: harness/exec/cache.ts -> test/support/procs.ts"],
     "even a type-only import of test support",
   );
   t.same(
     plant("harness/pipeline.ts", "import { x } from './kernel/tree.test.js';\nexport const run = x;\n"),
-    ["product-imports-test-support: harness/pipeline.ts -> harness/kernel/tree.test.ts"],
+    ["product-imports-test-support: harness/pipeline.ts -> harness/kernel/tree-build.test.ts"],
     "the pipeline importing a test file",
   );
   t.same(

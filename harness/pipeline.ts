@@ -5,9 +5,9 @@ import { promises as fs } from "node:fs";
 import * as path from "node:path";
 import { KharnessError, UsageError } from "./errors.js";
 import type { Exec } from "./exec/exec.js";
-import { withLock, writeFileAtomic } from "./exec/files.js";
+import { withLock, writeFileAtomic } from "./exec/cache.js";
 import { resolveDefaultKernel, resolveImageKernel } from "./kernel/default.js";
-import { buildKernelFromTree } from "./kernel/tree.js";
+import { buildKernelFromTree } from "./kernel/tree-build.js";
 import { buildKselftests, buildPayload } from "./payload/payload.js";
 import { absoluteRequest, validateRunRequest, type ValidatedRun } from "./validate.js";
 import { checkQemu, resolveAccel } from "./qemu/accel.js";
@@ -229,7 +229,7 @@ async function runStages(
 
   // The tree's own kselftests, built by the payload stage from the kernel stage's build record. They are built
   // from the commit's tree, so a failure counts as the kernel stage's (the commit's: --bisect skips it, 125).
-  const extra = req.kselftests.length
+  const kselftests = req.kselftests.length
     ? await inStage("kernel", buildKselftests(kernel, req.kselftests, { exec: deps.exec, cacheRoot: deps.cacheRoot, runDir, signal: deps.signal, onProgress: deps.onProgress, profile: deps.profile }))
     : undefined;
   deps.signal.throwIfAborted();
@@ -242,7 +242,7 @@ async function runStages(
           kernel,
           bundled: v.bundled,
           users: v.users,
-          extra, timeoutFactor: timeoutScale(deps.profile, accel.accel), profile: deps.profile,
+          kselftests, timeoutFactor: timeoutScale(deps.profile, accel.accel), profile: deps.profile,
           timeoutSec: req.timeoutSec,
           selftestDefines: req.selftestDefines,
           wantedModules: guestModules(deps.profile),

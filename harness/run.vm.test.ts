@@ -3,7 +3,7 @@ import t from "tap";
 import { execFileSync } from "node:child_process";
 import { promises as fs, readFileSync } from "node:fs";
 import * as path from "node:path";
-import { cacheRoot } from "./exec/files.js";
+import { cacheRoot } from "./exec/cache.js";
 import { findLiveProcesses } from "../test/support/procs.js";
 import { leaves, readResults, REPO_ROOT, runCli, statusCounts, tempDir } from "../test/support/cli-run.js";
 

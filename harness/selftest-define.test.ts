@@ -4,7 +4,7 @@
 import t from "tap";
 import { promises as fs } from "node:fs";
 import * as path from "node:path";
-import { cacheRoot } from "./exec/files.js";
+import { cacheRoot } from "./exec/cache.js";
 import { resolveDefaultKernel } from "./kernel/default.js";
 import { renderJson, renderTerminal } from "./report/index.js";
 import type { RunResult } from "./types.js";

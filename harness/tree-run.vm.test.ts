@@ -5,7 +5,7 @@ import { execFileSync } from "node:child_process";
 import { promises as fs } from "node:fs";
 import * as path from "node:path";
 import { createExec } from "./exec/exec.js";
-import { cacheRoot } from "./exec/files.js";
+import { cacheRoot } from "./exec/cache.js";
 import { ensureUnpackedSource } from "./kernel/source-tree.js";
 import { leaves, readResults, REPO_ROOT, runCli, tempDir } from "../test/support/cli-run.js";
 import type { TestResult } from "./types.js";

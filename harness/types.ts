@@ -1,6 +1,6 @@
 // The data that passes between stages: request -> kernel -> payload -> boot -> results -> reports.
 
-import type { BuildRecord, Patch } from "./kernel/tree.js";
+import type { BuildRecord, Patch } from "./kernel/tree-build.js";
 
 /** Statuses of one test, as reported everywhere (JSON, JUnit, terminal). */
 export type Status = "PASS" | "FAIL" | "SKIP" | "XFAIL" | "XPASS" | "TIMEOUT" | "CRASH" | "ERROR";

@@ -6,7 +6,7 @@ import * as path from "node:path";
 import { RequestError, UsageError, type RequestProblem } from "./errors.js";
 import type { Exec } from "./exec/exec.js";
 import { resolveImageKernel } from "./kernel/default.js";
-import { resolveFragments, resolvePatches } from "./kernel/tree.js";
+import { resolveFragments, resolvePatches } from "./kernel/tree-build.js";
 import { mergeFragments } from "./kconfig/merge.js";
 import {
   type BundledSelection,

@@ -2,7 +2,7 @@
 
 import { promises as fs } from "node:fs";
 import * as path from "node:path";
-import { writeFileAtomic } from "./exec/files.js";
+import { writeFileAtomic } from "./exec/cache.js";
 import { renderJson, renderJunit, renderKcidb, renderTap } from "./report/index.js";
 import type { RunManifest } from "./results/index.js";
 import type { RunRequest, RunResult } from "./types.js";
@@ -17,7 +17,7 @@ export async function writeRunManifest(runDir: string, manifest: RunManifest): P
 }
 
 /** results.json, junit.xml and results.tap in runDir; plus --json/--junit/--tap/--kcidb targets. */
-export async function writeReports(run: RunResult, runDir: string | undefined, extra: RunRequest["reports"], ids: { runId?: string }): Promise<void> {
+export async function writeReports(run: RunResult, runDir: string | undefined, reportPaths: RunRequest["reports"], ids: { runId?: string }): Promise<void> {
   // Rendered once, and only when some file wants it (`kharness parse` with no report options renders none).
   const once = (render: () => string) => {
     let text: string | undefined;
@@ -36,10 +36,10 @@ export async function writeReports(run: RunResult, runDir: string | undefined, e
     await writeFileAtomic(path.resolve(file), text());
   };
   writes.push(
-    put(extra.json, json),
-    put(extra.junit, junit),
-    put(extra.tap, tap),
-    put(extra.kcidb, () => renderKcidb(run, { origin: "kharness", runId: ids.runId ?? run.runId ?? "run" })),
+    put(reportPaths.json, json),
+    put(reportPaths.junit, junit),
+    put(reportPaths.tap, tap),
+    put(reportPaths.kcidb, () => renderKcidb(run, { origin: "kharness", runId: ids.runId ?? run.runId ?? "run" })),
   );
   await Promise.all(writes);
 }

@@ -3,7 +3,7 @@
 import { promises as fs } from "node:fs";
 import * as path from "node:path";
 import { UsageError } from "../errors.js";
-import { exists, readHead } from "../exec/files.js";
+import { exists, readHead } from "../exec/cache.js";
 import type { KernelImage } from "../types.js";
 import { inspectKernelImage } from "./bzimage.js";
 import type { ArchProfile } from "../qemu/profiles.js";

@@ -6,7 +6,7 @@ import { promises as fs } from "node:fs";
 import * as path from "node:path";
 import { InfraError, UsageError } from "../errors.js";
 import { runChecked, type Exec } from "../exec/exec.js";
-import { ensureCacheEntry, exists, sha256, writeFileAtomic } from "../exec/files.js";
+import { ensureCacheEntry, exists, sha256, writeFileAtomic } from "../exec/cache.js";
 
 /** What kind of tree the user gave and which content it holds. */
 export interface TreeInfo {

@@ -6,10 +6,10 @@ import * as os from "node:os";
 import * as path from "node:path";
 import { fileURLToPath } from "node:url";
 import { createExec } from "../exec/exec.js";
-import { cacheRoot } from "../exec/files.js";
+import { cacheRoot } from "../exec/cache.js";
 import { elfKind } from "./kselftest.js";
 import { ensureUnpackedSource } from "../kernel/source-tree.js";
-import { buildKernelFromTree } from "../kernel/tree.js";
+import { buildKernelFromTree } from "../kernel/tree-build.js";
 import { buildKselftests } from "./kselftest.js";
 import { X86_64 } from "../qemu/profiles.js";
 

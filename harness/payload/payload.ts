@@ -6,7 +6,7 @@ import * as path from "node:path";
 import { InfraError, UsageError } from "../errors.js";
 import type { Exec } from "../exec/exec.js";
 import { runChecked } from "../exec/exec.js";
-import { ensureCacheEntry, exists, readHead, sha256, writeFileAtomic } from "../exec/files.js";
+import { ensureCacheEntry, exists, readHead, sha256, writeFileAtomic } from "../exec/cache.js";
 import { KERNEL_ENTRY_ID } from "../results/index.js";
 import type { GuestFiles, GuestProgram, KernelImage, Payload, ProgressSink } from "../types.js";
 import { type CpioEntry, withParentDirs, writeCpio } from "./cpio.js";
@@ -36,7 +36,8 @@ export interface PayloadRequest {
   bundled: readonly BundledSelection[];
   /** The user's own static programs (checked by checkUserPrograms). */
   users: readonly UserProgram[];
-  extra?: GuestFiles;
+  /** A tree's own kselftests (built by buildKselftests), run after the bundled and user programs. */
+  kselftests?: GuestFiles;
   /**
    * How much slower this guest runs than real hardware (the accelerator's factor, ArchProfile.timeoutScale).
    * A tree's kselftest `settings` timeouts are written for real hardware, so they stretch by it; --timeout,
@@ -254,9 +255,9 @@ export async function buildPayload(deps: PayloadDeps, req: PayloadRequest): Prom
     if (files.some((f) => f.guestPath === p.guestPath)) throw new InfraError(`two programs want the guest path ${p.guestPath}`, { fix: "this is a kharness bug: please report it with the command line" });
     files.push({ hostPath: p.hostPath, guestPath: p.guestPath, mode: 0o755 });
   }
-  if (req.extra) {
-    programs.push(...stretchTimeouts(req.extra.programs, req.timeoutFactor));
-    files.push(...req.extra.files);
+  if (req.kselftests) {
+    programs.push(...stretchTimeouts(req.kselftests.programs, req.timeoutFactor));
+    files.push(...req.kselftests.files);
   }
   if (programs.length === 0) throw new UsageError("nothing to run: no bundled selftest selected and no --program given", { fix: "drop --tests or pass --program PATH" });
   const modules = await prepareModules(deps, req.kernel, req.wantedModules);
@@ -268,7 +269,7 @@ export async function buildPayload(deps: PayloadDeps, req: PayloadRequest): Prom
     { type: "file", path: "kharness/modules", data: Buffer.from(modules.map((m) => m.guestPath).join("\n") + (modules.length ? "\n" : "")) },
   ];
   for (const dir of ["dev", "proc", "sys", "tmp", "run"]) entries.push({ type: "dir", path: dir });
-  if (req.extra) entries.push(...(await kselftestShell(deps, req.profile)));
+  if (req.kselftests) entries.push(...(await kselftestShell(deps, req.profile)));
   // The kernel opens /dev/console before running init; devtmpfs is not mounted yet at that point.
   entries.push({ type: "chardev", path: "dev/console", mode: 0o600, major: 5, minor: 1 });
   const seen = new Set<string>();

@@ -6,7 +6,7 @@ import * as os from "node:os";
 import * as path from "node:path";
 import { InfraError } from "../errors.js";
 import type { Exec } from "../exec/exec.js";
-import { sha256, writeFileAtomic } from "../exec/files.js";
+import { sha256, writeFileAtomic } from "../exec/cache.js";
 import type { Accel } from "../types.js";
 import type { ArchProfile } from "./profiles.js";
 

@@ -4,7 +4,7 @@
 import t from "tap";
 import { buildQemuArgv, kernelCmdline, renderCmdline } from "./argv.js";
 import { defaultMachine, X86_64, type ArchProfile } from "./profiles.js";
-import { kernelMakeArgv, targetCc } from "../kernel/tree.js";
+import { kernelMakeArgv, targetCc } from "../kernel/tree-build.js";
 import { checkStaticElf } from "../payload/elf.js";
 
 /** A made-up architecture: every field differs from x86_64's. */

@@ -7,7 +7,7 @@ import * as net from "node:net";
 import * as os from "node:os";
 import * as path from "node:path";
 import type { Exec, Spawned } from "../exec/exec.js";
-import { writeFileAtomic } from "../exec/files.js";
+import { writeFileAtomic } from "../exec/cache.js";
 import { UsageError } from "../errors.js";
 import { createLineSplitter } from "../results/index.js";
 import type { BootEnd, BootResult, KernelImage, Payload, ProgressSink } from "../types.js";

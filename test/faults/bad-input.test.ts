@@ -4,7 +4,7 @@ import t, { type Test } from "tap";
 import { execFileSync } from "node:child_process";
 import { promises as fs } from "node:fs";
 import * as path from "node:path";
-import { cacheRoot } from "../../harness/exec/files.js";
+import { cacheRoot } from "../../harness/exec/cache.js";
 import { resolveDefaultKernel } from "../../harness/kernel/default.js";
 import { runCli, tempDir } from "../support/cli-run.js";
 import { cacheProblems } from "../support/faults/cache-checks.js";

@@ -5,7 +5,7 @@ import t from "tap";
 import { promises as fs, readdirSync } from "node:fs";
 import * as path from "node:path";
 import { createExec } from "../../harness/exec/exec.js";
-import { cacheRoot } from "../../harness/exec/files.js";
+import { cacheRoot } from "../../harness/exec/cache.js";
 import { findLiveProcessesUnder } from "../support/procs.js";
 import { ensureUnpackedSource } from "../../harness/kernel/source-tree.js";
 import { leaves, readResults, runCli, tempDir, type CliOutcome } from "../support/cli-run.js";

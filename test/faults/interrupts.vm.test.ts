@@ -4,7 +4,7 @@ import t from "tap";
 import { promises as fs, readFileSync } from "node:fs";
 import * as path from "node:path";
 import { createExec } from "../../harness/exec/exec.js";
-import { cacheRoot } from "../../harness/exec/files.js";
+import { cacheRoot } from "../../harness/exec/cache.js";
 import { findLiveProcesses, findLiveProcessesUnder } from "../support/procs.js";
 import { ensureUnpackedSource } from "../../harness/kernel/source-tree.js";
 import { readResults, runCli, tempDir } from "../support/cli-run.js";

@@ -6,7 +6,7 @@ import t from "tap";
 import { promises as fs } from "node:fs";
 import * as path from "node:path";
 import { createExec } from "../../harness/exec/exec.js";
-import { cacheRoot } from "../../harness/exec/files.js";
+import { cacheRoot } from "../../harness/exec/cache.js";
 import { ensureUnpackedSource } from "../../harness/kernel/source-tree.js";
 import { renderJunit, renderTerminal } from "../../harness/report/index.js";
 import { createRunParser, runFailed } from "../../harness/results/index.js";

@@ -5,7 +5,7 @@ import t from "tap";
 import { promises as fs, readFileSync } from "node:fs";
 import * as path from "node:path";
 import { createExec } from "../../harness/exec/exec.js";
-import { cacheRoot } from "../../harness/exec/files.js";
+import { cacheRoot } from "../../harness/exec/cache.js";
 import { findLiveProcesses } from "../support/procs.js";
 import { ensureUnpackedSource } from "../../harness/kernel/source-tree.js";
 import { readResults, runCli } from "../support/cli-run.js";
@@ -22,7 +22,7 @@ function eventsUnder(t: TestResult | undefined): KernelEvent[] {
 
 if (!haveTarball) t.plan(0, `no ${TARBALL} (npm run setup -- --tests installs linux-source-6.12)`);
 else {
-  // The same tree and fragments as harness/kernel/tree.vm.test.ts: one cached build serves both.
+  // The same tree and fragments as harness/kernel/tree-build.vm.test.ts: one cached build serves both.
   const tree = await ensureUnpackedSource(createExec(), TARBALL, cacheRoot());
 
   t.test("LKDTM WARNING, EXCEPTION (Oops) and BUG: attached to the running program, in every report", async (t) => {

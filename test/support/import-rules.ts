@@ -63,7 +63,7 @@ export const RULES: ImportRules = {
   spawnModules: ["node:child_process", "execa", "zx"],
   spawnAllowed: ["harness/exec/**"],
   stages: [
-    { dir: "harness/kernel", api: ["harness/kernel/default.ts", "harness/kernel/tree.ts"] },
+    { dir: "harness/kernel", api: ["harness/kernel/default.ts", "harness/kernel/tree-build.ts"] },
     {
       dir: "harness/kconfig",
       api: ["harness/kconfig/config-file.ts", "harness/kconfig/kconfig-deps.ts", "harness/kconfig/merge.ts", "harness/kconfig/survival.ts"],

@@ -1,7 +1,7 @@
 // Process table queries for cleanup checks: a zombie counts as gone (some PID 1s never reap them).
 
 import { readdirSync, readFileSync, readlinkSync } from "node:fs";
-import { processAlive } from "../../harness/exec/files.js";
+import { processAlive } from "../../harness/exec/cache.js";
 
 /** State letter from /proc/PID/stat, or undefined when the process does not exist. */
 function procState(pid: number): string | undefined {
@@ -14,7 +14,7 @@ function procState(pid: number): string | undefined {
   }
 }
 
-/** True when pid is a live process: the product's check (exec/files.ts), and not a zombie. */
+/** True when pid is a live process: the product's check (exec/cache.ts), and not a zombie. */
 export function isAlive(pid: number): boolean {
   if (!processAlive(pid)) return false;
   const s = procState(pid);

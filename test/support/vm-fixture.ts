@@ -4,7 +4,7 @@ import * as path from "node:path";
 import { fileURLToPath } from "node:url";
 import type { Exec } from "../../harness/exec/exec.js";
 import { runChecked } from "../../harness/exec/exec.js";
-import { cacheRoot, exists } from "../../harness/exec/files.js";
+import { cacheRoot, exists } from "../../harness/exec/cache.js";
 import { withParentDirs, writeCpio, type CpioEntry } from "../../harness/payload/cpio.js";
 import { REPO_ROOT } from "../../harness/repo-root.js";
 import type { GuestProgram, KernelImage, Payload } from "../../harness/types.js";

@@ -20,7 +20,7 @@ import {
   resolvePatches,
   sweepStaleWork,
   type TreeKernelRequest,
-} from "./tree.js";
+} from "./tree-build.js";
 import { X86_64 } from "../qemu/profiles.js";
 
 const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");

@@ -6,11 +6,11 @@ import * as os from "node:os";
 import * as path from "node:path";
 import { fileURLToPath } from "node:url";
 import { createExec } from "../exec/exec.js";
-import { cacheRoot } from "../exec/files.js";
+import { cacheRoot } from "../exec/cache.js";
 import type { ProgressEvent } from "../types.js";
 import { PatchApplyError } from "./patch-apply.js";
 import { ensureUnpackedSource } from "./source-tree.js";
-import { buildKernelFromTree, KernelConfigError, type TreeKernelRequest } from "./tree.js";
+import { buildKernelFromTree, KernelConfigError, type TreeKernelRequest } from "./tree-build.js";
 import { X86_64 } from "../qemu/profiles.js";
 
 const TARBALL = process.env.KHARNESS_LINUX_TARBALL ?? "/usr/src/linux-source-6.12.tar.xz";

@@ -1,7 +1,7 @@
 // processAlive: the product's one "does this process exist" check (stale locks, stale build directories).
 import t from "tap";
 import { spawnSync } from "node:child_process";
-import { processAlive } from "./files.js";
+import { processAlive } from "./cache.js";
 
 t.test("processAlive: this process yes; an exited child, pid 0, -1 and NaN no", async (t) => {
   t.ok(processAlive(process.pid), "this process");

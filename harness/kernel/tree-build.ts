@@ -5,7 +5,7 @@ import { promises as fs } from "node:fs";
 import * as path from "node:path";
 import { KharnessError, UsageError } from "../errors.js";
 import { ccacheAvailable, firstLineOf, type Exec } from "../exec/exec.js";
-import { ensureCacheEntry, exists, sha256, writeFileAtomic } from "../exec/files.js";
+import { ensureCacheEntry, exists, sha256, writeFileAtomic } from "../exec/cache.js";
 import { configValues } from "../kconfig/config-file.js";
 import { parseKconfigSymbols, type KconfigSymbol } from "../kconfig/kconfig-deps.js";
 import { mergeFragments, overlayConfig, renderMerged, type Fragment, type MergedConfig } from "../kconfig/merge.js";
@@ -238,24 +238,24 @@ export async function buildKernelFromTree(req: TreeKernelRequest, deps: TreeBuil
 
   // Validate every input before any slow step, and report all problems together.
   const buildsInPlace = req.patches.length === 0 && req.base === undefined;
-  const [treeProblems, fr, pr] = await Promise.all([kernelTreeProblems(req.dir, { buildsInPlace }), resolveFragments(req, deps.repoRoot), resolvePatches(req.patches)]);
-  const merged = mergeFragments(fr.fragments);
+  const [treeProblems, fragmentSet, patchSet] = await Promise.all([kernelTreeProblems(req.dir, { buildsInPlace }), resolveFragments(req, deps.repoRoot), resolvePatches(req.patches)]);
+  const merged = mergeFragments(fragmentSet.fragments);
   throwProblems([
     ...treeProblems,
-    ...pr.problems,
-    ...fr.problems,
+    ...patchSet.problems,
+    ...fragmentSet.problems,
     ...merged.problems.map((p) => `${p.fragment}:${p.line}: ${p.message}: ${p.text.trim()}`),
   ]);
   for (const r of merged.redefinitions) {
     onProgress?.({ kind: "info", message: `CONFIG_${r.name}: ${r.to.origin} overrides ${r.from.origin} (${r.from.value} -> ${r.to.value})` });
   }
 
-  const usesWorkingTree = pr.patches.length === 0 && req.base === undefined;
+  const usesWorkingTree = patchSet.patches.length === 0 && req.base === undefined;
   const [tree, compiler, linker] = await Promise.all([inspectTree(exec, req.dir, { base: req.base, usesWorkingTree, memoDir: path.join(cacheRoot, "trees") }), firstLine(exec, ["gcc", "--version"]), firstLine(exec, ["ld", "--version"])]);
   if (tree.kind === "git" && tree.dirty && !usesWorkingTree) {
     onProgress?.({ kind: "info", message: `${tree.dir} has uncommitted changes; they are not in this build (patches apply to ${tree.commit?.slice(0, 12)})` });
   }
-  const key = buildCacheKey({ treeIdentity: tree.identity, patches: pr.patches.map((p) => p.text), baseConfig: req.baseConfig, mergedConfig: renderMerged(merged), compiler, linker });
+  const key = buildCacheKey({ treeIdentity: tree.identity, patches: patchSet.patches.map((p) => p.text), baseConfig: req.baseConfig, mergedConfig: renderMerged(merged), compiler, linker });
   const entry = path.join(cacheRoot, "kernels", key);
   if (await exists(`${entry}.lock`)) onProgress?.({ kind: "info", message: `waiting for another kharness building the same kernel (${key.slice(0, 12)})` });
 
@@ -273,11 +273,11 @@ export async function buildKernelFromTree(req: TreeKernelRequest, deps: TreeBuil
         prepared = { srcDir: tree.dir, cleanup: async () => undefined };
       } else {
         onProgress?.({ kind: "stage", stage: "build", detail: tree.kind === "git" ? `worktree at ${tree.commit?.slice(0, 12)}` : "hard-link copy of the tree" });
-        prepared = await prepareSource(exec, tree, workDir, pr.patches.flatMap((p) => touchedPaths(p.text)), signal);
-        if (pr.patches.length) {
-          onProgress?.({ kind: "stage", stage: "build", detail: `applying ${pr.patches.length} patch${pr.patches.length === 1 ? "" : "es"}` });
+        prepared = await prepareSource(exec, tree, workDir, patchSet.patches.flatMap((p) => touchedPaths(p.text)), signal);
+        if (patchSet.patches.length) {
+          onProgress?.({ kind: "stage", stage: "build", detail: `applying ${patchSet.patches.length} patch${patchSet.patches.length === 1 ? "" : "es"}` });
           const target = tree.kind === "git" ? `${tree.dir} at ${tree.commit?.slice(0, 12)}` : tree.dir;
-          await applyPatches(exec, prepared.srcDir, pr.patches, { workDir, target, signal, log: (l) => log.write(l) });
+          await applyPatches(exec, prepared.srcDir, patchSet.patches, { workDir, target, signal, log: (l) => log.write(l) });
         }
       }
       const setup: MakeSetup = {
@@ -294,9 +294,9 @@ export async function buildKernelFromTree(req: TreeKernelRequest, deps: TreeBuil
         key,
         tree,
         usesWorkingTree,
-        patches: pr.patches.map((p) => ({ source: p.source, subject: p.subject })),
+        patches: patchSet.patches.map((p) => ({ source: p.source, subject: p.subject })),
         baseConfig: req.baseConfig,
-        fragments: fr.fragments.map((f) => f.name),
+        fragments: fragmentSet.fragments.map((f) => f.name),
         compiler,
         linker,
         release,
@@ -305,7 +305,7 @@ export async function buildKernelFromTree(req: TreeKernelRequest, deps: TreeBuil
       };
       // The series itself is kept so --kselftest can rebuild the same patched source later.
       await fs.mkdir(path.join(tmp, "patches"));
-      for (const [i, p] of pr.patches.entries()) await fs.writeFile(path.join(tmp, "patches", `${String(i + 1).padStart(4, "0")}.patch`), p.text);
+      for (const [i, p] of patchSet.patches.entries()) await fs.writeFile(path.join(tmp, "patches", `${String(i + 1).padStart(4, "0")}.patch`), p.text);
       await fs.writeFile(path.join(tmp, "merged.config"), renderMerged(merged));
       await fs.writeFile(path.join(tmp, "build.json"), JSON.stringify(record, null, 2) + "\n");
     } catch (e) {
