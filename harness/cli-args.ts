@@ -31,15 +31,45 @@ interface OptSpec {
 }
 
 const RUN_OPTS: Record<string, OptSpec> = {
-  kernel: { arity: 1 }, tree: { arity: 1 }, base: { arity: 1 }, patches: { arity: "many" }, config: { arity: "many" },
-  defconfig: { arity: 0 }, debug: { arity: 0 }, tests: { arity: "many" }, program: { arity: "many" }, append: { arity: 1, emptyOk: true },
-  kselftest: { arity: "many" }, timeout: { arity: 1 }, "boot-timeout": { arity: 1 }, accel: { arity: 1 }, out: { arity: 1 },
-  json: { arity: 1 }, junit: { arity: 1 }, tap: { arity: 1 }, kcidb: { arity: 1 }, bisect: { arity: 0 }, "fail-on-warn": { arity: 0 }, "fail-on-skip": { arity: 0 },
-  "selftest-define": { arity: "many" }, quiet: { arity: 0 }, color: { arity: 0 }, "no-color": { arity: 0 }, help: { arity: 0 },
+  kernel: { arity: 1 },
+  tree: { arity: 1 },
+  base: { arity: 1 },
+  patches: { arity: "many" },
+  config: { arity: "many" },
+  defconfig: { arity: 0 },
+  debug: { arity: 0 },
+  tests: { arity: "many" },
+  program: { arity: "many" },
+  append: { arity: 1, emptyOk: true },
+  kselftest: { arity: "many" },
+  timeout: { arity: 1 },
+  "boot-timeout": { arity: 1 },
+  accel: { arity: 1 },
+  out: { arity: 1 },
+  json: { arity: 1 },
+  junit: { arity: 1 },
+  tap: { arity: 1 },
+  kcidb: { arity: 1 },
+  bisect: { arity: 0 },
+  "fail-on-warn": { arity: 0 },
+  "fail-on-skip": { arity: 0 },
+  "selftest-define": { arity: "many" },
+  quiet: { arity: 0 },
+  color: { arity: 0 },
+  "no-color": { arity: 0 },
+  help: { arity: 0 },
 };
 const PARSE_OPTS: Record<string, OptSpec> = {
-  json: { arity: 0 }, junit: { arity: 1 }, tap: { arity: 1 }, kcidb: { arity: 1 }, "json-out": { arity: 1 },
-  "fail-on-warn": { arity: 0 }, "fail-on-skip": { arity: 0 }, color: { arity: 0 }, "no-color": { arity: 0 }, help: { arity: 0 },
+  json: { arity: 0 },
+  junit: { arity: 1 },
+  tap: { arity: 1 },
+  kcidb: { arity: 1 },
+  "json-out": { arity: 1 },
+  "fail-on-warn": { arity: 0 },
+  "fail-on-skip": { arity: 0 },
+  color: { arity: 0 },
+  "no-color": { arity: 0 },
+  help: { arity: 0 },
 };
 const LIST_OPTS: Record<string, OptSpec> = { json: { arity: 0 }, help: { arity: 0 } };
 
@@ -143,7 +173,10 @@ export function parseCommandLine(argv: string[]): Command {
     case "run": {
       const p = parseOpts(rest, RUN_OPTS, "run", problems);
       if (flag(p, "help")) return { cmd: "help", topic: "run" };
-      if (p.positional.length) problems.push(`unexpected argument ${p.positional.map((x) => JSON.stringify(x)).join(" ")}: options take the form --name value (see \`kharness run --help\`)`);
+      if (p.positional.length)
+        problems.push(
+          `unexpected argument ${p.positional.map((x) => JSON.stringify(x)).join(" ")}: options take the form --name value (see \`kharness run --help\`)`,
+        );
       const accel = one(p, "accel") ?? "auto";
       if (!["auto", "kvm", "tcg"].includes(accel)) problems.push(`--accel ${accel}: expected auto, kvm or tcg`);
       const kernelPath = one(p, "kernel");
@@ -157,7 +190,15 @@ export function parseCommandLine(argv: string[]): Command {
       const append = many(p, "append").flatMap((a) => a.split(/\s+/).filter(Boolean));
       if (problems.length) throw new ArgsError(problems, { bisect: flag(p, "bisect") });
       const kernel: RunRequest["kernel"] = tree
-        ? { kind: "tree", dir: tree, base: one(p, "base"), patches: many(p, "patches"), configs: many(p, "config"), baseConfig: flag(p, "defconfig") ? "defconfig" : "tiny", debug: flag(p, "debug") }
+        ? {
+            kind: "tree",
+            dir: tree,
+            base: one(p, "base"),
+            patches: many(p, "patches"),
+            configs: many(p, "config"),
+            baseConfig: flag(p, "defconfig") ? "defconfig" : "tiny",
+            debug: flag(p, "debug"),
+          }
         : kernelPath
           ? { kind: "image", path: kernelPath }
           : { kind: "default" };
@@ -186,10 +227,23 @@ export function parseCommandLine(argv: string[]): Command {
     case "parse": {
       const p = parseOpts(rest, PARSE_OPTS, "parse", problems);
       if (flag(p, "help")) return { cmd: "help", topic: "parse" };
-      if (p.positional.length !== 1) problems.push(p.positional.length === 0 ? "parse needs a FILE (a run directory, a console log or TAP file; - reads stdin)" : `parse takes one FILE, got ${p.positional.length}`);
+      if (p.positional.length !== 1)
+        problems.push(
+          p.positional.length === 0
+            ? "parse needs a FILE (a run directory, a console log or TAP file; - reads stdin)"
+            : `parse takes one FILE, got ${p.positional.length}`,
+        );
       else if (p.positional[0] === "") problems.push("parse FILE is empty: name a run directory, a console log or TAP file, or - for stdin");
       if (problems.length) throw new ArgsError(problems);
-      return { cmd: "parse", file: p.positional[0] as string, json: flag(p, "json"), reports: reportsOpt(p, "json-out"), failOnWarn: flag(p, "fail-on-warn"), failOnSkip: flag(p, "fail-on-skip"), color: colorOpt(p) };
+      return {
+        cmd: "parse",
+        file: p.positional[0] as string,
+        json: flag(p, "json"),
+        reports: reportsOpt(p, "json-out"),
+        failOnWarn: flag(p, "fail-on-warn"),
+        failOnSkip: flag(p, "fail-on-skip"),
+        color: colorOpt(p),
+      };
     }
     case "list": {
       const p = parseOpts(rest, LIST_OPTS, "list", problems);

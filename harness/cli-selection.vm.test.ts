@@ -23,7 +23,11 @@ t.test("--tests 'net_tcp.tcp.ipv4*.bind_*' runs exactly the IPv4 bind cases of n
   );
   const ran = leaves(run.tests);
   t.same(ran.map((c) => c.id).sort(), [...expected].sort(), "exactly the matching cases ran");
-  t.same(ran.filter((c) => c.status !== "PASS").map((c) => `${c.id} ${c.status} ${c.reason ?? ""}`), [], "and each passed");
+  t.same(
+    ran.filter((c) => c.status !== "PASS").map((c) => `${c.id} ${c.status} ${c.reason ?? ""}`),
+    [],
+    "and each passed",
+  );
 });
 
 t.test("--fail-on-skip: a run whose cases all SKIP (socket_create on a kernel without the feature) exits 1", async (t) => {

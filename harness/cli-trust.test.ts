@@ -16,7 +16,13 @@ const README = path.join(REPO_ROOT, "README.md");
 /** A QEMU stand-in: answers --version like QEMU 8.2, sleeps $KH_FAKE_QEMU_SLEEP seconds, exits 1 (no guest). */
 async function fakeQemu(): Promise<string> {
   const f = path.join(tempDir("kh-fakeqemu-"), "qemu-system-x86_64");
-  const script = ["#!/bin/sh", 'if [ "$1" = --version ]; then echo "QEMU emulator version 8.2.0"; exit 0; fi', 'sleep "$' + '{KH_FAKE_QEMU_SLEEP:-0}"', "exit 1", ""];
+  const script = [
+    "#!/bin/sh",
+    'if [ "$1" = --version ]; then echo "QEMU emulator version 8.2.0"; exit 0; fi',
+    'sleep "$' + '{KH_FAKE_QEMU_SLEEP:-0}"',
+    "exit 1",
+    "",
+  ];
   await fs.writeFile(f, script.join("\n"), { mode: 0o755 });
   return f;
 }
@@ -115,9 +121,24 @@ t.test("item 4: an invalid glob is exit 2 saying why, not an internal error", as
 });
 
 t.test("issue 11 item 3: every problem of a request at once, before any build or boot", async (t) => {
-  const r = await runCli(["run", "--tests", "no_such*", "--program", "/nonexistent/prog", "--junit", `${README}/x.xml`, "--kernel", "/nonexistent/bzImage", "--out", path.join(tempDir(), "run")], {
-    env: { KHARNESS_QEMU: QEMU },
-  });
+  const r = await runCli(
+    [
+      "run",
+      "--tests",
+      "no_such*",
+      "--program",
+      "/nonexistent/prog",
+      "--junit",
+      `${README}/x.xml`,
+      "--kernel",
+      "/nonexistent/bzImage",
+      "--out",
+      path.join(tempDir(), "run"),
+    ],
+    {
+      env: { KHARNESS_QEMU: QEMU },
+    },
+  );
   t.equal(r.code, 2, r.stderr);
   const errors = r.stderr.split("\n").filter((l) => l.startsWith("kharness: error:"));
   t.equal(errors.length, 4, errors.join("\n"));
@@ -148,7 +169,11 @@ t.test("item 6: with --bisect, a boot that fails is still 125 (skip this commit)
 
 t.test("item 6: `git bisect run` stops on a usage error instead of blaming the commit", async (t) => {
   const repo = tempDir("kh-bisect-");
-  const git = (...args: string[]) => execFileSync("git", ["-C", repo, ...args], { encoding: "utf8", env: { ...process.env, GIT_AUTHOR_NAME: "t", GIT_AUTHOR_EMAIL: "t@e", GIT_COMMITTER_NAME: "t", GIT_COMMITTER_EMAIL: "t@e" } });
+  const git = (...args: string[]) =>
+    execFileSync("git", ["-C", repo, ...args], {
+      encoding: "utf8",
+      env: { ...process.env, GIT_AUTHOR_NAME: "t", GIT_AUTHOR_EMAIL: "t@e", GIT_COMMITTER_NAME: "t", GIT_COMMITTER_EMAIL: "t@e" },
+    });
   git("init", "-q");
   for (const n of ["1", "2", "3"]) {
     await fs.writeFile(path.join(repo, "f"), n);
@@ -157,7 +182,16 @@ t.test("item 6: `git bisect run` stops on a usage error instead of blaming the c
   }
   git("bisect", "start", "HEAD", "HEAD~2");
   const res = await new Promise<{ code: number | null; out: string }>((resolve) => {
-    const kharness = [process.execPath, path.join(REPO_ROOT, "bin", "kharness.js"), "run", "--bisect", "--tests", "no_such_test", "--out", path.join(tempDir(), "run")];
+    const kharness = [
+      process.execPath,
+      path.join(REPO_ROOT, "bin", "kharness.js"),
+      "run",
+      "--bisect",
+      "--tests",
+      "no_such_test",
+      "--out",
+      path.join(tempDir(), "run"),
+    ];
     const child = spawn("git", ["-C", repo, "bisect", "run", ...kharness], { env: { ...process.env, KHARNESS_QEMU: QEMU }, stdio: ["ignore", "pipe", "pipe"] });
     let out = "";
     child.stdout?.on("data", (b: Buffer) => (out += b.toString()));
@@ -242,24 +276,31 @@ t.test("item 7: a usage error leaves no run directory behind and does not move k
   t.equal(readlinkSync(path.join(cwd, "kharness-out", "latest")), latest, "latest still points at the first run");
 });
 
-t.test("item 7: a second run given the same --out while the first runs refuses (exit 2); a dead owner's lock is taken over", { skip: needKernel }, async (t) => {
-  const out = path.join(tempDir(), "shared");
-  let firstBooting!: () => void;
-  const booting = new Promise<void>((r) => (firstBooting = r));
-  const first = fakeRun(["--tests", "net_abi", "--out", out], { env: { KH_FAKE_QEMU_SLEEP: "20" }, onStderr: (l) => void (/\] boot/.test(l) && firstBooting()) });
-  await Promise.race([booting, first]);
-  const second = await fakeRun(["--tests", "net_abi", "--out", out]);
-  t.equal(second.code, 2, second.stderr);
-  t.match(second.stderr, new RegExp(`--out ${out}: another kharness run \\(pid \\d+\\) is writing to this run directory`));
-  t.notOk(existsSync(path.join(out, "error.json")), "the refused run wrote nothing into the first run's directory");
-  const a = await first;
-  t.equal(a.code, 3, `the first run went on to its (stand-in) boot: ${a.stderr.slice(-500)}`);
-  t.notOk(existsSync(path.join(out, ".kharness.lock")), "the lock is gone with its run");
+t.test(
+  "item 7: a second run given the same --out while the first runs refuses (exit 2); a dead owner's lock is taken over",
+  { skip: needKernel },
+  async (t) => {
+    const out = path.join(tempDir(), "shared");
+    let firstBooting!: () => void;
+    const booting = new Promise<void>((r) => (firstBooting = r));
+    const first = fakeRun(["--tests", "net_abi", "--out", out], {
+      env: { KH_FAKE_QEMU_SLEEP: "20" },
+      onStderr: (l) => void (/\] boot/.test(l) && firstBooting()),
+    });
+    await Promise.race([booting, first]);
+    const second = await fakeRun(["--tests", "net_abi", "--out", out]);
+    t.equal(second.code, 2, second.stderr);
+    t.match(second.stderr, new RegExp(`--out ${out}: another kharness run \\(pid \\d+\\) is writing to this run directory`));
+    t.notOk(existsSync(path.join(out, "error.json")), "the refused run wrote nothing into the first run's directory");
+    const a = await first;
+    t.equal(a.code, 3, `the first run went on to its (stand-in) boot: ${a.stderr.slice(-500)}`);
+    t.notOk(existsSync(path.join(out, ".kharness.lock")), "the lock is gone with its run");
 
-  await fs.writeFile(path.join(out, ".kharness.lock"), "999999999");
-  const third = await fakeRun(["--tests", "net_abi", "--out", out]);
-  t.equal(third.code, 3, `a stale lock (no such pid) does not block: ${third.stderr.slice(-500)}`);
-});
+    await fs.writeFile(path.join(out, ".kharness.lock"), "999999999");
+    const third = await fakeRun(["--tests", "net_abi", "--out", out]);
+    t.equal(third.code, 3, `a stale lock (no such pid) does not block: ${third.stderr.slice(-500)}`);
+  },
+);
 
 t.test("item 7: `list | head -1` and `parse --json | head -1` end quietly on a closed pipe", async (t) => {
   const list = await runCli(["list"], { closeStdout: true });
@@ -291,4 +332,3 @@ t.test("item 10: --fail-on-skip fails a run in which nothing passed", async (t) 
   await fs.writeFile(mixed, "TAP version 13\n1..2\nok 1 first\nok 2 second # SKIP feature absent\n");
   t.equal((await runCli(["parse", mixed, "--fail-on-skip"])).code, 0, "one pass is enough");
 });
-

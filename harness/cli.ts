@@ -41,7 +41,13 @@ function printError(io: Io, e: unknown, color: boolean): void {
   }
 }
 
-async function cmdRun(c: Extract<Command, { cmd: "run" }>, exec: Exec, io: Io, signal: AbortSignal, interrupted: () => "SIGINT" | "SIGTERM" | undefined): Promise<number> {
+async function cmdRun(
+  c: Extract<Command, { cmd: "run" }>,
+  exec: Exec,
+  io: Io,
+  signal: AbortSignal,
+  interrupted: () => "SIGINT" | "SIGTERM" | undefined,
+): Promise<number> {
   const color = c.color ?? io.isTty;
   const programs = new Set<string>();
   const printer = createProgressPrinter(io.stderr, { color, programs: () => programs, cwd: process.cwd() });
@@ -79,7 +85,9 @@ async function cmdRun(c: Extract<Command, { cmd: "run" }>, exec: Exec, io: Io, s
   io.stdout.write(`results: ${path.relative(process.cwd(), outcome.runDir) || "."}/results.json\n`);
   if (sig) return sig === "SIGINT" ? EXIT.sigint : EXIT.sigterm;
   if (outcome.boot.end !== "poweroff" && outcome.boot.end !== "panic") {
-    io.stderr.write(`kharness: the guest did not finish: ${outcome.boot.end}${outcome.boot.endDetail ? ` (${outcome.boot.endDetail})` : ""}; console log: ${path.join(outcome.runDir, "console.log")}\n`);
+    io.stderr.write(
+      `kharness: the guest did not finish: ${outcome.boot.end}${outcome.boot.endDetail ? ` (${outcome.boot.endDetail})` : ""}; console log: ${path.join(outcome.runDir, "console.log")}\n`,
+    );
   }
   const code = exitCodeForRun(outcome.run, { bisect: c.req.bisect, failOnSkip: c.failOnSkip });
   if (c.failOnSkip && code === EXIT.testFailed && !runFailed(outcome.run)) io.stderr.write("kharness: --fail-on-skip: no test passed (everything skipped)\n");
@@ -95,7 +103,12 @@ async function cmdParse(c: Extract<Command, { cmd: "parse" }>, io: Io): Promise<
   const color = c.color ?? io.isTty;
   // Every problem with the input and the report paths at once, before reading anything.
   const reports = absoluteReports(c.reports);
-  const problems: RequestProblem[] = await reportPathProblems({ "--json-out": reports.json, "--junit": reports.junit, "--tap": reports.tap, "--kcidb": reports.kcidb });
+  const problems: RequestProblem[] = await reportPathProblems({
+    "--json-out": reports.json,
+    "--junit": reports.junit,
+    "--tap": reports.tap,
+    "--kcidb": reports.kcidb,
+  });
   let input: AsyncIterable<string | Uint8Array> | undefined;
   // A run directory, or its console.log beside results.log: parsed again from both logs, as the run was.
   const runDir = c.file === "-" ? undefined : await findRunDir(c.file);
@@ -103,7 +116,10 @@ async function cmdParse(c: Extract<Command, { cmd: "parse" }>, io: Io): Promise<
   else if (!runDir) {
     const st = await fs.stat(c.file).catch(() => undefined);
     if (!st?.isFile())
-      problems.unshift({ message: `parse ${c.file}: ${st?.isDirectory() ? "a directory without console.log, not a run directory" : st ? "not a regular file" : "no such file"}`, fix: "pass a run directory, a console log or TAP file, or - to read stdin" });
+      problems.unshift({
+        message: `parse ${c.file}: ${st?.isDirectory() ? "a directory without console.log, not a run directory" : st ? "not a regular file" : "no such file"}`,
+        fix: "pass a run directory, a console log or TAP file, or - to read stdin",
+      });
   }
   if (problems.length) {
     printError(io, new RequestError(problems), color);

@@ -36,7 +36,10 @@ export async function runDoctor(exec: Exec, cacheRoot: string, out: NodeJS.Writa
   const gcc = await firstLine(exec, ["gcc", "--version"]);
   checks.push({ name: "gcc", ok: Boolean(gcc), detail: gcc ?? "not found", fix: gcc ? undefined : "apt-get install gcc" });
   const libc = profile.toolchain.staticLibc;
-  const libcA = await fs.access(libc).then(() => true, () => false);
+  const libcA = await fs.access(libc).then(
+    () => true,
+    () => false,
+  );
   checks.push({ name: "static libc", ok: libcA, detail: libcA ? libc : `${libc} not found`, fix: libcA ? undefined : "apt-get install libc6-dev" });
   const make = await firstLine(exec, ["make", "--version"]);
   checks.push({ name: "make", ok: Boolean(make), detail: make ?? "not found", fix: make ? undefined : "apt-get install make" });

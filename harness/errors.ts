@@ -51,10 +51,15 @@ export class RequestError extends UsageError {
   readonly problems: readonly RequestProblem[];
   constructor(problems: readonly RequestProblem[]) {
     const only = problems.length === 1 ? problems[0] : undefined;
-    super(only ? only.message : `${problems.length} problems with the request:\n${problems.map((p) => `  ${p.message}${p.fix ? `\n    fix: ${p.fix}` : ""}`).join("\n")}`, {
-      fix: only ? only.fix : "correct each of them; nothing was built or booted",
-      untestable: false,
-    });
+    super(
+      only
+        ? only.message
+        : `${problems.length} problems with the request:\n${problems.map((p) => `  ${p.message}${p.fix ? `\n    fix: ${p.fix}` : ""}`).join("\n")}`,
+      {
+        fix: only ? only.fix : "correct each of them; nothing was built or booted",
+        untestable: false,
+      },
+    );
     this.problems = problems;
   }
 }

@@ -128,12 +128,7 @@ async function timedStage<T>(onProgress: ProgressSink, stage: ProgressStage, det
   return r;
 }
 
-async function getKernel(
-  req: RunRequest,
-  deps: PipelineDeps & { profile: ArchProfile },
-  runDir: string,
-  image: KernelImage | undefined,
-): Promise<KernelImage> {
+async function getKernel(req: RunRequest, deps: PipelineDeps & { profile: ArchProfile }, runDir: string, image: KernelImage | undefined): Promise<KernelImage> {
   const got = await timedStage(deps.onProgress, "kernel", undefined, () => resolveKernel(req, deps, runDir, image));
   const b = got.build;
   deps.onProgress({
@@ -158,7 +153,15 @@ async function resolveKernel(
     case "image":
       return image ?? (await resolveImageKernel(k.path, deps.profile));
     case "tree":
-      return buildKernelFromTree(k, { exec: deps.exec, cacheRoot: deps.cacheRoot, runDir, signal: deps.signal, onProgress: deps.onProgress, repoRoot: deps.repoRoot, profile: deps.profile });
+      return buildKernelFromTree(k, {
+        exec: deps.exec,
+        cacheRoot: deps.cacheRoot,
+        runDir,
+        signal: deps.signal,
+        onProgress: deps.onProgress,
+        repoRoot: deps.repoRoot,
+        profile: deps.profile,
+      });
   }
 }
 
@@ -230,7 +233,17 @@ async function runStages(
   // The tree's own kselftests, built by the payload stage from the kernel stage's build record. They are built
   // from the commit's tree, so a failure counts as the kernel stage's (the commit's: --bisect skips it, 125).
   const kselftests = req.kselftests.length
-    ? await inStage("kernel", buildKselftests(kernel, req.kselftests, { exec: deps.exec, cacheRoot: deps.cacheRoot, runDir, signal: deps.signal, onProgress: deps.onProgress, profile: deps.profile }))
+    ? await inStage(
+        "kernel",
+        buildKselftests(kernel, req.kselftests, {
+          exec: deps.exec,
+          cacheRoot: deps.cacheRoot,
+          runDir,
+          signal: deps.signal,
+          onProgress: deps.onProgress,
+          profile: deps.profile,
+        }),
+      )
     : undefined;
   deps.signal.throwIfAborted();
 
@@ -242,7 +255,9 @@ async function runStages(
           kernel,
           bundled: v.bundled,
           users: v.users,
-          kselftests, timeoutFactor: timeoutScale(deps.profile, accel.accel), profile: deps.profile,
+          kselftests,
+          timeoutFactor: timeoutScale(deps.profile, accel.accel),
+          profile: deps.profile,
           timeoutSec: req.timeoutSec,
           selftestDefines: req.selftestDefines,
           wantedModules: guestModules(deps.profile),

@@ -80,7 +80,15 @@ t.test("a crashed run: never-started programs named from manifest.json, the boot
   );
   // The guest's own manifest, in the initramfs the run booted (a run directory from before manifest.json).
   const guestManifest = "net_tcp\t/kharness/bin/net_tcp\t45\t-\nnet_rules\t/kharness/bin/net_rules\t45\t-\n";
-  await fs.writeFile(path.join(dir, "initramfs.cpio"), Buffer.concat(writeCpio([{ type: "dir", path: "kharness" }, { type: "file", path: "kharness/manifest", data: Buffer.from(guestManifest) }])));
+  await fs.writeFile(
+    path.join(dir, "initramfs.cpio"),
+    Buffer.concat(
+      writeCpio([
+        { type: "dir", path: "kharness" },
+        { type: "file", path: "kharness/manifest", data: Buffer.from(guestManifest) },
+      ]),
+    ),
+  );
   t.same(
     (await parseRunDir(dir)).tests.map((x) => x.id),
     ["net_tcp", "net_rules"],
@@ -88,11 +96,25 @@ t.test("a crashed run: never-started programs named from manifest.json, the boot
   );
   await fs.rm(path.join(dir, "initramfs.cpio"));
   await writeRunManifest(dir, makeRunManifest(programs, { failOnWarn: false }));
-  const previous = { ...liveRun, runId: "20261120-091502-ab12", startedAt: "2026-11-20T09:15:02.123Z", boot: { end: "panic" as const, endDetail: "Kernel panic - not syncing: Fatal exception", accel: "tcg" as const, machine: "pc", durations: { totalMs: 9000 } } };
+  const previous = {
+    ...liveRun,
+    runId: "20261120-091502-ab12",
+    startedAt: "2026-11-20T09:15:02.123Z",
+    boot: {
+      end: "panic" as const,
+      endDetail: "Kernel panic - not syncing: Fatal exception",
+      accel: "tcg" as const,
+      machine: "pc",
+      durations: { totalMs: 9000 },
+    },
+  };
   await fs.writeFile(path.join(dir, "results.json"), renderJson(previous));
   const run = await parseRunDir(dir);
   t.same(verdicts(run), verdicts(liveRun), "the run's verdicts");
-  t.match(run.tests.find((x) => x.id === "net_rules"), { status: "CRASH", reason: "not run: kernel crashed" });
+  t.match(
+    run.tests.find((x) => x.id === "net_rules"),
+    { status: "CRASH", reason: "not run: kernel crashed" },
+  );
   t.match(run, { runId: "20261120-091502-ab12", startedAt: "2026-11-20T09:15:02.123Z", boot: { end: "panic" } });
 });
 

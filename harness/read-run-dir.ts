@@ -4,11 +4,26 @@
 import { createReadStream, promises as fs } from "node:fs";
 import * as path from "node:path";
 import { UsageError } from "./errors.js";
-import { bootFromResultsJson, MANIFEST_VERSION, ManifestError, parseRunLogs, parseRunManifest, programsFromInitramfs, type RunManifest, type RunParserOptions } from "./results/index.js";
+import {
+  bootFromResultsJson,
+  MANIFEST_VERSION,
+  ManifestError,
+  parseRunLogs,
+  parseRunManifest,
+  programsFromInitramfs,
+  type RunManifest,
+  type RunParserOptions,
+} from "./results/index.js";
 import type { RunResult } from "./types.js";
 
 /** Files of a run directory that a re-parse reads (boot.ts and the pipeline write them). */
-export const RUN_DIR_FILES = { console: "console.log", results: "results.log", manifest: "manifest.json", initramfs: "initramfs.cpio", previous: "results.json" } as const;
+export const RUN_DIR_FILES = {
+  console: "console.log",
+  results: "results.log",
+  manifest: "manifest.json",
+  initramfs: "initramfs.cpio",
+  previous: "results.json",
+} as const;
 
 /**
  * The run directory a `kharness parse` argument names: the directory itself when it holds console.log, or the
@@ -18,7 +33,11 @@ export const RUN_DIR_FILES = { console: "console.log", results: "results.log", m
 export async function findRunDir(arg: string): Promise<string | undefined> {
   const st = await fs.stat(arg).catch(() => undefined);
   if (!st) return undefined;
-  const has = (dir: string, name: string) => fs.stat(path.join(dir, name)).then((s) => s.isFile(), () => false);
+  const has = (dir: string, name: string) =>
+    fs.stat(path.join(dir, name)).then(
+      (s) => s.isFile(),
+      () => false,
+    );
   if (st.isDirectory()) return (await has(arg, RUN_DIR_FILES.console)) ? arg : undefined;
   const dir = path.dirname(arg);
   const base = path.basename(arg);
@@ -57,7 +76,11 @@ export async function parseRunDir(dir: string, opts: ParseRunDirOptions = {}): P
         manifest = parseRunManifest(text, file(RUN_DIR_FILES.manifest));
       } catch (e) {
         if (!(e instanceof ManifestError)) throw e;
-        throw new UsageError(e.message, { fix: `remove ${file(RUN_DIR_FILES.manifest)} (the programs are then read from ${RUN_DIR_FILES.initramfs}), or restore it`, cause: e, untestable: false });
+        throw new UsageError(e.message, {
+          fix: `remove ${file(RUN_DIR_FILES.manifest)} (the programs are then read from ${RUN_DIR_FILES.initramfs}), or restore it`,
+          cause: e,
+          untestable: false,
+        });
       }
     }
   }
@@ -79,7 +102,10 @@ export async function parseRunDir(dir: string, opts: ParseRunDirOptions = {}): P
       () => undefined,
     ),
   );
-  const hasResults = await fs.stat(file(RUN_DIR_FILES.results)).then((s) => s.isFile(), () => false);
+  const hasResults = await fs.stat(file(RUN_DIR_FILES.results)).then(
+    (s) => s.isFile(),
+    () => false,
+  );
   const run = await parseRunLogs(
     {
       console: createReadStream(file(RUN_DIR_FILES.console)),

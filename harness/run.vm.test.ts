@@ -34,9 +34,17 @@ t.test("default 6.12 kernel: every case passes except socket_create, which SKIPs
   t.equal(run.summary.total, all.length);
   t.equal(run.boot?.end, "poweroff");
   t.match(run.kernel?.release, /^6\.12\./);
-  const tcp = all.find((c) => c.id === "net_tcp.tcp.ipv4_tcp.bind_denied_without_rule") ?? all.find((c) => /^net_tcp\.tcp\.ipv4.*\.bind_denied_without_rule$/.test(c.id));
+  const tcp =
+    all.find((c) => c.id === "net_tcp.tcp.ipv4_tcp.bind_denied_without_rule") ?? all.find((c) => /^net_tcp\.tcp\.ipv4.*\.bind_denied_without_rule$/.test(c.id));
   t.equal(tcp?.status, "PASS", "a named denial case passed");
-  for (const f of ["console.log", "results.log", "junit.xml", "results.tap", "qemu-argv.txt", "kernel.config"]) t.ok(await fs.stat(path.join(r.outDir, f)).then(() => true, () => false), `${f} written`);
+  for (const f of ["console.log", "results.log", "junit.xml", "results.tap", "qemu-argv.txt", "kernel.config"])
+    t.ok(
+      await fs.stat(path.join(r.outDir, f)).then(
+        () => true,
+        () => false,
+      ),
+      `${f} written`,
+    );
   t.match(readFileSync(path.join(r.outDir, "console.log"), "utf8"), /Linux version 6\.12/, "console.log holds the kernel log");
   t.match(r.stdout, /PASS/, "terminal summary printed");
 });
@@ -53,18 +61,28 @@ t.test("--append lsm=yama (Landlock off): every Landlock case SKIPs, none passes
 });
 
 const old = oldKernel();
-t.test("--kernel Debian 6.1 (Landlock ABI 2): no case fails; network cases SKIP naming ABI 4", { skip: old ? false : "Debian 6.1 kernel not installed (npm run setup -- --tests)" }, async (t) => {
-  const r = await runCli(["run", "--kernel", old as string]);
-  t.equal(r.code, 0, r.stderr.slice(-2000));
-  const run = await readResults(r.outDir);
-  t.match(run.kernel?.release, /^6\.1\./);
-  const all = leaves(run.tests);
-  t.equal(all.filter((c) => !["PASS", "SKIP"].includes(c.status)).length, 0, "nothing fails");
-  const net = all.filter((c) => /^net_(tcp|rules|layers|unrestricted)\./.test(c.id));
-  t.ok(net.length > 50);
-  t.ok(net.every((c) => c.status === "SKIP" && /ABI 4/.test(c.reason ?? "")), "network cases SKIP naming ABI 4");
-  t.ok(all.some((c) => c.id.startsWith("net_abi.") && c.status === "PASS"), "the ABI cases run and pass");
-});
+t.test(
+  "--kernel Debian 6.1 (Landlock ABI 2): no case fails; network cases SKIP naming ABI 4",
+  { skip: old ? false : "Debian 6.1 kernel not installed (npm run setup -- --tests)" },
+  async (t) => {
+    const r = await runCli(["run", "--kernel", old as string]);
+    t.equal(r.code, 0, r.stderr.slice(-2000));
+    const run = await readResults(r.outDir);
+    t.match(run.kernel?.release, /^6\.1\./);
+    const all = leaves(run.tests);
+    t.equal(all.filter((c) => !["PASS", "SKIP"].includes(c.status)).length, 0, "nothing fails");
+    const net = all.filter((c) => /^net_(tcp|rules|layers|unrestricted)\./.test(c.id));
+    t.ok(net.length > 50);
+    t.ok(
+      net.every((c) => c.status === "SKIP" && /ABI 4/.test(c.reason ?? "")),
+      "network cases SKIP naming ABI 4",
+    );
+    t.ok(
+      all.some((c) => c.id.startsWith("net_abi.") && c.status === "PASS"),
+      "the ABI cases run and pass",
+    );
+  },
+);
 
 /** The case ids each program's KH_FLIP_ERRNO build must turn to FAIL on the default 6.12 kernel (selftests/README.md). */
 const FLIPPED_ON_6_12: Record<string, string[]> = {
@@ -73,7 +91,9 @@ const FLIPPED_ON_6_12: Record<string, string[]> = {
   net_tcp: ["ipv4_proto0", "ipv4_ipproto_tcp", "ipv6_proto0", "ipv6_ipproto_tcp"].map((v) => `net_tcp.tcp.${v}.bind_denied_without_rule`),
   net_unrestricted: [
     ...["ipv4", "ipv6"].flatMap((v) => ["bind", "connect", "sendto_and_recv"].map((c) => `net_unrestricted.udp.${v}.${c}`)),
-    ...["stream", "dgram"].flatMap((v) => ["pathname_bind_connect", "abstract_bind_connect", "socketpair"].map((c) => `net_unrestricted.unix_socket.${v}.${c}`)),
+    ...["stream", "dgram"].flatMap((v) =>
+      ["pathname_bind_connect", "abstract_bind_connect", "socketpair"].map((c) => `net_unrestricted.unix_socket.${v}.${c}`),
+    ),
   ],
   net_layers: ["net_layers.layers.ipv4.disjoint_rules_deny_both", "net_layers.layers.ipv6.disjoint_rules_deny_both"],
 };
@@ -82,7 +102,10 @@ const FLIPPED_ON_6_12: Record<string, string[]> = {
 function bundledCases(program: string): string[] {
   const out = tempDir("kh-list-");
   execFileSync("make", ["-s", "-C", path.join(REPO_ROOT, "selftests"), `OUT=${out}`, path.join(out, program)], { stdio: "pipe" });
-  return execFileSync(path.join(out, program), ["--list"], { encoding: "utf8" }).split("\n").filter(Boolean).map((c) => `${program}.${c}`);
+  return execFileSync(path.join(out, program), ["--list"], { encoding: "utf8" })
+    .split("\n")
+    .filter(Boolean)
+    .map((c) => `${program}.${c}`);
 }
 
 t.test("KH_FLIP_ERRNO: in each of the six programs exactly the flipped cases FAIL, every other case PASSES, exit 1", async (t) => {
@@ -90,20 +113,31 @@ t.test("KH_FLIP_ERRNO: in each of the six programs exactly the flipped cases FAI
   t.equal(r.code, 1, `exit 1\n${r.stderr.slice(-2000)}`);
   const run = await readResults(r.outDir);
   const all = leaves(run.tests);
-  t.same(run.tests.map((x) => x.id), ["net_abi", "net_rules", "net_tcp", "net_unrestricted", "net_layers", "socket_create"], "every bundled program ran");
+  t.same(
+    run.tests.map((x) => x.id),
+    ["net_abi", "net_rules", "net_tcp", "net_unrestricted", "net_layers", "socket_create"],
+    "every bundled program ran",
+  );
   // socket_create's flip is in its probe: without the feature (this kernel), E2BIG no longer means "unsupported", so
   // every case FAILs instead of SKIPping. On a kernel with the feature its socketpair flip shows (tree-run.vm.test.ts).
   const expected: Record<string, string[]> = { ...FLIPPED_ON_6_12, socket_create: bundledCases("socket_create") };
   t.equal(expected.socket_create!.length, 86, "socket_create has 86 cases");
   for (const [program, ids] of Object.entries(expected)) {
     const mine = all.filter((c) => c.id.startsWith(`${program}.`));
-    const failed = mine.filter((c) => c.status === "FAIL").map((c) => c.id).sort();
+    const failed = mine
+      .filter((c) => c.status === "FAIL")
+      .map((c) => c.id)
+      .sort();
     t.same(failed, [...ids].sort(), `${program}: exactly the flipped cases FAIL`);
     const others = mine.filter((c) => !ids.includes(c.id) && c.status !== "PASS").map((c) => `${c.id} ${c.status} ${c.reason ?? ""}`);
     t.same(others, [], `${program}: every other case PASSES`);
   }
   const probe = all.find((c) => c.id === "socket_create.create.unix_stream.denied_without_rule");
-  t.match(probe?.log.join("\n"), /probe: landlock_create_ruleset\(handled_access_socket, 32 bytes\) failed with E2BIG/, "a socket_create failure names the probe's E2BIG");
+  t.match(
+    probe?.log.join("\n"),
+    /probe: landlock_create_ruleset\(handled_access_socket, 32 bytes\) failed with E2BIG/,
+    "a socket_create failure names the probe's E2BIG",
+  );
   t.match(r.stdout, /net_abi\.ruleset\.empty_enomsg/, "the report names a failing case");
 });
 
@@ -166,6 +200,9 @@ t.test("Ctrl-C during the tests: exit 130, no QEMU left, console.log and partial
   const consoleLog = readFileSync(path.join(r.outDir, "console.log"), "utf8");
   t.match(consoleLog, /Linux version/, "console.log kept");
   const run = await readResults(r.outDir);
-  t.ok(leaves(run.tests).some((c) => c.status === "PASS"), "what had passed is kept");
+  t.ok(
+    leaves(run.tests).some((c) => c.status === "PASS"),
+    "what had passed is kept",
+  );
   t.equal(run.boot?.end, "interrupted");
 });

@@ -19,10 +19,17 @@ const SOCKET_SKIP = "socket creation control not supported by this kernel";
 function socketCases(): string[] {
   const out = tempDir("kh-list-");
   execFileSync("make", ["-s", "-C", path.join(REPO_ROOT, "selftests"), `OUT=${out}`, path.join(out, "socket_create")], { stdio: "pipe" });
-  return execFileSync(path.join(out, "socket_create"), ["--list"], { encoding: "utf8" }).split("\n").filter(Boolean).map((c) => `socket_create.${c}`).sort();
+  return execFileSync(path.join(out, "socket_create"), ["--list"], { encoding: "utf8" })
+    .split("\n")
+    .filter(Boolean)
+    .map((c) => `socket_create.${c}`)
+    .sort();
 }
 
-const haveTarball = await fs.access(TARBALL).then(() => true, () => false);
+const haveTarball = await fs.access(TARBALL).then(
+  () => true,
+  () => false,
+);
 if (!haveTarball) t.plan(0, `no ${TARBALL} (npm run setup -- --tests installs linux-source-6.12)`);
 else {
   const tree = await ensureUnpackedSource(createExec(), TARBALL, cacheRoot());
@@ -37,10 +44,20 @@ else {
     const all = leaves(run.tests);
     t.ok(all.length >= 100);
     t.same(notPassing(all.filter((c) => !c.id.startsWith("socket_create."))), [], "every network case passes");
-    t.ok(all.filter((c) => c.id.startsWith("socket_create.")).every((c) => c.status === "SKIP" && c.reason === SOCKET_SKIP), "socket creation cases SKIP");
+    t.ok(
+      all.filter((c) => c.id.startsWith("socket_create.")).every((c) => c.status === "SKIP" && c.reason === SOCKET_SKIP),
+      "socket creation cases SKIP",
+    );
     // DESIGN: build.log is written when the run built the kernel; a cache hit runs no make.
     const cacheHit = /from the build cache/.test(r.stderr);
-    t.equal(await fs.stat(path.join(r.outDir, "build.log")).then(() => true, () => false), !cacheHit, cacheHit ? "cache hit: no build.log" : "built: build.log in the run directory");
+    t.equal(
+      await fs.stat(path.join(r.outDir, "build.log")).then(
+        () => true,
+        () => false,
+      ),
+      !cacheHit,
+      cacheHit ? "cache hit: no build.log" : "built: build.log in the run directory",
+    );
     t.match(await fs.readFile(path.join(r.outDir, "kernel.config"), "utf8"), /^CONFIG_SECURITY_LANDLOCK=y$/m);
   });
 
@@ -61,7 +78,14 @@ else {
     const sock = leaves((await readResults(r.outDir)).tests).filter((c) => c.id.startsWith("socket_create."));
     t.same(sock.map((c) => c.id).sort(), SOCKET_CASES, "every socket_create case ran");
     const flipped = ["socket_create.pair.unix_dgram.socketpair_denied_without_rule", "socket_create.pair.unix_stream.socketpair_denied_without_rule"];
-    t.same(sock.filter((c) => c.status === "FAIL").map((c) => c.id).sort(), flipped, "exactly the flipped cases FAIL");
+    t.same(
+      sock
+        .filter((c) => c.status === "FAIL")
+        .map((c) => c.id)
+        .sort(),
+      flipped,
+      "exactly the flipped cases FAIL",
+    );
     t.same(notPassing(sock.filter((c) => !flipped.includes(c.id))), [], "every other socket_create case PASSES");
   });
 
@@ -84,17 +108,26 @@ else {
     const run = await readResults(r.outDir);
     const ks = leaves(run.tests).filter((c) => c.id.startsWith("kselftest.landlock."));
     t.ok(ks.length > 50, `kselftest cases reported (${ks.length})`);
-    t.ok(ks.some((c) => /^kselftest\.landlock\.base_test\./.test(c.id) && c.status === "PASS"), "base_test cases pass");
+    t.ok(
+      ks.some((c) => /^kselftest\.landlock\.base_test\./.test(c.id) && c.status === "PASS"),
+      "base_test cases pass",
+    );
     t.ok(ks.filter((c) => c.status === "PASS").length > ks.length / 2, "most cases pass");
     // net_test runs system("ip link set dev lo up"): it passes only because the payload ships busybox as sh and ip.
     const net = ks.filter((c) => c.id.startsWith("kselftest.landlock.net_test."));
-    t.ok(net.length > 50 && net.every((c) => c.status === "PASS" || c.status === "SKIP"), `net_test passes (${net.filter((c) => c.status !== "PASS" && c.status !== "SKIP").length} not)`);
+    t.ok(
+      net.length > 50 && net.every((c) => c.status === "PASS" || c.status === "SKIP"),
+      `net_test passes (${net.filter((c) => c.status !== "PASS" && c.status !== "SKIP").length} not)`,
+    );
   });
 
   t.test("the series applies with plain git am on a git repository of the unpacked tree", async (t) => {
     // Only the files the series touches are needed for `git am` without -3: copy them into a fresh repo.
     const repo = tempDir("kh-am-");
-    const series = (await fs.readFile(path.join(GOOD, "series"), "utf8")).split("\n").map((l) => l.trim()).filter((l) => l && !l.startsWith("#"));
+    const series = (await fs.readFile(path.join(GOOD, "series"), "utf8"))
+      .split("\n")
+      .map((l) => l.trim())
+      .filter((l) => l && !l.startsWith("#"));
     const touched = new Set<string>();
     for (const p of series) {
       const text = await fs.readFile(path.join(GOOD, p), "utf8");
@@ -102,11 +135,18 @@ else {
     }
     for (const f of touched) {
       // A file that an earlier patch of the series creates (security/landlock/socket.c) is not in the tree.
-      if (!(await fs.stat(path.join(tree, f)).then(() => true, () => false))) continue;
+      if (
+        !(await fs.stat(path.join(tree, f)).then(
+          () => true,
+          () => false,
+        ))
+      )
+        continue;
       await fs.mkdir(path.dirname(path.join(repo, f)), { recursive: true });
       await fs.copyFile(path.join(tree, f), path.join(repo, f));
     }
-    const git = (...args: string[]) => execFileSync("git", ["-c", "user.name=t", "-c", "user.email=t@example.invalid", ...args], { cwd: repo, encoding: "utf8" });
+    const git = (...args: string[]) =>
+      execFileSync("git", ["-c", "user.name=t", "-c", "user.email=t@example.invalid", ...args], { cwd: repo, encoding: "utf8" });
     git("init", "-q");
     git("add", "-A");
     git("commit", "-qm", "base");

@@ -8,7 +8,9 @@ t.test("tsc --noEmit -p tsconfig.check.json reports no errors", async (t) => {
   let out = "";
   let code = 0;
   try {
-    out = execFileSync(process.execPath, [path.join(root, "node_modules/typescript/bin/tsc"), "-p", path.join(root, "tsconfig.check.json")], { encoding: "utf8" });
+    out = execFileSync(process.execPath, [path.join(root, "node_modules/typescript/bin/tsc"), "-p", path.join(root, "tsconfig.check.json")], {
+      encoding: "utf8",
+    });
   } catch (e) {
     code = (e as { status: number }).status;
     out = String((e as { stdout: string }).stdout);

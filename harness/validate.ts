@@ -113,7 +113,11 @@ async function probeCreate(dir: string, kind: "file" | "dir"): Promise<string | 
 }
 
 /** Problems with a directory kharness will create (if needed) and write files into; undefined = fine. */
-export async function outputDirProblem(label: string, dir: string, fix = `pass ${label} with a directory you can write to`): Promise<RequestProblem | undefined> {
+export async function outputDirProblem(
+  label: string,
+  dir: string,
+  fix = `pass ${label} with a directory you can write to`,
+): Promise<RequestProblem | undefined> {
   const near = await nearestExisting(dir);
   if (!near.isDir) return { message: `${label} ${dir}: cannot write there (ENOTDIR): ${explainCode("ENOTDIR", near.at)}`, fix };
   const code = await probeCreate(near.at, near.at === dir ? "file" : "dir");
@@ -121,13 +125,20 @@ export async function outputDirProblem(label: string, dir: string, fix = `pass $
   return undefined;
 }
 
-const REPORT_NAMES: Record<string, string> = { "--json": "results.json", "--json-out": "results.json", "--junit": "junit.xml", "--tap": "results.tap", "--kcidb": "kcidb.json" };
+const REPORT_NAMES: Record<string, string> = {
+  "--json": "results.json",
+  "--json-out": "results.json",
+  "--junit": "junit.xml",
+  "--tap": "results.tap",
+  "--kcidb": "kcidb.json",
+};
 
 /** Problems with a report file kharness will write (by temp file and rename); undefined = fine. */
 export async function outputFileProblem(label: string, file: string): Promise<RequestProblem | undefined> {
   const fix = `pass ${label} with a file path in a directory you can write to`;
   const st = await fs.stat(file).catch(() => undefined);
-  if (st?.isDirectory()) return { message: `${label} ${file}: is a directory`, fix: `name a file, e.g. ${label} ${path.join(file, REPORT_NAMES[label] ?? "report")}` };
+  if (st?.isDirectory())
+    return { message: `${label} ${file}: is a directory`, fix: `name a file, e.g. ${label} ${path.join(file, REPORT_NAMES[label] ?? "report")}` };
   // The report replaces the file by a rename: a device or a FIFO would be replaced, not written.
   if (st && !st.isFile()) return { message: `${label} ${file}: exists and is not a regular file (reports replace their file whole)`, fix };
   const parent = path.dirname(file);
@@ -178,7 +189,11 @@ async function kselftestProblems(req: RunRequest, exec: Exec): Promise<RequestPr
     if (k.base !== undefined) {
       const res = await exec.run(["git", "-C", k.dir, "cat-file", "-e", `${k.base}:${rel}`]).catch(() => undefined);
       present = res?.exitCode === 0;
-    } else present = await fs.access(path.join(k.dir, rel)).then(() => true, () => false);
+    } else
+      present = await fs.access(path.join(k.dir, rel)).then(
+        () => true,
+        () => false,
+      );
     if (!present) problems.push({ message: `--kselftest ${t}: no ${rel} in ${k.dir}${k.base !== undefined ? ` at ${k.base}` : ""}`, fix });
   }
   return problems;
@@ -208,13 +223,19 @@ async function kernelProblems(req: RunRequest, repoRoot: string, profile: ArchPr
 async function testProblems(req: RunRequest, deps: ValidateDeps): Promise<{ problems: RequestProblem[]; bundled: BundledSelection[]; users: UserProgram[] }> {
   const programs = await listBundledPrograms(deps.exec, deps.repoRoot);
   const users = await checkUserPrograms(req.programs, programs, deps.profile);
-  const problems: RequestProblem[] = users.problems.map((message) => ({ message, fix: "pass static x86-64 executables built with gcc -static, each with its own file name" }));
+  const problems: RequestProblem[] = users.problems.map((message) => ({
+    message,
+    fix: "pass static x86-64 executables built with gcc -static, each with its own file name",
+  }));
   // --program alone runs only the user's programs; --tests adds bundled ones explicitly.
   if (req.tests.length === 0 && req.programs.length > 0) return { problems, bundled: [], users: users.programs };
   let catalog: CatalogEntry[] = programs.map((program) => ({ program }));
   // Case lists come from the compiled binaries: only when some glob names cases rather than whole programs.
   if (globsNeedingCases(programs, req.tests).length > 0) {
-    catalog = await listBundledCatalog({ exec: deps.exec, cacheRoot: deps.cacheRoot, repoRoot: deps.repoRoot, signal: deps.signal, onProgress: deps.onProgress }, req.selftestDefines.map((d) => `-D${d}`));
+    catalog = await listBundledCatalog(
+      { exec: deps.exec, cacheRoot: deps.cacheRoot, repoRoot: deps.repoRoot, signal: deps.signal, onProgress: deps.onProgress },
+      req.selftestDefines.map((d) => `-D${d}`),
+    );
   }
   const sel = selectBundled(catalog, req.tests);
   const fix = "`kharness list` shows every program and case; globs follow fnmatch(3), e.g. 'net_tcp.tcp.ipv4*.bind_*'";
@@ -235,7 +256,9 @@ export async function validateRunRequest(req: RunRequest, runDir: string, deps: 
     kselftestProblems(req, deps.exec),
     testProblems(req, deps),
     reportPathProblems({ "--json": req.reports.json, "--junit": req.reports.junit, "--tap": req.reports.tap, "--kcidb": req.reports.kcidb }),
-    req.outDir ? outputDirProblem("--out", req.outDir) : outputDirProblem("the run directory", runDir, "run kharness from a directory you can write to, or pass --out DIR"),
+    req.outDir
+      ? outputDirProblem("--out", req.outDir)
+      : outputDirProblem("the run directory", runDir, "run kharness from a directory you can write to, or pass --out DIR"),
   ]);
   problems.push(...kernel.problems, ...ksft, ...tests.problems, ...reports);
   if (out) problems.push(out);

@@ -28,7 +28,11 @@ export async function writeReports(run: RunResult, runDir: string | undefined, r
   const tap = once(() => renderTap(run));
   const writes: Promise<void>[] = [];
   if (runDir) {
-    writes.push(writeFileAtomic(path.join(runDir, "results.json"), json()), writeFileAtomic(path.join(runDir, "junit.xml"), junit()), writeFileAtomic(path.join(runDir, "results.tap"), tap()));
+    writes.push(
+      writeFileAtomic(path.join(runDir, "results.json"), json()),
+      writeFileAtomic(path.join(runDir, "junit.xml"), junit()),
+      writeFileAtomic(path.join(runDir, "results.tap"), tap()),
+    );
   }
   const put = async (file: string | undefined, text: () => string) => {
     if (!file) return;

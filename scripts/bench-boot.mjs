@@ -71,6 +71,8 @@ const median = (xs) => {
   return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
 };
 const m = { bare: median(rows.map((r) => r.bare)), kharness: median(rows.map((r) => r.kharness)), ratio: median(rows.map((r) => r.ratio)) };
-console.log(`median over ${rounds} rounds (${accel}, ${results.summary.total} tests): bare ${m.bare.toFixed(2)} s, kharness ${m.kharness.toFixed(2)} s, ratio ${m.ratio.toFixed(3)} (goal <= 1.3)`);
+console.log(
+  `median over ${rounds} rounds (${accel}, ${results.summary.total} tests): bare ${m.bare.toFixed(2)} s, kharness ${m.kharness.toFixed(2)} s, ratio ${m.ratio.toFixed(3)} (goal <= 1.3)`,
+);
 await fs.remove(work);
 process.exit(m.ratio <= 1.3 ? 0 : 1);

@@ -24,7 +24,9 @@ function parseArgs(argv) {
     else if (a === "--keep") o.keep = true;
     else if (a === "--generate-only") o.generateOnly = argv[++i];
     else {
-      console.error(`bench-parse: unknown argument ${a}\nusage: node scripts/bench-parse.mjs [--suites N] [--cases N] [--runs N] [--no-build] [--keep] [--generate-only FILE]`);
+      console.error(
+        `bench-parse: unknown argument ${a}\nusage: node scripts/bench-parse.mjs [--suites N] [--cases N] [--runs N] [--no-build] [--keep] [--generate-only FILE]`,
+      );
       process.exit(2);
     }
   }
@@ -191,7 +193,9 @@ console.log(`library parse+json    : ${fmt(l)} counts ${l.stdout.trim()}`);
 console.log(`kunit.py parse        : ${fmt(k)} (exit ${k.status}) counts ${JSON.stringify(kunitCounts)}`);
 const ratio = k.wall / o.wall;
 const cpuRatio = k.cpu !== undefined && o.cpu ? k.cpu / o.cpu : undefined;
-console.log(`speed-up (CLI): wall ${ratio.toFixed(1)}x, cpu ${cpuRatio === undefined ? "n/a" : `${cpuRatio.toFixed(1)}x`} (goal >= 5x); load average ${os.loadavg()[0].toFixed(1)} on ${os.cpus().length} CPUs`);
+console.log(
+  `speed-up (CLI): wall ${ratio.toFixed(1)}x, cpu ${cpuRatio === undefined ? "n/a" : `${cpuRatio.toFixed(1)}x`} (goal >= 5x); load average ${os.loadavg()[0].toFixed(1)} on ${os.cpus().length} CPUs`,
+);
 if (l.cpu !== undefined && k.cpu !== undefined) console.log(`speed-up (library): wall ${(k.wall / l.wall).toFixed(1)}x, cpu ${(k.cpu / l.cpu).toFixed(1)}x`);
 const agree = ourCounts.pass === kunitCounts.pass && ourCounts.fail === kunitCounts.fail && ourCounts.skip === kunitCounts.skip;
 const expected = ourCounts.pass === want.pass && ourCounts.fail === want.fail && ourCounts.skip === want.skip;

@@ -13,13 +13,27 @@ const cache = process.env.KHARNESS_CACHE || path.join(os.homedir(), ".cache", "k
 const say = (msg) => process.stderr.write(`setup: ${msg}\n`);
 
 // Package -> why we need it. The run needs QEMU, a static C toolchain and xz (kernel modules are .ko.xz).
-const RUN_PACKAGES = { "qemu-system-x86": "boots the guest", gcc: "compiles the selftests and /init", make: "builds the selftests", "libc6-dev": "static libc for guest programs", "xz-utils": "decompresses kernel modules" };
+const RUN_PACKAGES = {
+  "qemu-system-x86": "boots the guest",
+  gcc: "compiles the selftests and /init",
+  make: "builds the selftests",
+  "libc6-dev": "static libc for guest programs",
+  "xz-utils": "decompresses kernel modules",
+};
 const TEST_PACKAGES = {
   "linux-source-6.12": "kernel tree for build tests and kunit.py's recorded logs",
-  cpio: "checks our cpio writer", flex: "kernel build", bison: "kernel build", bc: "kernel build",
-  "libelf-dev": "kernel build", "libssl-dev": "kernel build", ccache: "faster kernel rebuilds",
-  "libcap-dev": "the kernel's own landlock selftests link libcap statically", "python3": "kunit.py parse",
-  git: "patch series are applied with git am", "busybox-static": "sh and ip for a tree's own kselftests in the guest", rsync: "kselftest install",
+  cpio: "checks our cpio writer",
+  flex: "kernel build",
+  bison: "kernel build",
+  bc: "kernel build",
+  "libelf-dev": "kernel build",
+  "libssl-dev": "kernel build",
+  ccache: "faster kernel rebuilds",
+  "libcap-dev": "the kernel's own landlock selftests link libcap statically",
+  python3: "kunit.py parse",
+  git: "patch series are applied with git am",
+  "busybox-static": "sh and ip for a tree's own kselftests in the guest",
+  rsync: "kselftest install",
   "libxml2-utils": "xmllint checks JUnit output against a strict XML parser",
 };
 
@@ -62,7 +76,10 @@ async function newestKernelPackage(pattern) {
     await aptUpdateIfStale();
     r = await $`apt-cache search --names-only ${pattern}`.nothrow();
   }
-  const names = r.stdout.split("\n").map((l) => l.split(" ")[0]).filter(Boolean);
+  const names = r.stdout
+    .split("\n")
+    .map((l) => l.split(" ")[0])
+    .filter(Boolean);
   if (names.length === 0) throw new Error(`no package matches ${pattern}; run apt-get update`);
   const versions = [];
   for (const n of names) {
@@ -96,8 +113,11 @@ async function installKernel(recordName, pattern) {
   const vmlinuz = (await fs.readdir(boot)).find((f) => f.startsWith("vmlinuz-"));
   const release = vmlinuz.slice("vmlinuz-".length);
   const record = {
-    package: pkg.name, version: pkg.version, release,
-    vmlinuz: path.join(boot, vmlinuz), config: path.join(boot, `config-${release}`),
+    package: pkg.name,
+    version: pkg.version,
+    release,
+    vmlinuz: path.join(boot, vmlinuz),
+    config: path.join(boot, `config-${release}`),
     modulesDir: path.join(dest, "root", "lib", "modules", release),
   };
   await fs.writeJson(`${recPath}.tmp`, record, { spaces: 2 });

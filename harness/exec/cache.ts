@@ -33,8 +33,13 @@ export async function writeFileAtomic(file: string, data: string | Buffer, mode?
   } catch (e) {
     await fs.rm(tmp, { force: true });
     const code = (e as NodeJS.ErrnoException).code;
-    if (code === "ENOSPC") throw new InfraError(`no space left on device while writing ${file}`, { fix: "free disk space, or point --out / $KHARNESS_CACHE at a larger disk", cause: e });
-    if (code === "EACCES" || code === "EROFS") throw new UsageError(`cannot write ${file}: ${code}`, { fix: "choose a writable directory with --out (or $KHARNESS_CACHE)", cause: e });
+    if (code === "ENOSPC")
+      throw new InfraError(`no space left on device while writing ${file}`, {
+        fix: "free disk space, or point --out / $KHARNESS_CACHE at a larger disk",
+        cause: e,
+      });
+    if (code === "EACCES" || code === "EROFS")
+      throw new UsageError(`cannot write ${file}: ${code}`, { fix: "choose a writable directory with --out (or $KHARNESS_CACHE)", cause: e });
     throw e;
   }
 }
@@ -104,7 +109,11 @@ export function processAlive(pid: number): boolean {
  * Runs fn while holding an exclusive lock file (O_EXCL). A lock whose owner process is gone is stale and
  * taken over. Waits (polling) while another live process holds it.
  */
-export async function withLock<T>(lockPath: string, fn: () => Promise<T>, opts: { signal?: AbortSignal; onWait?: (ownerPid: number) => void } = {}): Promise<T> {
+export async function withLock<T>(
+  lockPath: string,
+  fn: () => Promise<T>,
+  opts: { signal?: AbortSignal; onWait?: (ownerPid: number) => void } = {},
+): Promise<T> {
   await fs.mkdir(path.dirname(lockPath), { recursive: true });
   let told = false;
   for (;;) {

@@ -9,7 +9,21 @@ import { findLostOptions, formatLostOptions, satisfies } from "./survival.js";
 const fixture = (name: string) => readFileSync(new URL(`./testdata/${name}`, import.meta.url), "utf8");
 
 t.test("parseConfig reads every value form and reports bad lines with their numbers", async (t) => {
-  const { entries, problems } = parseConfig(['CONFIG_A=y', "CONFIG_B=m", 'CONFIG_C="landlock,yama"', "CONFIG_D=-1", "CONFIG_E=0x1f", "# CONFIG_F is not set", "CONFIG_G=n", "# a comment", "", "CONFIG_H=maybe", "KASAN=y"].join("\n"));
+  const { entries, problems } = parseConfig(
+    [
+      "CONFIG_A=y",
+      "CONFIG_B=m",
+      'CONFIG_C="landlock,yama"',
+      "CONFIG_D=-1",
+      "CONFIG_E=0x1f",
+      "# CONFIG_F is not set",
+      "CONFIG_G=n",
+      "# a comment",
+      "",
+      "CONFIG_H=maybe",
+      "KASAN=y",
+    ].join("\n"),
+  );
   t.same(
     entries.map((e) => [e.name, e.value, e.line]),
     [
@@ -64,7 +78,9 @@ t.test("mergeFragments collects bad lines from every fragment", async (t) => {
 });
 
 t.test("overlayConfig replaces base lines in place and appends new ones", async (t) => {
-  const m = mergeFragments([{ name: "f", text: 'CONFIG_PRINTK=y\n# CONFIG_SLUB_TINY is not set\nCONFIG_LSM="landlock"\nCONFIG_NET=y\nCONFIG_VIRTIO_CONSOLE=y\n' }]);
+  const m = mergeFragments([
+    { name: "f", text: 'CONFIG_PRINTK=y\n# CONFIG_SLUB_TINY is not set\nCONFIG_LSM="landlock"\nCONFIG_NET=y\nCONFIG_VIRTIO_CONSOLE=y\n' },
+  ]);
   const out = overlayConfig(fixture("tinyconfig-excerpt.config"), m);
   const v = configValues(out);
   t.equal(v.get("PRINTK"), "y");
@@ -114,7 +130,7 @@ t.test("expressionSymbols lists plain and negated symbols, not comparisons' valu
 
 t.test("findLostOptions lists every lost option with its fragment and the missing dependency", async (t) => {
   const merged = mergeFragments([
-    { name: "kernel-config/landlock.config", text: "CONFIG_NET=y\nCONFIG_IPV6=y\nCONFIG_MPTCP=y\nCONFIG_MPTCP_IPV6=y\nCONFIG_LSM=\"landlock\"\n" },
+    { name: "kernel-config/landlock.config", text: 'CONFIG_NET=y\nCONFIG_IPV6=y\nCONFIG_MPTCP=y\nCONFIG_MPTCP_IPV6=y\nCONFIG_LSM="landlock"\n' },
     { name: "kernel-config/qemu-guest.config", text: "CONFIG_SKB_EXTENSIONS=y\nCONFIG_OLD_PROTO=y\nCONFIG_NO_SUCH=y\n" },
     { name: "--config # CONFIG_IPV6 is not set", text: "# CONFIG_IPV6 is not set\n" },
   ]);

@@ -30,11 +30,18 @@ function isOn(v: string | undefined): boolean {
 }
 
 /** Says why one option was likely lost, from its Kconfig definition and the final config. */
-export function explainLost(req: RequestedOption, actual: string | undefined, def: KconfigSymbol | undefined, finalValues: ReadonlyMap<string, string>, kconfigRead: boolean): string {
+export function explainLost(
+  req: RequestedOption,
+  actual: string | undefined,
+  def: KconfigSymbol | undefined,
+  finalValues: ReadonlyMap<string, string>,
+  kconfigRead: boolean,
+): string {
   if (!kconfigRead) return GENERIC_HINT;
   if (!def) return `no \`config ${req.name}\` in this tree's Kconfig files: misspelled, renamed or not in this kernel version`;
   const where = def.definedAt.join(", ");
-  if (req.value === "n" && isOn(actual)) return `another enabled option selects it, or it has no prompt and defaults on (defined at ${where}); grep the Kconfig files for \`select ${req.name}\``;
+  if (req.value === "n" && isOn(actual))
+    return `another enabled option selects it, or it has no prompt and defaults on (defined at ${where}); grep the Kconfig files for \`select ${req.name}\``;
   const missing: string[] = [];
   const conflicting: string[] = [];
   for (const expr of def.dependsOn) {
@@ -49,7 +56,8 @@ export function explainLost(req: RequestedOption, actual: string | undefined, de
   if (conflicting.length) parts.push(`conflicts with enabled ${uniq(conflicting).join(", ")}`);
   if (parts.length) return `${parts.join("; ")} (depends on ${def.dependsOn.map((d) => `\`${d}\``).join(" && ")}; defined at ${where})`;
   if (!def.hasPrompt) return `it has no prompt, so only a \`select\` from another option can turn it on (defined at ${where})`;
-  if (actual !== undefined && req.value !== "n") return `set to ${actual} instead: an out-of-range value, a choice where another member won, or a dependency limits it to m (defined at ${where}); ${GENERIC_HINT}`;
+  if (actual !== undefined && req.value !== "n")
+    return `set to ${actual} instead: an out-of-range value, a choice where another member won, or a dependency limits it to m (defined at ${where}); ${GENERIC_HINT}`;
   return `its dependencies look met (defined at ${where}); an enclosing \`if\`/menu in a parent Kconfig may exclude it: ${GENERIC_HINT}`;
 }
 

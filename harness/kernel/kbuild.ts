@@ -31,7 +31,9 @@ export class KernelBuildError extends CommandFailedError {
       exitCode: opts.exitCode,
       tail: opts.tail,
       what: opts.what,
-      fix: opts.logPath ? `the whole log is ${opts.logPath}; fix the error (or the patch that caused it) and run again` : "fix the error (or the patch that caused it) and run again",
+      fix: opts.logPath
+        ? `the whole log is ${opts.logPath}; fix the error (or the patch that caused it) and run again`
+        : "fix the error (or the patch that caused it) and run again",
     });
     this.name = "KernelBuildError";
     this.errorLines = opts.errorLines;
@@ -125,7 +127,11 @@ export class BuildLog {
 }
 
 /** Runs one make step, streaming its lines to the log and the progress sink; throws KernelBuildError on failure. */
-export async function runMake(exec: Exec, argv: string[], opts: { env: Record<string, string>; log: BuildLog; what: string; signal?: AbortSignal; onProgress?: ProgressSink }): Promise<void> {
+export async function runMake(
+  exec: Exec,
+  argv: string[],
+  opts: { env: Record<string, string>; log: BuildLog; what: string; signal?: AbortSignal; onProgress?: ProgressSink },
+): Promise<void> {
   opts.log.write(`$ ${argv.join(" ")}`);
   opts.log.beginStep();
   const res = await exec.run(argv, {

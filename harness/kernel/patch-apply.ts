@@ -41,7 +41,12 @@ const GIT_QUIET = ["-c", "core.hooksPath=/dev/null", "-c", "commit.gpgSign=false
  * Applies each patch in order on top of srcDir's HEAD. On the first failure the `git am` is aborted
  * (the source dir is throwaway anyway) and `git apply --check -v` pinpoints the hunk.
  */
-export async function applyPatches(exec: Exec, srcDir: string, patches: Patch[], opts: { workDir: string; target: string; signal?: AbortSignal; log?: (line: string) => void }): Promise<void> {
+export async function applyPatches(
+  exec: Exec,
+  srcDir: string,
+  patches: Patch[],
+  opts: { workDir: string; target: string; signal?: AbortSignal; log?: (line: string) => void },
+): Promise<void> {
   const dir = path.join(opts.workDir, "patches");
   await fs.mkdir(dir, { recursive: true });
   const env = { ...GIT_ENV };

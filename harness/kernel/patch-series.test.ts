@@ -48,7 +48,10 @@ t.test("parseQuiltSeries drops comments, blank lines and options", async (t) => 
 
 t.test("findFailedHunk locates the hunk git names, or a whole-file problem", async (t) => {
   const p = msg(1, "one").replace("@@ -1 +1 @@\n-x\n+y\n", "@@ -1 +1 @@\n-x\n+y\n@@ -40,2 +40,2 @@\n ctx\n-old\n+new\n-- \n2.39.5\n");
-  const h = findFailedHunk(["Checking patch a.c...", "error: while searching for:", "ctx", "error: patch failed: a.c:40", "error: a.c: patch does not apply"], p);
+  const h = findFailedHunk(
+    ["Checking patch a.c...", "error: while searching for:", "ctx", "error: patch failed: a.c:40", "error: a.c: patch does not apply"],
+    p,
+  );
   t.same(h, { file: "a.c", line: 40, hunk: ["@@ -40,2 +40,2 @@", " ctx", "-old", "+new"] });
   t.same(findFailedHunk(["error: b.c: already exists in working directory"], p), { file: "b.c", line: 0, hunk: ["b.c: already exists in working directory"] });
   t.equal(findFailedHunk(["something else"], p), undefined);

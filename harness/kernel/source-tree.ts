@@ -45,12 +45,17 @@ export async function kernelTreeProblems(dir: string, opts: { buildsInPlace: boo
   const missing: string[] = [];
   for (const p of ["Makefile", "Kconfig", "arch/x86"]) if (!(await exists(path.join(dir, p)))) missing.push(p);
   if (missing.length === 3 && !(await exists(dir))) return [`--tree ${dir}: no such directory`];
-  if (missing.length) return [`--tree ${dir} is not a Linux source tree (no ${missing.join(", ")}); pass the top directory of a kernel tree, e.g. --tree ~/src/linux, or unpack one: tar xf /usr/src/linux-source-6.12.tar.xz`];
+  if (missing.length)
+    return [
+      `--tree ${dir} is not a Linux source tree (no ${missing.join(", ")}); pass the top directory of a kernel tree, e.g. --tree ~/src/linux, or unpack one: tar xf /usr/src/linux-source-6.12.tar.xz`,
+    ];
   // kbuild refuses O= builds from a tree with in-tree build output; cleaning it is the user's call.
   if (!opts.buildsInPlace) return [];
   for (const marker of IN_TREE_BUILD_MARKERS) {
     if (await exists(path.join(dir, marker))) {
-      return [`--tree ${dir} holds an in-tree build (${marker}), and kbuild refuses out-of-tree builds from it; run \`make -C ${dir} mrproper\` (kharness never cleans your tree), or pass --patches/--base so kharness builds from its own copy`];
+      return [
+        `--tree ${dir} holds an in-tree build (${marker}), and kbuild refuses out-of-tree builds from it; run \`make -C ${dir} mrproper\` (kharness never cleans your tree), or pass --patches/--base so kharness builds from its own copy`,
+      ];
     }
   }
   return [];
@@ -102,7 +107,8 @@ async function buildRelevantPaths(dir: string): Promise<string[]> {
  * another architecture changed is right: the build never reads them.
  */
 export async function plainTreeIdentity(exec: Exec, dir: string, memoDir?: string): Promise<string> {
-  const full = async () => `plain:${await pipelineHash(exec, `find . -path ./.git -prune -o -type f -printf '%P\\t%s\\t%T@\\n' | LC_ALL=C sort`, dir, `listing ${dir}`)}`;
+  const full = async () =>
+    `plain:${await pipelineHash(exec, `find . -path ./.git -prune -o -type f -printf '%P\\t%s\\t%T@\\n' | LC_ALL=C sort`, dir, `listing ${dir}`)}`;
   if (!memoDir) return full();
   const quoted = (await buildRelevantPaths(dir)).map((p) => `'${p.replace(/'/g, "'\\''")}'`).join(" ");
   // find's order is readdir order, stable for an unchanged directory: an order change costs one full listing, never a wrong hit.
@@ -139,14 +145,18 @@ export async function inspectTree(exec: Exec, dir: string, opts: { base?: string
   if (top && path.resolve(top) === real) {
     const rev = opts.base ?? "HEAD";
     const res = await exec.run(["git", "-C", real, "rev-parse", "--verify", "--quiet", `${rev}^{commit}`]);
-    if (res.exitCode !== 0) throw new UsageError(`--base ${rev}: not a commit in ${real}`, { fix: "pass a branch, tag or commit that `git -C <tree> log` shows, e.g. --base v6.12" });
+    if (res.exitCode !== 0)
+      throw new UsageError(`--base ${rev}: not a commit in ${real}`, { fix: "pass a branch, tag or commit that `git -C <tree> log` shows, e.g. --base v6.12" });
     const commit = res.stdout.trim();
     const status = await runChecked(exec, ["git", "-C", real, "status", "--porcelain", "--untracked-files=normal"], { what: "git status" });
     const dirty = status.stdout.trim() !== "";
     const identity = opts.usesWorkingTree && dirty ? `git:${commit}+dirty:${await gitDirtyHash(exec, real)}` : `git:${commit}`;
     return { dir: real, kind: "git", commit, dirty, identity };
   }
-  if (opts.base) throw new UsageError(`--base ${opts.base} needs a git tree, and ${real} is not the top of a git repository`, { fix: "drop --base, or point --tree at a git clone" });
+  if (opts.base)
+    throw new UsageError(`--base ${opts.base} needs a git tree, and ${real} is not the top of a git repository`, {
+      fix: "drop --base, or point --tree at a git clone",
+    });
   return { dir: real, kind: "plain", dirty: false, identity: await plainTreeIdentity(exec, real, opts.memoDir) };
 }
 
@@ -174,7 +184,10 @@ export async function prepareSource(exec: Exec, tree: TreeInfo, workDir: string,
   const srcDir = path.join(workDir, "src");
   await fs.mkdir(workDir, { recursive: true });
   if (tree.kind === "git") {
-    await runChecked(exec, ["git", "-C", tree.dir, "worktree", "add", "--detach", srcDir, tree.commit ?? "HEAD"], { signal, what: `git worktree add (checking out ${tree.commit} for the build)` });
+    await runChecked(exec, ["git", "-C", tree.dir, "worktree", "add", "--detach", srcDir, tree.commit ?? "HEAD"], {
+      signal,
+      what: `git worktree add (checking out ${tree.commit} for the build)`,
+    });
     return {
       srcDir,
       async cleanup() {

@@ -33,10 +33,15 @@ export const DEFAULT_FRAGMENTS = ["qemu-guest.config", "landlock.config"] as con
 export class KernelConfigError extends UsageError {
   readonly lost: LostOption[];
   constructor(lost: LostOption[], configPath: string) {
-    super(`${lost.length} requested kernel option${lost.length === 1 ? "" : "s"} did not survive olddefconfig:\n${formatLostOptions(lost).map((l) => `  ${l}`).join("\n")}`, {
-      fix: `enable the missing dependencies in a --config fragment, or drop the option; the resolved config is ${configPath}`,
-      untestable: true,
-    });
+    super(
+      `${lost.length} requested kernel option${lost.length === 1 ? "" : "s"} did not survive olddefconfig:\n${formatLostOptions(lost)
+        .map((l) => `  ${l}`)
+        .join("\n")}`,
+      {
+        fix: `enable the missing dependencies in a --config fragment, or drop the option; the resolved config is ${configPath}`,
+        untestable: true,
+      },
+    );
     this.name = "KernelConfigError";
     this.lost = lost;
   }
@@ -45,7 +50,10 @@ export class KernelConfigError extends UsageError {
 const INLINE_OPTION = /^(#\s*)?CONFIG_[A-Za-z0-9_]+(=| is not set)/;
 
 /** The fragments to merge, in order: ours, debug when asked, then each --config file or inline option. */
-export async function resolveFragments(req: Pick<TreeKernelRequest, "configs" | "debug">, repoRoot: string): Promise<{ fragments: Fragment[]; problems: string[] }> {
+export async function resolveFragments(
+  req: Pick<TreeKernelRequest, "configs" | "debug">,
+  repoRoot: string,
+): Promise<{ fragments: Fragment[]; problems: string[] }> {
   const fragments: Fragment[] = [];
   const problems: string[] = [];
   const ours = [...DEFAULT_FRAGMENTS, ...(req.debug ? ["debug.config"] : [])];
@@ -73,7 +81,8 @@ export async function resolvePatches(inputs: string[]): Promise<{ patches: Patch
   const readPatch = async (file: string) => {
     const text = await fs.readFile(file, "utf8").catch(() => undefined);
     if (text === undefined) problems.push(`--patches ${file}: cannot read it`);
-    else if (!/^(diff --git |--- |Index: )/m.test(text)) problems.push(`--patches ${file}: holds no diff (expected git format-patch output, a b4 am mbox, or a unified diff)`);
+    else if (!/^(diff --git |--- |Index: )/m.test(text))
+      problems.push(`--patches ${file}: holds no diff (expected git format-patch output, a b4 am mbox, or a unified diff)`);
     else patches.push(...patchesFromFile(file, text));
   };
   const readSeries = async (seriesFile: string) => {
@@ -120,7 +129,16 @@ export interface BuildKeyInputs {
  * part of the key: computing it needs make, and a cache hit must not run make.
  */
 export function buildCacheKey(k: BuildKeyInputs): string {
-  return sha256(`kharness-kernel-recipe-${BUILD_RECIPE_VERSION}`, k.treeIdentity, String(k.patches.length), ...k.patches.map((p) => sha256(p)), k.baseConfig, k.mergedConfig, k.compiler, k.linker);
+  return sha256(
+    `kharness-kernel-recipe-${BUILD_RECIPE_VERSION}`,
+    k.treeIdentity,
+    String(k.patches.length),
+    ...k.patches.map((p) => sha256(p)),
+    k.baseConfig,
+    k.mergedConfig,
+    k.compiler,
+    k.linker,
+  );
 }
 
 /** A tool's `--version` line for the cache key; a missing tool is keyed as such. */
@@ -132,7 +150,9 @@ async function firstLine(exec: Exec, argv: string[]): Promise<string> {
 export async function readKconfigFor(exec: Exec, srcDir: string, names: string[]): Promise<Map<string, KconfigSymbol> | undefined> {
   if (!names.length) return new Map();
   const pattern = `^[[:space:]]*(menu)?config[[:space:]]+(${names.join("|")})[[:space:]]*$`;
-  const res = await exec.run(["grep", "-rlE", "--include=Kconfig*", "--exclude-dir=.git", "--exclude-dir=tools", pattern, "."], { cwd: srcDir }).catch(() => undefined);
+  const res = await exec
+    .run(["grep", "-rlE", "--include=Kconfig*", "--exclude-dir=.git", "--exclude-dir=tools", pattern, "."], { cwd: srcDir })
+    .catch(() => undefined);
   if (!res || (res.exitCode !== 0 && res.exitCode !== 1)) return undefined;
   const files = res.stdout
     .split("\n")
@@ -181,7 +201,9 @@ export async function sweepStaleWork(exec: Exec, cacheRoot: string, treeDir?: st
 /** Turns a list of input problems into one usage error (every problem at once). */
 function throwProblems(problems: string[]): void {
   if (!problems.length) return;
-  throw new UsageError(problems.length === 1 ? problems[0]! : `${problems.length} problems with the --tree request:\n${problems.map((p) => `  - ${p}`).join("\n")}`);
+  throw new UsageError(
+    problems.length === 1 ? problems[0]! : `${problems.length} problems with the --tree request:\n${problems.map((p) => `  - ${p}`).join("\n")}`,
+  );
 }
 
 /** The configure + check + build steps inside a prepared source; writes the entry files into `out`. */
@@ -194,7 +216,8 @@ async function configureAndBuild(
   out: string,
 ): Promise<string> {
   const { exec, signal, onProgress } = deps;
-  const run = (targets: string[], parallel: boolean, what: string) => runMake(exec, kernelMakeArgv(setup, targets, parallel), { env: setup.env, log, what, signal, onProgress });
+  const run = (targets: string[], parallel: boolean, what: string) =>
+    runMake(exec, kernelMakeArgv(setup, targets, parallel), { env: setup.env, log, what, signal, onProgress });
   await fs.mkdir(setup.buildDir, { recursive: true });
   const base = req.baseConfig === "defconfig" ? "defconfig" : "tinyconfig";
   onProgress?.({ kind: "stage", stage: "build", detail: `configuring: ${base} + ${merged.options.size} requested options` });
@@ -205,7 +228,11 @@ async function configureAndBuild(
   const finalText = await fs.readFile(dotConfig, "utf8");
   const values = configValues(finalText);
   if (findLostOptions(merged, values).length) {
-    const kconfig = await readKconfigFor(exec, setup.srcDir, findLostOptions(merged, values).map((l) => l.name));
+    const kconfig = await readKconfigFor(
+      exec,
+      setup.srcDir,
+      findLostOptions(merged, values).map((l) => l.name),
+    );
     const lost = findLostOptions(merged, values, kconfig);
     const keep = path.join(deps.runDir, "kernel.config");
     await writeFileAtomic(keep, finalText);
@@ -238,7 +265,11 @@ export async function buildKernelFromTree(req: TreeKernelRequest, deps: TreeBuil
 
   // Validate every input before any slow step, and report all problems together.
   const buildsInPlace = req.patches.length === 0 && req.base === undefined;
-  const [treeProblems, fragmentSet, patchSet] = await Promise.all([kernelTreeProblems(req.dir, { buildsInPlace }), resolveFragments(req, deps.repoRoot), resolvePatches(req.patches)]);
+  const [treeProblems, fragmentSet, patchSet] = await Promise.all([
+    kernelTreeProblems(req.dir, { buildsInPlace }),
+    resolveFragments(req, deps.repoRoot),
+    resolvePatches(req.patches),
+  ]);
   const merged = mergeFragments(fragmentSet.fragments);
   throwProblems([
     ...treeProblems,
@@ -251,11 +282,22 @@ export async function buildKernelFromTree(req: TreeKernelRequest, deps: TreeBuil
   }
 
   const usesWorkingTree = patchSet.patches.length === 0 && req.base === undefined;
-  const [tree, compiler, linker] = await Promise.all([inspectTree(exec, req.dir, { base: req.base, usesWorkingTree, memoDir: path.join(cacheRoot, "trees") }), firstLine(exec, ["gcc", "--version"]), firstLine(exec, ["ld", "--version"])]);
+  const [tree, compiler, linker] = await Promise.all([
+    inspectTree(exec, req.dir, { base: req.base, usesWorkingTree, memoDir: path.join(cacheRoot, "trees") }),
+    firstLine(exec, ["gcc", "--version"]),
+    firstLine(exec, ["ld", "--version"]),
+  ]);
   if (tree.kind === "git" && tree.dirty && !usesWorkingTree) {
     onProgress?.({ kind: "info", message: `${tree.dir} has uncommitted changes; they are not in this build (patches apply to ${tree.commit?.slice(0, 12)})` });
   }
-  const key = buildCacheKey({ treeIdentity: tree.identity, patches: patchSet.patches.map((p) => p.text), baseConfig: req.baseConfig, mergedConfig: renderMerged(merged), compiler, linker });
+  const key = buildCacheKey({
+    treeIdentity: tree.identity,
+    patches: patchSet.patches.map((p) => p.text),
+    baseConfig: req.baseConfig,
+    mergedConfig: renderMerged(merged),
+    compiler,
+    linker,
+  });
   const entry = path.join(cacheRoot, "kernels", key);
   if (await exists(`${entry}.lock`)) onProgress?.({ kind: "info", message: `waiting for another kharness building the same kernel (${key.slice(0, 12)})` });
 
@@ -272,8 +314,18 @@ export async function buildKernelFromTree(req: TreeKernelRequest, deps: TreeBuil
       if (usesWorkingTree) {
         prepared = { srcDir: tree.dir, cleanup: async () => undefined };
       } else {
-        onProgress?.({ kind: "stage", stage: "build", detail: tree.kind === "git" ? `worktree at ${tree.commit?.slice(0, 12)}` : "hard-link copy of the tree" });
-        prepared = await prepareSource(exec, tree, workDir, patchSet.patches.flatMap((p) => touchedPaths(p.text)), signal);
+        onProgress?.({
+          kind: "stage",
+          stage: "build",
+          detail: tree.kind === "git" ? `worktree at ${tree.commit?.slice(0, 12)}` : "hard-link copy of the tree",
+        });
+        prepared = await prepareSource(
+          exec,
+          tree,
+          workDir,
+          patchSet.patches.flatMap((p) => touchedPaths(p.text)),
+          signal,
+        );
         if (patchSet.patches.length) {
           onProgress?.({ kind: "stage", stage: "build", detail: `applying ${patchSet.patches.length} patch${patchSet.patches.length === 1 ? "" : "es"}` });
           const target = tree.kind === "git" ? `${tree.dir} at ${tree.commit?.slice(0, 12)}` : tree.dir;
@@ -346,7 +398,13 @@ export async function prepareKernelSource(
 ): Promise<PreparedSource> {
   const { record, patches } = build;
   if (record.usesWorkingTree) return { srcDir: record.tree.dir, cleanup: async () => undefined };
-  const prepared = await prepareSource(exec, record.tree, workDir, patches.flatMap((p) => touchedPaths(p.text)), opts.signal);
+  const prepared = await prepareSource(
+    exec,
+    record.tree,
+    workDir,
+    patches.flatMap((p) => touchedPaths(p.text)),
+    opts.signal,
+  );
   try {
     if (patches.length) await applyPatches(exec, prepared.srcDir, patches, { workDir, target: record.tree.dir, signal: opts.signal, log: opts.log });
   } catch (e) {
@@ -355,4 +413,3 @@ export async function prepareKernelSource(
   }
   return prepared;
 }
-

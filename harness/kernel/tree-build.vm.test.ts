@@ -30,11 +30,20 @@ if (!haveTarball) {
   const runDir = await fs.mkdtemp(path.join(os.tmpdir(), "kharness-tree-vm-"));
   t.teardown(() => fs.rm(runDir, { recursive: true, force: true }));
   const base: TreeKernelRequest = { kind: "tree", dir: treeDir, patches: [], configs: [], baseConfig: "tiny", debug: false };
-  const deps = (events: ProgressEvent[] = []) => ({ exec, cacheRoot: root, runDir, repoRoot, onProgress: (e: ProgressEvent) => events.push(e), profile: X86_64 });
+  const deps = (events: ProgressEvent[] = []) => ({
+    exec,
+    cacheRoot: root,
+    runDir,
+    repoRoot,
+    onProgress: (e: ProgressEvent) => events.push(e),
+    profile: X86_64,
+  });
 
   t.test("the unpacked tarball builds with our fragments, and a second run is a cache hit", async (t) => {
     const first = await buildKernelFromTree(base, deps());
-    t.comment(`first build: ${first.build?.cacheHit ? "cache hit" : "cold build"} in ${((first.build?.durationMs ?? 0) / 1000).toFixed(1)} s, key ${first.build?.cacheKey}`);
+    t.comment(
+      `first build: ${first.build?.cacheHit ? "cache hit" : "cold build"} in ${((first.build?.durationMs ?? 0) / 1000).toFixed(1)} s, key ${first.build?.cacheKey}`,
+    );
     t.match(first.release, /^6\.12\./);
     t.ok((await fs.stat(first.path)).size > 500_000, "a bzImage");
     const config = await fs.readFile(first.configPath!, "utf8");

@@ -29,7 +29,14 @@ t.test("a single file: 110-byte header, name padded to 4, data padded to 4, trai
 
 t.test("paths with .. are refused", async (t) => {
   t.throws(() => writeCpio([{ type: "dir", path: "a/../b" }]), /\.\./);
-  t.throws(() => writeCpio([{ type: "dir", path: "a" }, { type: "dir", path: "/a/" }]), /duplicate/);
+  t.throws(
+    () =>
+      writeCpio([
+        { type: "dir", path: "a" },
+        { type: "dir", path: "/a/" },
+      ]),
+    /duplicate/,
+  );
 });
 
 t.test("withParentDirs adds each missing parent once, before its children", async (t) => {

@@ -24,7 +24,22 @@ function pad4(len: number): Buffer {
 function header(f: { ino: number; mode: number; nlink: number; size: number; nameSize: number; rmajor?: number; rminor?: number }): string {
   // magic, ino, mode, uid, gid, nlink, mtime, filesize, devmajor, devminor, rdevmajor, rdevminor, namesize, check
   const mtime = 0; // fixed so that equal inputs give byte-identical archives
-  return ["070701", hex8(f.ino), hex8(f.mode), hex8(0), hex8(0), hex8(f.nlink), hex8(mtime), hex8(f.size), hex8(0), hex8(0), hex8(f.rmajor ?? 0), hex8(f.rminor ?? 0), hex8(f.nameSize), hex8(0)].join("");
+  return [
+    "070701",
+    hex8(f.ino),
+    hex8(f.mode),
+    hex8(0),
+    hex8(0),
+    hex8(f.nlink),
+    hex8(mtime),
+    hex8(f.size),
+    hex8(0),
+    hex8(0),
+    hex8(f.rmajor ?? 0),
+    hex8(f.rminor ?? 0),
+    hex8(f.nameSize),
+    hex8(0),
+  ].join("");
 }
 
 function normalise(p: string): string {

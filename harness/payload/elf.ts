@@ -19,16 +19,26 @@ export type ElfVerdict = { ok: true } | { ok: false; problem: string; fix: strin
 /** Checks an ELF header and program headers (pass at least the first 64 KiB of the file) against the guest's ELF machine. */
 export function checkStaticElf(head: Buffer, machine: { value: number; name: string }): ElfVerdict {
   if (head.length < 64 || head.toString("latin1", 0, 4) !== "\x7fELF") {
-    if (head.toString("latin1", 0, 2) === "#!") return { ok: false, problem: "a script, not a compiled program (the guest has no shell or interpreter)", fix: "compile a static binary (gcc -static ...)" };
+    if (head.toString("latin1", 0, 2) === "#!")
+      return {
+        ok: false,
+        problem: "a script, not a compiled program (the guest has no shell or interpreter)",
+        fix: "compile a static binary (gcc -static ...)",
+      };
     return { ok: false, problem: "not an ELF executable", fix: `compile a static ${machine.name} binary (gcc -static ...)` };
   }
-  if (head[4] !== 2 || head[5] !== 1) return { ok: false, problem: "not a 64-bit little-endian ELF", fix: `compile for ${machine.name} (gcc -static, no -m32)` };
+  if (head[4] !== 2 || head[5] !== 1)
+    return { ok: false, problem: "not a 64-bit little-endian ELF", fix: `compile for ${machine.name} (gcc -static, no -m32)` };
   const found = head.readUInt16LE(18);
   if (found !== machine.value) return { ok: false, problem: `built for ELF machine ${found}, not ${machine.name}`, fix: `compile for ${machine.name}` };
   const type = head.readUInt16LE(16);
   if (type !== 2 && type !== 3) return { ok: false, problem: "not an executable (ELF type is not EXEC or DYN)", fix: "link an executable, not an object file" };
   if (elfKind(head) === "dynamic") {
-    return { ok: false, problem: "dynamically linked (it needs a loader and shared libraries the guest does not have)", fix: "link it statically: gcc -static ..." };
+    return {
+      ok: false,
+      problem: "dynamically linked (it needs a loader and shared libraries the guest does not have)",
+      fix: "link it statically: gcc -static ...",
+    };
   }
   return { ok: true };
 }

@@ -74,7 +74,9 @@ t.test("select.ts matches exactly where glibc fnmatch(pattern, name, 0) matches"
   writeFileSync(src, C);
   execFileSync("gcc", ["-O1", "-o", path.join(dir, "fnmatch"), src]);
   const pairs = PATTERNS.flatMap((p) => NAMES.map((n) => [p, n] as const));
-  const out = execFileSync(path.join(dir, "fnmatch"), { input: pairs.map(([p, n]) => `${p}\t${n}`).join("\n") + "\n", encoding: "utf8" }).trim().split("\n");
+  const out = execFileSync(path.join(dir, "fnmatch"), { input: pairs.map(([p, n]) => `${p}\t${n}`).join("\n") + "\n", encoding: "utf8" })
+    .trim()
+    .split("\n");
   t.equal(out.length, pairs.length);
   const disagree: string[] = [];
   for (const p of PATTERNS) t.ok(compileGlob(p).ok, `${p} is a valid glob`);

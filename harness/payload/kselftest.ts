@@ -6,7 +6,18 @@ import * as path from "node:path";
 import { InfraError, UsageError } from "../errors.js";
 import { ccacheAvailable, type Exec } from "../exec/exec.js";
 import { ensureCacheEntry, exists, sha256 } from "../exec/cache.js";
-import { BUILD_RECIPE_VERSION, BuildLog, buildEnv, defaultJobs, kernelMakeArgv, prepareKernelSource, runMake, targetCc, type MakeSetup, type PreparedSource } from "../kernel/tree-build.js";
+import {
+  BUILD_RECIPE_VERSION,
+  BuildLog,
+  buildEnv,
+  defaultJobs,
+  kernelMakeArgv,
+  prepareKernelSource,
+  runMake,
+  targetCc,
+  type MakeSetup,
+  type PreparedSource,
+} from "../kernel/tree-build.js";
 import type { GuestFiles, GuestProgram, KernelImage, ProgressSink } from "../types.js";
 import type { ArchProfile } from "../qemu/profiles.js";
 import { elfKind } from "./elf.js";
@@ -30,7 +41,6 @@ export interface KselftestDeps {
 
 /** The kselftest runner's default per-program timeout (tools/testing/selftests/kselftest/runner.sh). */
 export const KSELFTEST_DEFAULT_TIMEOUT_SEC = 45;
-
 
 /** `timeout=N` from a target's settings file; the kselftest default when absent or unreadable. */
 export function parseSettingsTimeout(text: string | undefined): number {
@@ -66,12 +76,17 @@ const TARGET_NAME = /^[A-Za-z0-9_.+-]+(\/[A-Za-z0-9_.+-]+)*$/;
  * in the guest, run in that directory, with the target's `settings` timeout (default 45 s).
  */
 export async function buildKselftests(kernel: KernelImage, targets: string[], deps: KselftestDeps): Promise<GuestFiles> {
-  if (kernel.source !== "tree" || !kernel.build) throw new UsageError("--kselftest needs a kernel built from a tree: add --tree DIR", { fix: "e.g. kharness run --tree ~/src/linux --kselftest landlock" });
+  if (kernel.source !== "tree" || !kernel.build)
+    throw new UsageError("--kselftest needs a kernel built from a tree: add --tree DIR", { fix: "e.g. kharness run --tree ~/src/linux --kselftest landlock" });
   const bad = targets.filter((t) => !TARGET_NAME.test(t));
-  if (bad.length) throw new UsageError(`--kselftest ${bad.join(", ")}: not a selftest target name`, { fix: "use a directory name under tools/testing/selftests, e.g. --kselftest landlock" });
+  if (bad.length)
+    throw new UsageError(`--kselftest ${bad.join(", ")}: not a selftest target name`, {
+      fix: "use a directory name under tools/testing/selftests, e.g. --kselftest landlock",
+    });
   const { exec, cacheRoot, signal, onProgress } = deps;
   const { record, patches } = kernel.build;
-  if (!record || !patches) throw new InfraError("--kselftest: the kernel stage handed over no build record for this kernel", { fix: "report this as a kharness bug" });
+  if (!record || !patches)
+    throw new InfraError("--kselftest: the kernel stage handed over no build record for this kernel", { fix: "report this as a kharness bug" });
   const key = sha256(`kharness-kselftest-recipe-${BUILD_RECIPE_VERSION}`, kernel.build.cacheKey, ...targets);
   const entry = path.join(cacheRoot, "kselftests", key);
   onProgress?.({ kind: "stage", stage: "build", detail: `kselftests ${targets.join(" ")}` });
@@ -87,7 +102,10 @@ export async function buildKselftests(kernel: KernelImage, targets: string[], de
       const src = prepared.srcDir;
       const missing: string[] = [];
       for (const t of targets) if (!(await exists(path.join(src, "tools/testing/selftests", t, "Makefile")))) missing.push(t);
-      if (missing.length) throw new UsageError(`--kselftest ${missing.join(", ")}: no tools/testing/selftests/${missing[0]}/Makefile in ${record.tree.dir}`, { fix: "pick a directory that exists under tools/testing/selftests" });
+      if (missing.length)
+        throw new UsageError(`--kselftest ${missing.join(", ")}: no tools/testing/selftests/${missing[0]}/Makefile in ${record.tree.dir}`, {
+          fix: "pick a directory that exists under tools/testing/selftests",
+        });
 
       const ccache = await ccacheAvailable(exec);
       const setup: MakeSetup = {
@@ -133,7 +151,10 @@ export async function buildKselftests(kernel: KernelImage, targets: string[], de
             await fh.close();
           }
           const kind = elfKind(head);
-          if (kind === "dynamic") throw new InfraError(`kselftest ${t}/${prog} linked dynamically although LDFLAGS=-static was given`, { fix: `its Makefile overrides LDFLAGS; the guest has no libc, so it cannot run` });
+          if (kind === "dynamic")
+            throw new InfraError(`kselftest ${t}/${prog} linked dynamically although LDFLAGS=-static was given`, {
+              fix: `its Makefile overrides LDFLAGS; the guest has no libc, so it cannot run`,
+            });
           if (kind === "not-elf") {
             skipped.push(`${t}/${prog}`);
             continue;
@@ -151,8 +172,12 @@ export async function buildKselftests(kernel: KernelImage, targets: string[], de
     }
   });
 
-  const saved = JSON.parse(await fs.readFile(path.join(entry, "programs.json"), "utf8")) as { programs: (Omit<GuestProgram, "hostPath"> & { hostRel: string })[]; skipped: string[] };
-  if (saved.skipped.length) onProgress?.({ kind: "info", message: `kselftest scripts need a shell, which the guest does not have; not run: ${saved.skipped.join(", ")}` });
+  const saved = JSON.parse(await fs.readFile(path.join(entry, "programs.json"), "utf8")) as {
+    programs: (Omit<GuestProgram, "hostPath"> & { hostRel: string })[];
+    skipped: string[];
+  };
+  if (saved.skipped.length)
+    onProgress?.({ kind: "info", message: `kselftest scripts need a shell, which the guest does not have; not run: ${saved.skipped.join(", ")}` });
   const programs = saved.programs.map(({ hostRel, ...p }) => ({ ...p, hostPath: path.join(entry, hostRel) }));
   const files: GuestFiles["files"] = [];
   for (const t of targets) {

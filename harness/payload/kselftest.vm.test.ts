@@ -47,6 +47,9 @@ if (
       await fh.close();
       t.equal(elfKind(head), "static", `${p.name} is static`);
     }
-    t.ok(ksft.files.some((f) => f.guestPath === "/kharness/kselftest/landlock/true" && f.mode === 0o755), "fs_test's helper `true` is shipped");
+    t.ok(
+      ksft.files.some((f) => f.guestPath === "/kharness/kselftest/landlock/true" && f.mode === 0o755),
+      "fs_test's helper `true` is shipped",
+    );
   });
 }

@@ -7,7 +7,11 @@ export function parseModulesDep(text: string): Map<string, { path: string; deps:
     const colon = line.indexOf(":");
     if (colon <= 0) continue;
     const modPath = line.slice(0, colon).trim();
-    const deps = line.slice(colon + 1).trim().split(/\s+/).filter(Boolean);
+    const deps = line
+      .slice(colon + 1)
+      .trim()
+      .split(/\s+/)
+      .filter(Boolean);
     out.set(moduleName(modPath), { path: modPath, deps });
   }
   return out;

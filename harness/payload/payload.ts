@@ -89,11 +89,15 @@ async function compileCached(deps: PayloadDeps, what: "vm" | "selftests", extraC
   const dir = path.join(deps.cacheRoot, what, key);
   const { hit } = await ensureCacheEntry(dir, async (tmp) => {
     deps.onProgress?.({ kind: "info", message: `compiling ${what}/ (static)` });
-    await runChecked(deps.exec, ["make", "-s", "-C", src, `OUT=${tmp}`, ...(prefix ? [`CC=${prefix}gcc`] : []), ...(extraCflags.length ? [`EXTRA_CFLAGS=${extraCflags.join(" ")}`] : [])], {
-      signal: deps.signal,
-      what: `compiling ${what}/`,
-      fix: "check that gcc and static libc (libc6-dev) are installed: `npm run setup`",
-    });
+    await runChecked(
+      deps.exec,
+      ["make", "-s", "-C", src, `OUT=${tmp}`, ...(prefix ? [`CC=${prefix}gcc`] : []), ...(extraCflags.length ? [`EXTRA_CFLAGS=${extraCflags.join(" ")}`] : [])],
+      {
+        signal: deps.signal,
+        what: `compiling ${what}/`,
+        fix: "check that gcc and static libc (libc6-dev) are installed: `npm run setup`",
+      },
+    );
   });
   if (!hit) deps.onProgress?.({ kind: "info", message: `${what}/ compiled` });
   return dir;
@@ -101,13 +105,22 @@ async function compileCached(deps: PayloadDeps, what: "vm" | "selftests", extraC
 
 /** Compiles the bundled selftests (cached); returns the directory holding one binary per program. */
 export async function compileBundledSelftests(deps: PayloadDeps, defines: string[] = []): Promise<string> {
-  return compileCached(deps, "selftests", defines.map((d) => `-D${d}`));
+  return compileCached(
+    deps,
+    "selftests",
+    defines.map((d) => `-D${d}`),
+  );
 }
 
 /** Names of the bundled selftest programs (asks the Makefile, so the list has one source of truth). */
 export async function listBundledPrograms(exec: Exec, repoRoot: string): Promise<string[]> {
-  const res = await runChecked(exec, ["make", "-s", "--no-print-directory", "-C", path.join(repoRoot, "selftests"), "list-programs"], { what: "listing the bundled selftests" });
-  return res.stdout.split("\n").map((s) => s.trim()).filter(Boolean);
+  const res = await runChecked(exec, ["make", "-s", "--no-print-directory", "-C", path.join(repoRoot, "selftests"), "list-programs"], {
+    what: "listing the bundled selftests",
+  });
+  return res.stdout
+    .split("\n")
+    .map((s) => s.trim())
+    .filter(Boolean);
 }
 
 /**
@@ -119,7 +132,13 @@ export async function listBundledCatalog(deps: PayloadDeps, defines: readonly st
   const out: Required<CatalogEntry>[] = [];
   for (const program of programs) {
     const res = await runChecked(deps.exec, [path.join(dir, program), "--list"], { what: `${program} --list`, signal: deps.signal });
-    out.push({ program, cases: res.stdout.split("\n").map((s) => s.trim()).filter(Boolean) });
+    out.push({
+      program,
+      cases: res.stdout
+        .split("\n")
+        .map((s) => s.trim())
+        .filter(Boolean),
+    });
   }
   return out;
 }
@@ -144,7 +163,11 @@ export function userProgramName(file: string): string {
  * them: a user's `net_abi` reporting as `net_abi.*` would pass for the bundled program, and a silent rename
  * (`net_abi~2`, `t_`) would change with the other programs of the run. So a clash is refused, naming both.
  */
-export async function checkUserPrograms(paths: readonly string[], bundled: readonly string[], profile: ArchProfile): Promise<{ programs: UserProgram[]; problems: string[] }> {
+export async function checkUserPrograms(
+  paths: readonly string[],
+  bundled: readonly string[],
+  profile: ArchProfile,
+): Promise<{ programs: UserProgram[]; problems: string[] }> {
   const problems: string[] = [];
   const programs: UserProgram[] = [];
   const byName = new Map<string, string>();
@@ -169,7 +192,9 @@ export async function checkUserPrograms(paths: readonly string[], bundled: reado
     const name = userProgramName(abs);
     const other = byName.get(name);
     if (bundledNames.has(name)) {
-      problems.push(`--program ${p}: its name ${name} is the bundled selftest ${name} (selftests/${name}.c), so its results would read as the bundled program's; copy it under another name, e.g. my_${name}`);
+      problems.push(
+        `--program ${p}: its name ${name} is the bundled selftest ${name} (selftests/${name}.c), so its results would read as the bundled program's; copy it under another name, e.g. my_${name}`,
+      );
     } else if (RESERVED_NAMES.has(name)) {
       problems.push(`--program ${p}: ${name} is a name kharness uses for its own result entries; copy it under another name, e.g. my_${name}`);
     } else if (other !== undefined) {
@@ -198,7 +223,9 @@ async function prepareModules(deps: PayloadDeps, kernel: KernelImage, wanted: st
       const tool = rel.endsWith(".xz") ? ["xz", "-dc"] : rel.endsWith(".gz") ? ["gzip", "-dc"] : rel.endsWith(".zst") ? ["zstd", "-dc"] : undefined;
       if (tool) {
         // Decompressed straight to a file: run() keeps stdout as text, and modules are binary.
-        await runChecked(deps.exec, ["sh", "-c", `${tool.join(" ")} "$1" > "$2.tmp" && mv "$2.tmp" "$2"`, "sh", src, cached], { what: `decompressing module ${rel}` });
+        await runChecked(deps.exec, ["sh", "-c", `${tool.join(" ")} "$1" > "$2.tmp" && mv "$2.tmp" "$2"`, "sh", src, cached], {
+          what: `decompressing module ${rel}`,
+        });
       } else {
         await fs.copyFile(src, cached);
       }
@@ -219,7 +246,10 @@ const BUSYBOX = "/bin/busybox";
 async function kselftestShell(deps: PayloadDeps, profile: ArchProfile): Promise<CpioEntry[]> {
   const head = await readHead(BUSYBOX, 64 * 1024).catch(() => undefined);
   if (!head || !checkStaticElf(head, profile.elfMachine).ok) {
-    deps.onProgress?.({ kind: "info", message: `no static ${BUSYBOX}: kselftests that run shell commands (e.g. landlock's net_test) will fail; fix: apt-get install busybox-static` });
+    deps.onProgress?.({
+      kind: "info",
+      message: `no static ${BUSYBOX}: kselftests that run shell commands (e.g. landlock's net_test) will fail; fix: apt-get install busybox-static`,
+    });
     return [];
   }
   return [
@@ -252,14 +282,16 @@ export async function buildPayload(deps: PayloadDeps, req: PayloadRequest): Prom
   for (const p of programs) {
     // One guest path for two programs would put one binary in and run it under both names (a user's
     // net_abi once ran as the bundled one): checkUserPrograms refuses such names, and this keeps it so.
-    if (files.some((f) => f.guestPath === p.guestPath)) throw new InfraError(`two programs want the guest path ${p.guestPath}`, { fix: "this is a kharness bug: please report it with the command line" });
+    if (files.some((f) => f.guestPath === p.guestPath))
+      throw new InfraError(`two programs want the guest path ${p.guestPath}`, { fix: "this is a kharness bug: please report it with the command line" });
     files.push({ hostPath: p.hostPath, guestPath: p.guestPath, mode: 0o755 });
   }
   if (req.kselftests) {
     programs.push(...stretchTimeouts(req.kselftests.programs, req.timeoutFactor));
     files.push(...req.kselftests.files);
   }
-  if (programs.length === 0) throw new UsageError("nothing to run: no bundled selftest selected and no --program given", { fix: "drop --tests or pass --program PATH" });
+  if (programs.length === 0)
+    throw new UsageError("nothing to run: no bundled selftest selected and no --program given", { fix: "drop --tests or pass --program PATH" });
   const modules = await prepareModules(deps, req.kernel, req.wantedModules);
 
   const manifest = programs.map((p) => [p.name, p.guestPath, String(p.timeoutSec), p.cwd ?? "-", ...p.args].join("\t")).join("\n") + "\n";

@@ -51,7 +51,8 @@ function parseBracket(glob: string, start: number): { re: string; end: number } 
       i = close + 2;
       continue;
     }
-    if (c === "[" && (glob[i + 1] === "=" || glob[i + 1] === ".")) return { problem: `collating elements and equivalence classes ([${glob[i + 1]}...${glob[i + 1]}]) are not supported` };
+    if (c === "[" && (glob[i + 1] === "=" || glob[i + 1] === "."))
+      return { problem: `collating elements and equivalence classes ([${glob[i + 1]}...${glob[i + 1]}]) are not supported` };
     if (c === "\\") {
       if (i + 1 >= glob.length) return undefined;
       c = glob[++i] as string;
@@ -65,7 +66,8 @@ function parseBracket(glob: string, start: number): { re: string; end: number } 
         if (i >= glob.length) return undefined;
         hi = glob[i++] as string;
       }
-      if ((hi.codePointAt(0) as number) < (lo.codePointAt(0) as number)) return { problem: `the range ${lo}-${hi} is empty (its end sorts before its start); write [${hi}-${lo}]` };
+      if ((hi.codePointAt(0) as number) < (lo.codePointAt(0) as number))
+        return { problem: `the range ${lo}-${hi} is empty (its end sorts before its start); write [${hi}-${lo}]` };
       parts.push(`${reChar(lo)}-${reChar(hi)}`);
       continue;
     }

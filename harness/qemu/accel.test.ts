@@ -20,7 +20,9 @@ async function tmp(t: Test): Promise<string> {
 /** A fake QEMU as a shell script: `--version` prints a version, anything else runs `body`. */
 async function fakeQemu(dir: string, body: string): Promise<string> {
   const p = path.join(dir, "qemu");
-  await fs.writeFile(p, `#!/bin/sh\nif [ "$1" = --version ]; then echo "QEMU emulator version 9.9.9"; exit 0; fi\necho "$@" >> "${dir}/probes"\n${body}\n`, { mode: 0o755 });
+  await fs.writeFile(p, `#!/bin/sh\nif [ "$1" = --version ]; then echo "QEMU emulator version 9.9.9"; exit 0; fi\necho "$@" >> "${dir}/probes"\n${body}\n`, {
+    mode: 0o755,
+  });
   return p;
 }
 
@@ -138,6 +140,9 @@ t.test("on this host (real /dev/kvm, real QEMU): auto resolves quickly, kvm fail
   const auto = await resolveAccel("auto", deps);
   const ms = Date.now() - t0;
   t.ok(ms < 15_000, `auto took ${ms} ms: ${auto.accel} (${auto.reason})`);
-  const kvm = await resolveAccel("kvm", deps).then((c) => c.accel, (e: unknown) => (e instanceof InfraError ? "error" : "other"));
+  const kvm = await resolveAccel("kvm", deps).then(
+    (c) => c.accel,
+    (e: unknown) => (e instanceof InfraError ? "error" : "other"),
+  );
   t.equal(kvm, auto.accel === "kvm" ? "kvm" : "error");
 });

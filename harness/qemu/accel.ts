@@ -23,7 +23,8 @@ export function checkQemuVersion(versionLine: string): string | undefined {
 }
 
 /** How to get a usable QEMU, for both doctor and run. */
-export const QEMU_INSTALL_FIX = "apt-get install qemu-system-x86 (Debian 12 has 7.2; or `npm run setup`), or point KHARNESS_QEMU at a qemu-system-x86_64 of version 6.0 or newer";
+export const QEMU_INSTALL_FIX =
+  "apt-get install qemu-system-x86 (Debian 12 has 7.2; or `npm run setup`), or point KHARNESS_QEMU at a qemu-system-x86_64 of version 6.0 or newer";
 
 /** The first line of `qemu --version`, or undefined when it does not run or fails. */
 export async function qemuVersionLine(exec: Exec, qemuBinary: string): Promise<string | undefined> {
@@ -104,15 +105,22 @@ export function accelProbeFirmware(): Buffer {
 export function accelProbeArgv(qemuBinary: string, firmwarePath: string): string[] {
   return [
     qemuBinary,
-    "-M", "pc",
-    "-accel", "kvm",
-    "-cpu", "host",
-    "-m", "16",
+    "-M",
+    "pc",
+    "-accel",
+    "kvm",
+    "-cpu",
+    "host",
+    "-m",
+    "16",
     "-nodefaults",
-    "-display", "none",
+    "-display",
+    "none",
     "-no-reboot", // a triple fault in the probe ends QEMU (exit 0) instead of looping
-    "-bios", firmwarePath,
-    "-device", "isa-debug-exit,iobase=0xf4,iosize=0x04",
+    "-bios",
+    firmwarePath,
+    "-device",
+    "isa-debug-exit,iobase=0xf4,iosize=0x04",
   ];
 }
 
@@ -173,7 +181,10 @@ async function verdictLocation(deps: AccelDeps, qemu: string): Promise<{ file: s
   const ver = await deps.exec.run([qemu, "--version"], { timeoutMs: 10_000 });
   const qemuVersion = ver.stdout.split("\n")[0]?.trim() ?? "";
   if (ver.exitCode !== 0 || !qemuVersion)
-    throw new InfraError(`cannot run \`${qemu} --version\` (exit ${ver.exitCode ?? "?"})`, { tail: ver.tail, fix: "install QEMU: apt-get install qemu-system-x86" });
+    throw new InfraError(`cannot run \`${qemu} --version\` (exit ${ver.exitCode ?? "?"})`, {
+      tail: ver.tail,
+      fix: "install QEMU: apt-get install qemu-system-x86",
+    });
   const hostRelease = deps.hostRelease ?? os.release();
   return { file: accelCachePath(deps.cacheDir, hostRelease, qemuVersion), hostRelease, qemuVersion };
 }
@@ -200,7 +211,9 @@ export async function resolveAccel(requested: Accel, deps: AccelDeps): Promise<A
   const dev = deps.kvmDevice ?? "/dev/kvm";
   const unusable = (why: string): AccelChoice => {
     if (requested === "kvm")
-      throw new InfraError(`--accel kvm: KVM is unusable here: ${why}`, { fix: "use --accel tcg (or auto), or run on a host where KVM works (bare metal, or a VM with nested virtualization enabled)" });
+      throw new InfraError(`--accel kvm: KVM is unusable here: ${why}`, {
+        fix: "use --accel tcg (or auto), or run on a host where KVM works (bare metal, or a VM with nested virtualization enabled)",
+      });
     return { accel: "tcg", reason: `KVM unusable: ${why}` };
   };
 

@@ -1,6 +1,17 @@
 // Pure tests of the QEMU argv builder: flag groups, kernel command line order, port backends.
 import t from "tap";
-import { appendTooLong, buildQemuArgv, kernelCmdline, machineArgs, renderCmdline, renderReplayScript, REPLAY_PORTS, shellQuote, virtioPortArgs, type QemuArgvOpts } from "./argv.js";
+import {
+  appendTooLong,
+  buildQemuArgv,
+  kernelCmdline,
+  machineArgs,
+  renderCmdline,
+  renderReplayScript,
+  REPLAY_PORTS,
+  shellQuote,
+  virtioPortArgs,
+  type QemuArgvOpts,
+} from "./argv.js";
 import { defaultMachine, findMachine, timeoutScale, X86_64 } from "./profiles.js";
 
 const base: QemuArgvOpts = {
@@ -52,7 +63,10 @@ t.test("kernel command line: console first, every argument explained, --append l
   const args = kernelCmdline(X86_64, base.machine, ["lsm=yama", "loglevel=8"]);
   t.equal(args[0]?.arg, "console=ttyS0");
   for (const a of args) t.ok(a.why.length > 5, `${a.arg} says why`);
-  t.same(args.slice(-2).map((a) => a.arg), ["lsm=yama", "loglevel=8"]);
+  t.same(
+    args.slice(-2).map((a) => a.arg),
+    ["lsm=yama", "loglevel=8"],
+  );
   const line = after(buildQemuArgv({ ...base, append: ["lsm=yama"] }), "-append") ?? "";
   t.match(line, /^console=ttyS0 panic=-1 rdinit=\/init .* lsm=yama$/);
   t.match(line, /printk\.devkmsg=on/);
@@ -61,11 +75,16 @@ t.test("kernel command line: console first, every argument explained, --append l
 t.test("virtio ports: pci controller, named ports, socket or file backends", async (t) => {
   const sock = virtioPortArgs(X86_64, base.machine, base.ports);
   t.same(sock, [
-    "-device", "virtio-serial-pci,id=vser0",
-    "-chardev", "socket,id=results,path=/s/results.sock",
-    "-device", "virtserialport,bus=vser0.0,chardev=results,name=org.kharness.results",
-    "-chardev", "socket,id=control,path=/s/control.sock",
-    "-device", "virtserialport,bus=vser0.0,chardev=control,name=org.kharness.control",
+    "-device",
+    "virtio-serial-pci,id=vser0",
+    "-chardev",
+    "socket,id=results,path=/s/results.sock",
+    "-device",
+    "virtserialport,bus=vser0.0,chardev=results,name=org.kharness.results",
+    "-chardev",
+    "socket,id=control,path=/s/control.sock",
+    "-device",
+    "virtserialport,bus=vser0.0,chardev=control,name=org.kharness.control",
   ]);
   const file = virtioPortArgs(X86_64, base.machine, { kind: "file", results: "/r/res.log", control: "/r/ctl.log" });
   t.equal(file[3], "file,id=results,path=/r/res.log");
@@ -92,7 +111,11 @@ t.test("--append may fill the kernel command line to COMMAND_LINE_SIZE - 1 bytes
   const room = X86_64.commandLineSize - 1 - ours - 1; // one space joins ours and the user's
   t.equal(appendTooLong(X86_64, machine, [`x=${"y".repeat(room - 2)}`]), undefined, "exactly full fits");
   t.match(appendTooLong(X86_64, machine, [`x=${"y".repeat(room - 1)}`]), /would be 2048 bytes, but x86_64 kernels keep at most 2047/);
-  t.match(appendTooLong(X86_64, machine, [`x=${"\u00e9".repeat(Math.floor(room / 2) + 1)}`]), /would be \d+ bytes/, "counted in bytes: in characters it would fit");
+  t.match(
+    appendTooLong(X86_64, machine, [`x=${"\u00e9".repeat(Math.floor(room / 2) + 1)}`]),
+    /would be \d+ bytes/,
+    "counted in bytes: in characters it would fit",
+  );
 });
 
 t.test("replay.sh: the run's argv with ports on files, extra QEMU options and stdin from /dev/null", async (t) => {

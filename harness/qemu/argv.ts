@@ -41,8 +41,10 @@ export function isolationArgs(): string[] {
   return [
     "-nodefaults", // no default VGA, floppy, CD-ROM, monitor or serial: we add exactly what we need
     "-no-reboot", // a guest reboot (panic=-1, triple fault) ends QEMU instead of booting again
-    "-display", "none",
-    "-nic", "none", // tests use loopback in their own network namespaces
+    "-display",
+    "none",
+    "-nic",
+    "none", // tests use loopback in their own network namespaces
   ];
 }
 
@@ -99,11 +101,16 @@ export function serialArgs(): string[] {
 export function virtioPortArgs(profile: ArchProfile, machine: MachineProfile, ports: PortBackend): string[] {
   const chardev = (id: string, p: string) => (ports.kind === "socket" ? `socket,id=${id},path=${p}` : `file,id=${id},path=${p}`);
   return [
-    "-device", `${profile.virtioSerialDevice[machine.virtioTransport]},id=vser0`,
-    "-chardev", chardev("results", ports.results),
-    "-device", `virtserialport,bus=vser0.0,chardev=results,name=${RESULTS_PORT}`,
-    "-chardev", chardev("control", ports.control),
-    "-device", `virtserialport,bus=vser0.0,chardev=control,name=${CONTROL_PORT}`,
+    "-device",
+    `${profile.virtioSerialDevice[machine.virtioTransport]},id=vser0`,
+    "-chardev",
+    chardev("results", ports.results),
+    "-device",
+    `virtserialport,bus=vser0.0,chardev=results,name=${RESULTS_PORT}`,
+    "-chardev",
+    chardev("control", ports.control),
+    "-device",
+    `virtserialport,bus=vser0.0,chardev=control,name=${CONTROL_PORT}`,
   ];
 }
 

@@ -21,12 +21,16 @@ async function fakeBoot(t: Test, scenario: string, over: Partial<BootOpts> = {},
   const consoleChunks: Buffer[] = [];
   const t0 = Date.now();
   const res = await bootGuest(
-    { exec: createExec(), signal, onProgress: (e) => {
+    {
+      exec: createExec(),
+      signal,
+      onProgress: (e) => {
         events.push(e);
         const key = e.kind === "guest" ? e.event : e.kind === "info" && e.message.startsWith("kernel panic") ? "panic" : e.kind;
         if (!at.has(key)) at.set(key, Date.now());
         onEvent?.(e);
-      } },
+      },
+    },
     {
       kernel: { path: "/nonexistent/vmlinuz", source: "image" },
       payload: { initramfsPath: "/nonexistent/initramfs.cpio", programs: [], modules: [] },

@@ -12,7 +12,12 @@ import { buildTestPayload, findTestKernel, type TestProgram } from "../../test/s
 // Generous: these run under TCG on loaded CI machines.
 const BOOT_TIMEOUT_SEC = 120;
 
-async function boot(t: Test, kernel: KernelImage, programs: TestProgram[], opts: { modules?: { hostPath: string; guestPath: string }[]; append?: string[]; signal?: AbortSignal; onEvent?: (e: ProgressEvent) => void } = {}) {
+async function boot(
+  t: Test,
+  kernel: KernelImage,
+  programs: TestProgram[],
+  opts: { modules?: { hostPath: string; guestPath: string }[]; append?: string[]; signal?: AbortSignal; onEvent?: (e: ProgressEvent) => void } = {},
+) {
   const dir = await fs.mkdtemp(path.join(os.tmpdir(), "kharness-vm-test-"));
   t.teardown(() => fs.rm(dir, { recursive: true, force: true }));
   const exec = createExec();
@@ -126,9 +131,17 @@ t.test("6.12: a program printing without end is cut at the output cap, killed at
   const kernel = await findTestKernel("default");
   if (!kernel) return t.skip("no default kernel (run npm run setup)", () => undefined);
   // A 1 MiB cap instead of the default 16 MiB keeps the test short under TCG (16 MiB took 30-90 s).
-  const { res, results } = await boot(t, kernel, [{ name: "spews", mode: "spew", timeoutSec: 15 }, { name: "after", mode: "ok" }], {
-    append: ["kharness.output_cap=1048576"],
-  });
+  const { res, results } = await boot(
+    t,
+    kernel,
+    [
+      { name: "spews", mode: "spew", timeoutSec: 15 },
+      { name: "after", mode: "ok" },
+    ],
+    {
+      append: ["kharness.output_cap=1048576"],
+    },
+  );
   t.equal(res.end, "poweroff", res.endDetail ?? "");
   t.ok(results.length < 1.1 * 1024 * 1024, `results.log is ${results.length} bytes`);
   t.match(results, /\n# kharness: output truncated after 1048576 bytes\nnot ok 1 spews # TIMEOUT 15 seconds\n/);

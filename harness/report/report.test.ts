@@ -17,23 +17,24 @@ const fixture = (name: string): RunResult => parseLog(readFileSync(path.join(tes
 const tmp = mkdtempSync(path.join(os.tmpdir(), "kharness-report-"));
 
 // A run with every status, a nasty name and a long log.
-const NASTY = [
-  "KTAP version 1",
-  "1..9",
-  "ok 1 pass_me",
-  "not ok 2 fail <&> \"quoted\" 'single' \u0001ctl",
-  "ok 3 skip_me # SKIP not here",
-  "not ok 4 xfail_me # XFAIL known",
-  "ok 5 xpass_me # XPASS",
-  "not ok 6 timeout_me # TIMEOUT 45 seconds",
-  "not ok 7 error_me # error could not start",
-  "# selftests: kharness: prog",
-  "# 1..2",
-  ...Array.from({ length: 3000 }, (_, i) => `# # line ${i} ${"x".repeat(20)}`),
-  "# ok 1 case_a",
-  "# ok 2 case_b",
-  "not ok 8 prog # exit=1",
-].join("\n") + "\n";
+const NASTY =
+  [
+    "KTAP version 1",
+    "1..9",
+    "ok 1 pass_me",
+    "not ok 2 fail <&> \"quoted\" 'single' \u0001ctl",
+    "ok 3 skip_me # SKIP not here",
+    "not ok 4 xfail_me # XFAIL known",
+    "ok 5 xpass_me # XPASS",
+    "not ok 6 timeout_me # TIMEOUT 45 seconds",
+    "not ok 7 error_me # error could not start",
+    "# selftests: kharness: prog",
+    "# 1..2",
+    ...Array.from({ length: 3000 }, (_, i) => `# # line ${i} ${"x".repeat(20)}`),
+    "# ok 1 case_a",
+    "# ok 2 case_b",
+    "not ok 8 prog # exit=1",
+  ].join("\n") + "\n";
 
 const runs: [string, RunResult][] = [
   ["panic-mid-test", fixture("panic-mid-test.log")],

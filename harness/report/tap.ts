@@ -9,7 +9,12 @@ const INDENT = "    ";
 
 /** A name safe on a result line: no `#` (it would start a directive), no line breaks, never empty. */
 function lineName(t: TestResult): string {
-  const n = UNSAFE.test(t.name) ? t.name.replace(/#/g, "_").replace(/[\r\n]+/g, " ").trim() : t.name;
+  const n = UNSAFE.test(t.name)
+    ? t.name
+        .replace(/#/g, "_")
+        .replace(/[\r\n]+/g, " ")
+        .trim()
+    : t.name;
   return n || t.id.slice(t.id.lastIndexOf(".") + 1);
 }
 
@@ -17,7 +22,12 @@ const UNSAFE = /[#\r\n]|^\s|\s$/;
 
 function oneLine(text: string | undefined): string {
   if (text === undefined) return "";
-  return UNSAFE.test(text) ? text.replace(/[\r\n]+/g, " ").replace(/#/g, "_").trim() : text;
+  return UNSAFE.test(text)
+    ? text
+        .replace(/[\r\n]+/g, " ")
+        .replace(/#/g, "_")
+        .trim()
+    : text;
 }
 
 /** The result line for a status: failures are `not ok` so kunit.py counts them as failed too. */

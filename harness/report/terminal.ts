@@ -39,7 +39,12 @@ export function renderTerminal(run: RunResult, opts: TerminalOptions): string {
   const reported = listReportedTests(run.tests);
   const failing = reported.filter((t) => t.status !== "PASS" && t.status !== "XFAIL" && t.status !== "SKIP");
   out.push(...renderPrograms(run.tests, paint));
-  out.push(...renderSkips(reported.filter((t) => t.status === "SKIP"), paint));
+  out.push(
+    ...renderSkips(
+      reported.filter((t) => t.status === "SKIP"),
+      paint,
+    ),
+  );
   failing.slice(0, MAX_DETAILED).forEach((t) => out.push(...renderFailure(t, paint)));
   if (failing.length > MAX_DETAILED) out.push(`... and ${failing.length - MAX_DETAILED} more failing tests (see results.json)`, "");
   // Kernel reports attached to tests not detailed above (a test that still passed without --fail-on-warn, or a
@@ -53,8 +58,7 @@ export function renderTerminal(run: RunResult, opts: TerminalOptions): string {
   walk(run.tests);
   // Reports outside every test that fail the run are the `kernel` entry's, listed above; what is left here did not fail it.
   for (const e of run.kernelEvents) out.push(paint("33", `kernel ${e.kind} outside any test (${WARN_HINT[e.kind] ?? "shown only"}): ${e.title}`));
-  for (const d of run.diagnostics.filter((d) => d.level !== "info").slice(0, 20))
-    out.push(`${d.level}: ${d.message}${d.where ? ` [${d.where}]` : ""}`);
+  for (const d of run.diagnostics.filter((d) => d.level !== "info").slice(0, 20)) out.push(`${d.level}: ${d.message}${d.where ? ` [${d.where}]` : ""}`);
   const parts: string[] = [];
   const entries: [Status, number][] = [
     ["PASS", s.pass],

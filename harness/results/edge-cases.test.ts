@@ -41,7 +41,10 @@ t.test("2. kernel messages between results, and a kernel message spliced into th
   t.equal(byId(run, "net_rules")?.status, "PASS", "the spliced top-level line is rejoined");
   t.equal(byId(run, "net_layers")?.status, "FAIL");
   t.match(run.summary, { pass: 3, fail: 1, total: 4 });
-  t.notOk(flat(run.tests).some((x) => /clocksource|virtio_net/.test(x.name)), "kernel text never becomes a name");
+  t.notOk(
+    flat(run.tests).some((x) => /clocksource|virtio_net/.test(x.name)),
+    "kernel text never becomes a name",
+  );
 });
 
 t.test("3. \\r\\n, \\r\\r\\n and a lone \\r", async (t) => {
@@ -65,7 +68,10 @@ t.test("5. panic in the middle of a test: running test CRASH with the panic text
   const running = byId(run, "net_tcp.tcp.ipv4.bind_denied");
   t.equal(running?.status, "CRASH", "the kmsg marker names the running case");
   t.ok(running?.kernelEvents.some((e) => e.kind === "panic" && /Kernel panic - not syncing: Fatal exception/.test(e.title)));
-  t.ok(running?.kernelEvents.some((e) => e.kind === "oops" && e.lines.some((l) => /RIP: 0010:landlock_check/.test(l))), "the oops report lines are kept");
+  t.ok(
+    running?.kernelEvents.some((e) => e.kind === "oops" && e.lines.some((l) => /RIP: 0010:landlock_check/.test(l))),
+    "the oops report lines are kept",
+  );
   t.equal(byId(run, "net_tcp.tcp.ipv4.bind_allowed")?.status, "PASS");
   t.equal(byId(run, "net_tcp.test_3")?.status, "CRASH");
   t.match(byId(run, "net_tcp.test_3")?.reason, /not run: kernel crashed/);
@@ -74,7 +80,10 @@ t.test("5. panic in the middle of a test: running test CRASH with the panic text
   t.equal(byId(run, "test_3")?.status, "CRASH");
   t.match(run.summary, { pass: 1, crash: 4, total: 5 });
   t.ok(runFailed(run));
-  t.notOk(flat(run.tests).some((x) => x.log.some((l) => /^kharness: (start|end) /.test(l))), "kmsg markers are protocol, not log");
+  t.notOk(
+    flat(run.tests).some((x) => x.log.some((l) => /^kharness: (start|end) /.test(l))),
+    "kmsg markers are protocol, not log",
+  );
 });
 
 t.test("6. output cut mid-line at the end is never a pass", async (t) => {
@@ -279,8 +288,14 @@ t.test("23. very large input: memory stays bounded", async (t) => {
   // Unindented kernel lines belong to the program, not to its case.
   const log = byId(run, "spew")?.log ?? [];
   t.ok(log.length <= 51, `log capped (${log.length} lines)`);
-  t.ok(log.some((l) => /log lines omitted/.test(l)), "the cut is marked");
+  t.ok(
+    log.some((l) => /log lines omitted/.test(l)),
+    "the cut is marked",
+  );
   const ev = flat(run.tests).flatMap((x) => x.kernelEvents);
-  t.ok(ev.every((e) => e.lines.length <= 121), "kernel report lines capped");
+  t.ok(
+    ev.every((e) => e.lines.length <= 121),
+    "kernel report lines capped",
+  );
   t.ok(grown < 64 * 1024 * 1024, `heap grew ${Math.round(grown / 1e6)} MB for ~100 MB of input`);
 });

@@ -8,5 +8,14 @@ export { classifyKtapLine, statusOfResult, describeExitCode } from "./ktap-line.
 export type { KtapLine, ResultLine, Directive } from "./ktap-line.js";
 export { createKernelScanner, MAX_EVENT_LINES, MAX_EVENTS } from "./kernel-events.js";
 export { toIdSegment } from "./ktap-tree.js";
-export { parseRunLogs, parseRunManifest, makeRunManifest, programsFromInitramfs, nameUnstartedPrograms, bootFromResultsJson, ManifestError, MANIFEST_VERSION } from "./run-logs.js";
+export {
+  parseRunLogs,
+  parseRunManifest,
+  makeRunManifest,
+  programsFromInitramfs,
+  nameUnstartedPrograms,
+  bootFromResultsJson,
+  ManifestError,
+  MANIFEST_VERSION,
+} from "./run-logs.js";
 export type { RunLogs, RunManifest, LogChunks } from "./run-logs.js";

@@ -16,7 +16,10 @@ interface Rule {
 const RULES: Rule[] = [
   { kind: "panic", re: /Kernel panic - not syncing/ },
   { kind: "kasan", re: /BUG: KASAN:/ },
-  { kind: "lockdep", re: /WARNING: (?:possible (?:circular|recursive) locking|inconsistent lock state|suspicious RCU usage|possible irq lock inversion|lock held when returning|bad unlock balance|held lock freed|nested lock)/ },
+  {
+    kind: "lockdep",
+    re: /WARNING: (?:possible (?:circular|recursive) locking|inconsistent lock state|suspicious RCU usage|possible irq lock inversion|lock held when returning|bad unlock balance|held lock freed|nested lock)/,
+  },
   { kind: "oops", re: /^Oops:|\bOops: \d|general protection fault|BUG: unable to handle (?:page fault|kernel)|BUG: kernel NULL pointer dereference/ },
   { kind: "bug", re: /^BUG:|kernel BUG at / },
   { kind: "warning", re: /^WARNING:/ },
@@ -81,7 +84,8 @@ export function createKernelScanner(onClose: (e: KernelEvent) => void): KernelSc
           const m = MARKER.exec(rest);
           if (m) return { kind: "marker", action: m[1] as "start" | "end", id: m[2] ?? "" };
           // Only a kmsg line (nothing but an optional tag before it), never a KTAP line naming a program "poweroff".
-          if (LIFECYCLE.test(rest) && !line.slice(0, at).includes("#")) return { kind: "marker", action: rest.startsWith("kharness: init") ? "init" : "poweroff" };
+          if (LIFECYCLE.test(rest) && !line.slice(0, at).includes("#"))
+            return { kind: "marker", action: rest.startsWith("kharness: init") ? "init" : "poweroff" };
         }
       }
       const trimmed = line.charCodeAt(0) === 32 || line.charCodeAt(0) === 9 ? line.trimStart() : line;

@@ -61,7 +61,17 @@ function measure(line: string, end: number = line.length): number {
 export function classifyKtapLine(line: string): KtapLine {
   // Fast path: most lines start with a letter and are not KTAP at all.
   const c0 = line.charCodeAt(0);
-  if (c0 !== 32 && c0 !== 9 && c0 !== 35 /* # */ && c0 !== 111 /* o */ && c0 !== 110 /* n */ && c0 !== 49 /* 1 */ && c0 !== 75 /* K */ && c0 !== 84 /* T */ && c0 !== 66 /* B */)
+  if (
+    c0 !== 32 &&
+    c0 !== 9 &&
+    c0 !== 35 /* # */ &&
+    c0 !== 111 /* o */ &&
+    c0 !== 110 /* n */ &&
+    c0 !== 49 /* 1 */ &&
+    c0 !== 75 /* K */ &&
+    c0 !== 84 /* T */ &&
+    c0 !== 66 /* B */
+  )
     return OTHER_AT_0;
   let i = 0;
   for (;;) {
@@ -209,11 +219,37 @@ export function looksLikeCutResult(line: string): boolean {
 }
 
 const SIGNALS: Record<number, string> = {
-  1: "SIGHUP", 2: "SIGINT", 3: "SIGQUIT", 4: "SIGILL", 5: "SIGTRAP", 6: "SIGABRT", 7: "SIGBUS", 8: "SIGFPE",
-  9: "SIGKILL", 10: "SIGUSR1", 11: "SIGSEGV", 12: "SIGUSR2", 13: "SIGPIPE", 14: "SIGALRM", 15: "SIGTERM",
-  16: "SIGSTKFLT", 17: "SIGCHLD", 18: "SIGCONT", 19: "SIGSTOP", 20: "SIGTSTP", 21: "SIGTTIN", 22: "SIGTTOU",
-  23: "SIGURG", 24: "SIGXCPU", 25: "SIGXFSZ", 26: "SIGVTALRM", 27: "SIGPROF", 28: "SIGWINCH", 29: "SIGIO",
-  30: "SIGPWR", 31: "SIGSYS",
+  1: "SIGHUP",
+  2: "SIGINT",
+  3: "SIGQUIT",
+  4: "SIGILL",
+  5: "SIGTRAP",
+  6: "SIGABRT",
+  7: "SIGBUS",
+  8: "SIGFPE",
+  9: "SIGKILL",
+  10: "SIGUSR1",
+  11: "SIGSEGV",
+  12: "SIGUSR2",
+  13: "SIGPIPE",
+  14: "SIGALRM",
+  15: "SIGTERM",
+  16: "SIGSTKFLT",
+  17: "SIGCHLD",
+  18: "SIGCONT",
+  19: "SIGSTOP",
+  20: "SIGTSTP",
+  21: "SIGTTIN",
+  22: "SIGTTOU",
+  23: "SIGURG",
+  24: "SIGXCPU",
+  25: "SIGXFSZ",
+  26: "SIGVTALRM",
+  27: "SIGPROF",
+  28: "SIGWINCH",
+  29: "SIGIO",
+  30: "SIGPWR",
+  31: "SIGSYS",
 };
 
 /** Describes a program's exit code as a reason: 128+N means killed by signal N (x86 numbering). */

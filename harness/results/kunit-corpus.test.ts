@@ -114,7 +114,10 @@ if (!kunitDir) {
       const kernel = run.tests.find((x) => x.id === "kernel");
       t.equal(kernel?.status, "CRASH");
       t.match(kernel?.reason, /^kernel panic after string-stream-test, the last test: Kernel panic - not syncing: VFS: Unable to mount root fs/);
-      t.ok(kernel?.kernelEvents.some((e) => e.kind === "panic" && e.testId === "kernel"), "the panic report is attached to it");
+      t.ok(
+        kernel?.kernelEvents.some((e) => e.kind === "panic" && e.testId === "kernel"),
+        "the panic report is attached to it",
+      );
       t.same(run.kernelEvents, [], "nothing is left outside an entry");
       t.match(run.summary, { fail: 0, error: 0, crash: 1 });
       t.ok(runFailed(run), "a panic after every result line fails the run");
@@ -127,7 +130,10 @@ if (!kunitDir) {
     t.equal(run.tests[0]?.name, "kunit-resource-test");
     const crashed = run.tests.find((x) => x.name === "string-stream-test");
     t.equal(crashed?.status, "CRASH");
-    t.ok(crashed?.kernelEvents.some((e) => e.kind === "panic"), "the panic is attached to the running suite");
+    t.ok(
+      crashed?.kernelEvents.some((e) => e.kind === "panic"),
+      "the panic is attached to the running suite",
+    );
     t.ok(run.summary.crash >= 1);
   });
 

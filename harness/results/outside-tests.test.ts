@@ -68,18 +68,41 @@ for (const c of CASES) {
     t.test(`${c.name}, ${path_}: every program passes, the run fails with a CRASH entry \`kernel\` carrying the report`, async (t) => {
       const r = run();
       const byId = new Map(leaves(r.tests).map((x) => [x.id, x.status]));
-      for (const id of ["net_tcp.tcp.ipv4.bind_allowed", "net_tcp.tcp.ipv4.bind_denied", "net_rules.rules.ipv4.connect_allowed", "net_rules.rules.ipv4.connect_denied"])
+      for (const id of [
+        "net_tcp.tcp.ipv4.bind_allowed",
+        "net_tcp.tcp.ipv4.bind_denied",
+        "net_rules.rules.ipv4.connect_allowed",
+        "net_rules.rules.ipv4.connect_denied",
+      ])
         t.equal(byId.get(id), "PASS", `${id} keeps its PASS: the report was not during it`);
-      t.same(r.tests.map((x) => x.id), ["net_tcp", "net_rules", KERNEL_ENTRY_ID], "the run-level entry comes after the programs");
+      t.same(
+        r.tests.map((x) => x.id),
+        ["net_tcp", "net_rules", KERNEL_ENTRY_ID],
+        "the run-level entry comes after the programs",
+      );
       const k = r.tests[2]!;
       t.equal(k.status, "CRASH");
       t.match(k.reason, c.reason, "its reason says what and where");
-      t.same(k.kernelEvents.map((e) => e.kind), c.kinds, "one event per report (x86's `Oops:` line stays in its report)");
-      t.ok(k.kernelEvents.every((e) => e.testId === KERNEL_ENTRY_ID && e.lines.length >= 3 && e.atMs !== undefined), "the whole report, attached, with its time");
+      t.same(
+        k.kernelEvents.map((e) => e.kind),
+        c.kinds,
+        "one event per report (x86's `Oops:` line stays in its report)",
+      );
+      t.ok(
+        k.kernelEvents.every((e) => e.testId === KERNEL_ENTRY_ID && e.lines.length >= 3 && e.atMs !== undefined),
+        "the whole report, attached, with its time",
+      );
       t.same(r.kernelEvents, [], "no report is left outside an entry");
       t.match(r.summary, { pass: 4, crash: 1, total: 5 });
       t.ok(runFailed(r));
-      t.equal(exitCodeForRun({ ...r, ...(path_.startsWith("two") ? { boot: { end: c.end.end as "poweroff", accel: "tcg", machine: "pc", durations: { totalMs: 1 } } } : {}) }, { bisect: false }), 1, "exit code 1");
+      t.equal(
+        exitCodeForRun(
+          { ...r, ...(path_.startsWith("two") ? { boot: { end: c.end.end as "poweroff", accel: "tcg", machine: "pc", durations: { totalMs: 1 } } } : {}) },
+          { bisect: false },
+        ),
+        1,
+        "exit code 1",
+      );
     });
   }
 }
@@ -94,12 +117,18 @@ t.test("the KASAN report ends at its closing rule: the next program's lines are 
 
 t.test("every report format shows the run-level entry with its report", async (t) => {
   const r = twoStream("oops-and-panic-after-last-result", { end: "panic" });
-  t.match(renderTerminal(r, { color: false }), /CRASH {3}kernel: kernel oops after net_rules, the last test: BUG: unable to handle page fault[^\n]*\n(?:.*\n)*? {4}kernel panic: Kernel panic - not syncing: Fatal exception in interrupt\n(?:.*\n)*FAILED: pass 4, fail 0, crash 1 \(total 5\)\n$/);
+  t.match(
+    renderTerminal(r, { color: false }),
+    /CRASH {3}kernel: kernel oops after net_rules, the last test: BUG: unable to handle page fault[^\n]*\n(?:.*\n)*? {4}kernel panic: Kernel panic - not syncing: Fatal exception in interrupt\n(?:.*\n)*FAILED: pass 4, fail 0, crash 1 \(total 5\)\n$/,
+  );
   const json = JSON.parse(renderJson(r));
   t.equal(json.passed, false);
   t.match(json.tests[2], { id: "kernel", status: "CRASH", kernelEvents: [{ kind: "oops" }, { kind: "panic" }] });
   const junit = renderJunit(r);
-  t.match(junit, /<testsuite name="kernel" tests="1" failures="0" errors="1" skipped="0"[^>]*>\s*<testcase classname="kharness" name="kernel"[^>]*>\s*<error type="CRASH" message="kernel oops after net_rules/);
+  t.match(
+    junit,
+    /<testsuite name="kernel" tests="1" failures="0" errors="1" skipped="0"[^>]*>\s*<testcase classname="kharness" name="kernel"[^>]*>\s*<error type="CRASH" message="kernel oops after net_rules/,
+  );
   t.match(junit, /\[kernel panic\] Kernel panic - not syncing: Fatal exception in interrupt\n {2}Kernel panic - not syncing/, "the report in system-out");
   const kcidb = JSON.parse(renderKcidb(r, { origin: "kharness", runId: "r1" }));
   const kt = kcidb.tests.find((x: { path: string }) => x.path === "kernel");
@@ -116,10 +145,16 @@ t.test("a WARNING outside every test is shown but does not fail the run; --fail-
     ["one log", single("warning-between-programs")],
     ["two streams", twoStream("warning-between-programs", { end: "poweroff" })],
   ] as const) {
-    t.notOk(r.tests.some((x) => x.id === KERNEL_ENTRY_ID), `${how}: no entry`);
+    t.notOk(
+      r.tests.some((x) => x.id === KERNEL_ENTRY_ID),
+      `${how}: no entry`,
+    );
     t.equal(r.kernelEvents[0]?.kind, "warning", `${how}: the report stays in the run's kernelEvents`);
     t.notOk(runFailed(r), `${how}: passes`);
-    t.match(renderTerminal(r, { color: false }), /kernel warning outside any test \(not a failure without --fail-on-warn\): WARNING: CPU: 0 PID: 12 at net\/core\/sock\.c:2240/);
+    t.match(
+      renderTerminal(r, { color: false }),
+      /kernel warning outside any test \(not a failure without --fail-on-warn\): WARNING: CPU: 0 PID: 12 at net\/core\/sock\.c:2240/,
+    );
     t.match(renderTap(r), /\n# kernel warning outside any test: WARNING: CPU: 0 PID: 12/);
   }
   for (const [how, r] of [
@@ -152,19 +187,36 @@ t.test("a boot that died after every result line, with no report to show for it,
   }
   const p = createRunParser();
   p.pushResults(results);
-  t.notOk(p.finish({ end: "poweroff" }).tests.some((x) => x.id === KERNEL_ENTRY_ID), "a clean poweroff adds nothing");
-  t.notOk(parseLog(results).tests.some((x) => x.id === KERNEL_ENTRY_ID), "nor does the end of a TAP file");
+  t.notOk(
+    p.finish({ end: "poweroff" }).tests.some((x) => x.id === KERNEL_ENTRY_ID),
+    "a clean poweroff adds nothing",
+  );
+  t.notOk(
+    parseLog(results).tests.some((x) => x.id === KERNEL_ENTRY_ID),
+    "nor does the end of a TAP file",
+  );
 });
 
 t.test("a test's own output that looks like a report is not one", async (t) => {
-  const r = parseLog("KTAP version 1\n1..1\n# selftests: kharness: p\n# WARNING: the test printed this\n# # BUG: so did this\nok 1 p # SKIP Kernel panic - not syncing is in the reason\n");
+  const r = parseLog(
+    "KTAP version 1\n1..1\n# selftests: kharness: p\n# WARNING: the test printed this\n# # BUG: so did this\nok 1 p # SKIP Kernel panic - not syncing is in the reason\n",
+  );
   t.same(r.kernelEvents, []);
-  t.same(r.tests.map((x) => x.id), ["p"]);
+  t.same(
+    r.tests.map((x) => x.id),
+    ["p"],
+  );
 });
 
 t.test("the run-level id stays unique next to a program called kernel", async (t) => {
   const r = parseLog("KTAP version 1\n1..1\nok 1 kernel\n[    1.000000] kernel BUG at mm/x.c:1!\n[    1.000001] ---[ end trace 0 ]---\n");
-  t.same(r.tests.map((x) => [x.id, x.status]), [["kernel", "PASS"], ["kernel~2", "CRASH"]]);
+  t.same(
+    r.tests.map((x) => [x.id, x.status]),
+    [
+      ["kernel", "PASS"],
+      ["kernel~2", "CRASH"],
+    ],
+  );
 });
 
 t.test("a kernel fault followed by silence is a failure (1), not 'could not test' (3, or 125 under --bisect)", async (t) => {
@@ -176,5 +228,9 @@ t.test("a kernel fault followed by silence is a failure (1), not 'could not test
   t.equal(exitCodeForRun(withBoot, { bisect: true }), 1, "--bisect: the commit is bad, not skipped");
   // Silence with no fault report is still infrastructure: the kernel was not shown to be at fault.
   const quiet = twoStream("warning-between-programs", { end: "idle" });
-  t.equal(exitCodeForRun({ ...quiet, boot: { end: "idle", accel: "tcg", machine: "pc", durations: { totalMs: 1 } } }, { bisect: true }), 125, "no fault report: 125");
+  t.equal(
+    exitCodeForRun({ ...quiet, boot: { end: "idle", accel: "tcg", machine: "pc", durations: { totalMs: 1 } } }, { bisect: true }),
+    125,
+    "no fault report: 125",
+  );
 });

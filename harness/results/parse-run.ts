@@ -263,7 +263,11 @@ function scanKernelLine(kernelLog: KernelLogState, text: string, raw: string, op
   }
   kernelLog.unattributed.push(ev);
   const tree = kernelLog.markersInUse ? undefined : kernelLog.structure();
-  kernelLog.outside.set(ev, { after: kernelLog.markersInUse ? kernelLog.lastEnded : tree?.lastTopLevel(), shutdown: kernelLog.poweredOff, ...(kernelLog.markersInUse || tree ? {} : { unknown: true }) });
+  kernelLog.outside.set(ev, {
+    after: kernelLog.markersInUse ? kernelLog.lastEnded : tree?.lastTopLevel(),
+    shutdown: kernelLog.poweredOff,
+    ...(kernelLog.markersInUse || tree ? {} : { unknown: true }),
+  });
   return false;
 }
 
@@ -418,7 +422,16 @@ function buildKernelEntry(
   for (let k = 2; tests.some((t) => t.id === id); k++) id = `${KERNEL_ENTRY_ID}~${k}`;
   const events = outsideEvents.splice(0);
   for (const e of events) e.testId = id;
-  const entry: TestResult = { id, name: KERNEL_ENTRY_ID, status: worst.status, reason: worst.reason + more, log: lines, kernelEvents: events, children: [], durationMs: 0 };
+  const entry: TestResult = {
+    id,
+    name: KERNEL_ENTRY_ID,
+    status: worst.status,
+    reason: worst.reason + more,
+    log: lines,
+    kernelEvents: events,
+    children: [],
+    durationMs: 0,
+  };
   const first = events.find((e) => e.atMs !== undefined);
   if (first?.atMs !== undefined) entry.startMs = first.atMs;
   return entry;
@@ -470,7 +483,8 @@ function buildRun(tree: KtapTree, kernelLog: KernelLogState, end: StreamEnd, cut
   kernelLog.scanner.flush();
   // A file that shows a panic ended because the kernel crashed, not because the file was short; one that reaches
   // init's `poweroff` (and no panic) ended as a run does.
-  const effective: StreamEnd = end.end !== "eof" ? end : kernelLog.sawPanic ? { ...end, end: "panic" } : kernelLog.poweredOff ? { ...end, end: "poweroff" } : end;
+  const effective: StreamEnd =
+    end.end !== "eof" ? end : kernelLog.sawPanic ? { ...end, end: "panic" } : kernelLog.poweredOff ? { ...end, end: "poweroff" } : end;
   let why = describeAbnormalEnd(effective);
   if (why === undefined && cut) why = "the output was cut off";
   const built = tree.finish(why);
@@ -509,12 +523,23 @@ function buildRun(tree: KtapTree, kernelLog: KernelLogState, end: StreamEnd, cut
     for (const e of tests[0]!.kernelEvents) e.testId = id;
     diagnostics.push({ level: "error", message: reason });
   } else {
-    if (tests.length === 0) tests.push({ id: "skip_all", name: "all tests skipped by the plan", status: "SKIP", reason: built.skipAll, log: [], kernelEvents: [], children: [], durationMs: 0 });
+    if (tests.length === 0)
+      tests.push({
+        id: "skip_all",
+        name: "all tests skipped by the plan",
+        status: "SKIP",
+        reason: built.skipAll,
+        log: [],
+        kernelEvents: [],
+        children: [],
+        durationMs: 0,
+      });
     const entry = buildKernelEntry(tests, kernelEvents, kernelLog, end, opts.failOnWarn ?? false);
     if (entry) tests.push(entry);
   }
   if (kernelLog.scanner.dropped > 0) diagnostics.push({ level: "warning", message: `${kernelLog.scanner.dropped} further kernel reports were not kept` });
-  if (end.end !== "poweroff" && end.end !== "eof") diagnostics.push({ level: "error", message: `the boot ended with ${end.end}${end.detail ? `: ${end.detail}` : ""}` });
+  if (end.end !== "poweroff" && end.end !== "eof")
+    diagnostics.push({ level: "error", message: `the boot ended with ${end.end}${end.detail ? `: ${end.detail}` : ""}` });
   if (opts.programs) nameUnstartedTests(tests, opts.programs);
   const couldNotTest = couldNotTestOf(tests, end);
   return { schemaVersion: RESULTS_SCHEMA_VERSION, tests, summary: summarize(tests), diagnostics, kernelEvents, ...(couldNotTest ? { couldNotTest } : {}) };

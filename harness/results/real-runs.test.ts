@@ -27,11 +27,17 @@ function replay(results: Buffer, consoleLog: Buffer): RunResult {
 t.test("Debian 6.12 default run: 169 pass, socket_create's 86 skip with the probe's reason", async (t) => {
   const run = replay(read("debian-6.12-default-run.results.log"), read("debian-6.12-default-run.console.log"));
   t.match(run.summary, { pass: 169, skip: 86, fail: 0, crash: 0, error: 0, total: 255 });
-  t.same(run.tests.map((x) => x.id), ["net_abi", "net_rules", "net_tcp", "net_unrestricted", "net_layers", "socket_create"]);
+  t.same(
+    run.tests.map((x) => x.id),
+    ["net_abi", "net_rules", "net_tcp", "net_unrestricted", "net_layers", "socket_create"],
+  );
   const sock = leaves(run.tests).filter((x) => x.id.startsWith("socket_create."));
   t.ok(sock.every((x) => x.status === "SKIP" && x.reason === "socket creation control not supported by this kernel"));
   t.same(run.kernelEvents, [], "a clean boot has no kernel reports");
-  t.ok(leaves(run.tests).every((x) => !x.log.some((l) => l.includes("kharness: start"))), "kmsg markers stay out of test logs");
+  t.ok(
+    leaves(run.tests).every((x) => !x.log.some((l) => l.includes("kharness: start"))),
+    "kmsg markers stay out of test logs",
+  );
 });
 
 t.test("the same run's console log alone has no KTAP: a failure to run, never a pass", async (t) => {

@@ -35,16 +35,30 @@ export function parseRunManifest(text: string, source: string): RunManifest {
     throw new ManifestError(`${source}: not JSON (${(e as Error).message})`);
   }
   const m = doc as Partial<RunManifest> | null;
-  if (!m || typeof m !== "object" || m.schemaVersion !== MANIFEST_VERSION || !Array.isArray(m.programs) || !m.programs.every((p) => p && typeof p.name === "string"))
+  if (
+    !m ||
+    typeof m !== "object" ||
+    m.schemaVersion !== MANIFEST_VERSION ||
+    !Array.isArray(m.programs) ||
+    !m.programs.every((p) => p && typeof p.name === "string")
+  )
     throw new ManifestError(`${source}: not a kharness manifest (want {"schemaVersion": ${MANIFEST_VERSION}, "programs": [{"name": ...}, ...]})`);
   return { schemaVersion: m.schemaVersion, programs: m.programs, ...(typeof m.failOnWarn === "boolean" ? { failOnWarn: m.failOnWarn } : {}) };
 }
 
 /** The manifest of a payload's programs, as the pipeline writes it before the boot. */
-export function makeRunManifest(programs: readonly { name: string; guestPath?: string; timeoutSec?: number; args?: string[] }[], opts: { failOnWarn: boolean }): RunManifest {
+export function makeRunManifest(
+  programs: readonly { name: string; guestPath?: string; timeoutSec?: number; args?: string[] }[],
+  opts: { failOnWarn: boolean },
+): RunManifest {
   return {
     schemaVersion: MANIFEST_VERSION,
-    programs: programs.map((p) => ({ name: p.name, ...(p.guestPath ? { guestPath: p.guestPath } : {}), ...(p.timeoutSec !== undefined ? { timeoutSec: p.timeoutSec } : {}), ...(p.args?.length ? { args: p.args } : {}) })),
+    programs: programs.map((p) => ({
+      name: p.name,
+      ...(p.guestPath ? { guestPath: p.guestPath } : {}),
+      ...(p.timeoutSec !== undefined ? { timeoutSec: p.timeoutSec } : {}),
+      ...(p.args?.length ? { args: p.args } : {}),
+    })),
     failOnWarn: opts.failOnWarn,
   };
 }
@@ -68,7 +82,10 @@ export function programsFromInitramfs(archive: Uint8Array): RunManifest["program
     const data = align(at + 110 + nameSize);
     if (name === "TRAILER!!!") return undefined;
     if (name === "kharness/manifest" || name === "./kharness/manifest") {
-      const lines = buf.toString("utf8", data, data + size).split("\n").filter((l) => l.length > 0);
+      const lines = buf
+        .toString("utf8", data, data + size)
+        .split("\n")
+        .filter((l) => l.length > 0);
       return lines.map((l) => {
         const [name_ = "", guestPath, timeout] = l.split("\t");
         const timeoutSec = Number(timeout);
@@ -124,7 +141,14 @@ export async function parseRunLogs(logs: RunLogs, opts: RunParserOptions = {}): 
 }
 
 /** The boot fields of a previous results.json worth keeping when its run is parsed again. */
-export function bootFromResultsJson(doc: unknown): { end?: StreamEnd; boot?: RunResult["boot"]; runId?: string; startedAt?: string; durationMs?: number; kernel?: RunResult["kernel"] } {
+export function bootFromResultsJson(doc: unknown): {
+  end?: StreamEnd;
+  boot?: RunResult["boot"];
+  runId?: string;
+  startedAt?: string;
+  durationMs?: number;
+  kernel?: RunResult["kernel"];
+} {
   if (!doc || typeof doc !== "object") return {};
   const d = doc as Partial<RunResult>;
   const out: ReturnType<typeof bootFromResultsJson> = {};

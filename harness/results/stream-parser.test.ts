@@ -3,35 +3,37 @@ import t from "tap";
 import { createRunParser } from "./index.js";
 import type { ProgressEvent } from "../types.js";
 
-const RESULTS = [
-  "KTAP version 1",
-  "1..2",
-  "# selftests: kharness: net_tcp",
-  "# TAP version 13",
-  "# 1..2",
-  "# ok 1 tcp.ipv4.bind_allowed",
-  "# ok 2 tcp.ipv4.bind_denied",
-  "ok 1 net_tcp",
-  "# selftests: kharness: net_rules",
-  "# TAP version 13",
-  "# 1..2",
-  "# ok 1 rules.ipv4.bind",
-].join("\n") + "\n";
+const RESULTS =
+  [
+    "KTAP version 1",
+    "1..2",
+    "# selftests: kharness: net_tcp",
+    "# TAP version 13",
+    "# 1..2",
+    "# ok 1 tcp.ipv4.bind_allowed",
+    "# ok 2 tcp.ipv4.bind_denied",
+    "ok 1 net_tcp",
+    "# selftests: kharness: net_rules",
+    "# TAP version 13",
+    "# 1..2",
+    "# ok 1 rules.ipv4.bind",
+  ].join("\n") + "\n";
 
-const CONSOLE = [
-  "[    1.000000] kharness: start net_tcp",
-  "[    1.100000] kharness: start net_tcp.tcp.ipv4.bind_denied",
-  "[    1.200000] ------------[ cut here ]------------",
-  "[    1.200001] WARNING: CPU: 0 PID: 9 at security/landlock/net.c:42 check_socket_access+0x1/0x2",
-  "[    1.200002] Modules linked in:",
-  "[    1.200003] ---[ end trace 0000000000000000 ]---",
-  "[    1.300000] kharness: end net_tcp.tcp.ipv4.bind_denied",
-  "[    1.400000] kharness: end net_tcp",
-  "[    1.500000] kharness: start net_rules",
-  "[    1.600000] kharness: start net_rules.rules.ipv4.connect",
-  "[    1.700000] Kernel panic - not syncing: sysrq triggered crash",
-  "[    1.700001] ---[ end Kernel panic - not syncing: sysrq triggered crash ]---",
-].join("\n") + "\n";
+const CONSOLE =
+  [
+    "[    1.000000] kharness: start net_tcp",
+    "[    1.100000] kharness: start net_tcp.tcp.ipv4.bind_denied",
+    "[    1.200000] ------------[ cut here ]------------",
+    "[    1.200001] WARNING: CPU: 0 PID: 9 at security/landlock/net.c:42 check_socket_access+0x1/0x2",
+    "[    1.200002] Modules linked in:",
+    "[    1.200003] ---[ end trace 0000000000000000 ]---",
+    "[    1.300000] kharness: end net_tcp.tcp.ipv4.bind_denied",
+    "[    1.400000] kharness: end net_tcp",
+    "[    1.500000] kharness: start net_rules",
+    "[    1.600000] kharness: start net_rules.rules.ipv4.connect",
+    "[    1.700000] Kernel panic - not syncing: sysrq triggered crash",
+    "[    1.700001] ---[ end Kernel panic - not syncing: sysrq triggered crash ]---",
+  ].join("\n") + "\n";
 
 t.test("a panic reported on the console makes the marked case CRASH and the unreported rest CRASH placeholders", async (t) => {
   const events: ProgressEvent[] = [];
@@ -103,23 +105,24 @@ t.test("without a results port the KTAP on the console is used", async (t) => {
 
 t.test("an Oops or BUG during a test that printed ok fails it, --fail-on-warn or not; a SKIP too", async (t) => {
   const results = "KTAP version 1\n1..2\n# selftests: kharness: a\n# 1..1\n# ok 1 c # SKIP not here\nok 1 a\n# selftests: kharness: b\nok 2 b\n";
-  const consoleLog = [
-    "[    1.000000] kharness: init 1",
-    "[    1.100000] kharness: start a",
-    "[    1.110000] kharness: start a.c",
-    "[    1.120000] kernel BUG at net/core/skbuff.c:120!",
-    "[    1.120001] Oops: invalid opcode: 0000 [#1] PREEMPT SMP NOPTI",
-    "[    1.120002] ---[ end trace 0000000000000000 ]---",
-    "[    1.130000] kharness: end a.c",
-    "[    1.200000] kharness: end a",
-    "[    1.300000] kharness: start b",
-    "[    1.310000] BUG: unable to handle page fault for address: ffffc90000a0b000",
-    "[    1.310001] #PF: supervisor read access in kernel mode",
-    "[    1.310002] Oops: Oops: 0000 [#2] PREEMPT SMP NOPTI",
-    "[    1.310003] ---[ end trace 0000000000000000 ]---",
-    "[    1.400000] kharness: end b",
-    "[    1.500000] kharness: poweroff",
-  ].join("\n") + "\n";
+  const consoleLog =
+    [
+      "[    1.000000] kharness: init 1",
+      "[    1.100000] kharness: start a",
+      "[    1.110000] kharness: start a.c",
+      "[    1.120000] kernel BUG at net/core/skbuff.c:120!",
+      "[    1.120001] Oops: invalid opcode: 0000 [#1] PREEMPT SMP NOPTI",
+      "[    1.120002] ---[ end trace 0000000000000000 ]---",
+      "[    1.130000] kharness: end a.c",
+      "[    1.200000] kharness: end a",
+      "[    1.300000] kharness: start b",
+      "[    1.310000] BUG: unable to handle page fault for address: ffffc90000a0b000",
+      "[    1.310001] #PF: supervisor read access in kernel mode",
+      "[    1.310002] Oops: Oops: 0000 [#2] PREEMPT SMP NOPTI",
+      "[    1.310003] ---[ end trace 0000000000000000 ]---",
+      "[    1.400000] kharness: end b",
+      "[    1.500000] kharness: poweroff",
+    ].join("\n") + "\n";
   for (const failOnWarn of [false, true]) {
     const p = createRunParser({ failOnWarn });
     p.pushResults(results);

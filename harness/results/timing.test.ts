@@ -33,9 +33,16 @@ t.test("real run: every test's start and duration come from its kmsg markers' pr
   t.match(byId.get("net_abi.abi.version"), { startMs: 8822.451, durationMs: 40.465 });
   const all = flat(run.tests);
   t.equal(all.length, 261);
-  t.ok(all.every((x) => typeof x.startMs === "number" && typeof x.durationMs === "number" && x.durationMs >= 0), "all 255 cases and 6 programs are timed");
+  t.ok(
+    all.every((x) => typeof x.startMs === "number" && typeof x.durationMs === "number" && x.durationMs >= 0),
+    "all 255 cases and 6 programs are timed",
+  );
   const starts = leaves(run.tests).map((x) => x.startMs!);
-  t.same(starts, [...starts].sort((a, b) => a - b), "start offsets follow the order the cases ran");
+  t.same(
+    starts,
+    [...starts].sort((a, b) => a - b),
+    "start offsets follow the order the cases ran",
+  );
 });
 
 t.test("junit: time on every testcase and testsuite, the run's timestamp on each suite and the root", async (t) => {
@@ -43,11 +50,17 @@ t.test("junit: time on every testcase and testsuite, the run's timestamp on each
   const xml = renderJunit(run);
   const cases = xml.match(/<testcase [^>]*>/g) ?? [];
   t.equal(cases.length, 255);
-  t.ok(cases.every((c) => / time="\d+\.\d{3}"/.test(c)), "every testcase has a time");
+  t.ok(
+    cases.every((c) => / time="\d+\.\d{3}"/.test(c)),
+    "every testcase has a time",
+  );
   t.match(xml, /<testcase classname="net_abi.abi" name="version" time="0.040">/);
   const suites = xml.match(/<testsuite [^>]*>/g) ?? [];
   t.equal(suites.length, 6);
-  t.ok(suites.every((s) => / time="\d+\.\d{3}"/.test(s) && / timestamp="2026-11-20T09:15:02.123Z"/.test(s)), "every suite has a time and a timestamp");
+  t.ok(
+    suites.every((s) => / time="\d+\.\d{3}"/.test(s) && / timestamp="2026-11-20T09:15:02.123Z"/.test(s)),
+    "every suite has a time and a timestamp",
+  );
   t.match(xml, /<testsuite name="net_abi" [^>]* time="0.756" timestamp=/, "a suite's time is its program's own");
   t.match(xml, /<testsuites name="kharness" [^>]* time="41.234" timestamp="2026-11-20T09:15:02.123Z">/, "the root: the run's wall time");
 });

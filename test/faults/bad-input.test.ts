@@ -51,14 +51,27 @@ t.test("--kernel: a kernel for another architecture (arm64 Image header)", async
 t.test("--tree: a directory that is not a kernel tree", async (t) => {
   const dir = tempDir("kh-not-a-tree-");
   await fs.writeFile(path.join(dir, "README"), "hello\n");
-  await expectBadInput(t, ["--tree", dir], /--tree .* is not a Linux source tree \(no Makefile, Kconfig, arch\/x86\)/, /pass the top directory of a kernel tree/);
+  await expectBadInput(
+    t,
+    ["--tree", dir],
+    /--tree .* is not a Linux source tree \(no Makefile, Kconfig, arch\/x86\)/,
+    /pass the top directory of a kernel tree/,
+  );
 });
 
-t.test("--tests: a glob that matches no bundled selftest or case (fails before any kernel or boot work)", { skip: defaultKernel ? false : "default kernel not installed (npm run setup)" }, async (t) => {
-  const r = await expectBadInput(t, ["--kernel", defaultKernel!.path, "--tests", "no_such_test*"], /--tests no_such_test\*: matches no bundled program or case/);
-  t.match(r.stderr, /closest: net_\w+/, "the message names the closest tests");
-  t.match(r.stderr, /fix: `kharness list` shows every program and case/);
-});
+t.test(
+  "--tests: a glob that matches no bundled selftest or case (fails before any kernel or boot work)",
+  { skip: defaultKernel ? false : "default kernel not installed (npm run setup)" },
+  async (t) => {
+    const r = await expectBadInput(
+      t,
+      ["--kernel", defaultKernel!.path, "--tests", "no_such_test*"],
+      /--tests no_such_test\*: matches no bundled program or case/,
+    );
+    t.match(r.stderr, /closest: net_\w+/, "the message names the closest tests");
+    t.match(r.stderr, /fix: `kharness list` shows every program and case/);
+  },
+);
 
 t.test("--out: a path under a regular file", async (t) => {
   const file = path.join(tempDir(), "plain-file");

@@ -26,6 +26,10 @@ t.test("disk full while writing results: clear error naming the file and the fix
   t.match(r.stdout, /PASS|FAIL/, "the verdicts were still parsed and printed");
   t.same(findLiveProcesses(literal(out)), [], "no QEMU left");
   t.ok(readdirSync(out).includes("console.log"), "console.log (partial) kept");
-  t.same(readdirSync(out).filter((n) => /\.tmp-/.test(n)), [], "no temp files left behind");
+  t.same(
+    readdirSync(out).filter((n) => /\.tmp-/.test(n)),
+    [],
+    "no temp files left behind",
+  );
   t.ok((await fs.stat(path.join(out, "results.log"))).size > 0, "results.log holds what fitted");
 });

@@ -46,7 +46,14 @@ t.test("kernel panic mid-test: ends within 5 s of the panic; running test CRASH 
   t.match(after?.reason, /^not run: kernel crashed/);
   t.equal(run.boot?.end, "panic");
   t.match(readFileSync(path.join(r.outDir, "console.log"), "utf8"), /Kernel panic - not syncing: sysrq triggered crash/, "console.log kept");
-  for (const f of ["results.json", "junit.xml", "results.tap", "results.log"]) t.ok(await fs.stat(path.join(r.outDir, f)).then(() => true, () => false), `${f} written`);
+  for (const f of ["results.json", "junit.xml", "results.tap", "results.log"])
+    t.ok(
+      await fs.stat(path.join(r.outDir, f)).then(
+        () => true,
+        () => false,
+      ),
+      `${f} written`,
+    );
 });
 
 t.test("a hanging test: TIMEOUT at --timeout 5, its process group killed, the rest runs; signals: FAIL naming the signal", async (t) => {
@@ -109,7 +116,10 @@ t.test("hostile test names: safe ids, valid JUnit, nothing written outside the r
     t.ok(c.id.length <= 250, `id is short (${c.id.length})`);
   }
   t.equal(new Set(hostile.map((c) => c.id)).size, 7, "ids stay distinct");
-  t.ok(hostile.some((c) => c.name === "../../../../tmp/kharness-escape"), "the raw name is kept in `name`");
+  t.ok(
+    hostile.some((c) => c.name === "../../../../tmp/kharness-escape"),
+    "the raw name is kept in `name`",
+  );
   t.equal(hostile.find((c) => c.name === "a/b/../../c")?.status, "FAIL");
   // A strict XML parser must accept the JUnit file.
   const junit = path.join(r.outDir, "junit.xml");
@@ -124,12 +134,35 @@ t.test("hostile test names: safe ids, valid JUnit, nothing written outside the r
   t.match(readFileSync(junit, "utf8"), /name="&lt;testcase_name=&quot;x&quot;_&gt;]]&gt;&amp;amp;&amp;"/, "XML-breaking name escaped");
   await t.rejects(fs.stat("/tmp/kharness-escape"), "no file at the traversal target");
   const after = readdirSync(parent).filter((n) => !before.has(n) && n !== path.basename(r.outDir));
-  t.same(after.filter((n) => /escape|passwd|testcase/.test(n)), [], "nothing named after a test appeared beside the run directory");
+  t.same(
+    after.filter((n) => /escape|passwd|testcase/.test(n)),
+    [],
+    "nothing named after a test appeared beside the run directory",
+  );
   // What matters is that no file is named after a test: the run directory holds exactly the files the README lists.
-  const usual = ["console.log", "initramfs.cpio", "junit.xml", "kernel.config", "manifest.json", "qemu-argv.txt", "replay.sh", "results.json", "results.log", "results.tap"];
+  const usual = [
+    "console.log",
+    "initramfs.cpio",
+    "junit.xml",
+    "kernel.config",
+    "manifest.json",
+    "qemu-argv.txt",
+    "replay.sh",
+    "results.json",
+    "results.log",
+    "results.tap",
+  ];
   const present = readdirSync(r.outDir).sort();
-  t.same(present.filter((n) => !usual.includes(n)), [], "the run directory holds only the usual files");
-  t.same(usual.filter((n) => !present.includes(n)), [], "and all of them");
+  t.same(
+    present.filter((n) => !usual.includes(n)),
+    [],
+    "the run directory holds only the usual files",
+  );
+  t.same(
+    usual.filter((n) => !present.includes(n)),
+    [],
+    "and all of them",
+  );
 });
 
 t.test("init loses track of a program or cannot start one: ERROR with the reason, never the ok an exit 0 would give", async (t) => {
@@ -150,7 +183,11 @@ t.test("init loses track of a program or cannot start one: ERROR with the reason
   t.equal(ids.get("fault_ok_after")?.status, "ERROR", "a program init could not start: ERROR");
   t.match(ids.get("fault_ok_after")?.reason, /init could not start it: pipe: Too many open files/);
   t.equal(run.boot?.end, "poweroff", "init still powered off");
-  t.match(readFileSync(path.join(r.outDir, "console.log"), "utf8"), /kharness-init: fault_init_poll_error: init lost track of the program: poll failed/, "init said so on the console");
+  t.match(
+    readFileSync(path.join(r.outDir, "console.log"), "utf8"),
+    /kharness-init: fault_init_poll_error: init lost track of the program: poll failed/,
+    "init said so on the console",
+  );
 });
 
 t.test("a kernel panic after the last result line (a leftover daemon panics at init's shutdown): exit 1, a CRASH carries the panic", async (t) => {
@@ -163,7 +200,11 @@ t.test("a kernel panic after the last result line (a leftover daemon panics at i
   const results = readFileSync(path.join(r.outDir, "results.log"), "utf8");
   t.match(results, /\nok 2 fault_panic_at_shutdown\n/, "the last program's result line was printed");
   const consoleLog = readFileSync(path.join(r.outDir, "console.log"), "utf8");
-  t.match(consoleLog, /kharness: end fault_panic_at_shutdown[\s\S]*kharness-init: shutdown: sending SIGTERM[\s\S]*Kernel panic - not syncing: sysrq triggered crash/, "the panic came after the last program ended, at shutdown");
+  t.match(
+    consoleLog,
+    /kharness: end fault_panic_at_shutdown[\s\S]*kharness-init: shutdown: sending SIGTERM[\s\S]*Kernel panic - not syncing: sysrq triggered crash/,
+    "the panic came after the last program ended, at shutdown",
+  );
   const run = await readResults(r.outDir);
   t.equal(run.boot?.end, "panic");
   const ids = byId(run.tests);

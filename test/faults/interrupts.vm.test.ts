@@ -12,7 +12,10 @@ import { cacheProblems } from "../support/faults/cache-checks.js";
 import { faultPrograms, literal } from "../support/faults/fault-programs.js";
 
 const TARBALL = process.env.KHARNESS_LINUX_TARBALL ?? "/usr/src/linux-source-6.12.tar.xz";
-const haveTarball = await fs.access(TARBALL).then(() => true, () => false);
+const haveTarball = await fs.access(TARBALL).then(
+  () => true,
+  () => false,
+);
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** Sends sig to the `kharness run` whose --out is outDir (the CLI under test). */
@@ -23,31 +26,39 @@ function signalRun(outDir: string, sig: NodeJS.Signals): boolean {
   return true;
 }
 
-t.test("SIGTERM during a kernel build: exit 143, no make/gcc left, build.log kept, no cache entry", { skip: haveTarball ? false : `no ${TARBALL}` }, async (t) => {
-  const tree = await ensureUnpackedSource(createExec(), TARBALL, cacheRoot());
-  const cache = tempDir("kh-cache-int-");
-  let sawMake = false;
-  let sent = false;
-  // A config no other test builds (CONFIG_PRINTK_CALLER=y), so this really compiles; a fresh cache to inspect.
-  const r = await runCli(["run", "--tree", tree, "--config", "CONFIG_PRINTK_CALLER=y", "--accel", "tcg", "--tests", "net_abi"], {
-    env: { KHARNESS_CACHE: cache },
-    // The first compiler line (kconfig's host tools come first): make and gcc are running.
-    onStderr: (line) => {
-      if (!sent && /\]\s+(CC|AS|AR|LD|HOSTCC|HOSTLD)\s/.test(line)) {
-        sent = true;
-        sawMake = findLiveProcessesUnder(cache).some((p) => /\bmake\b/.test(p.cmdline));
-        return "SIGTERM";
-      }
-    },
-  });
-  t.ok(sawMake, "make was running under the cache's work area when the signal went");
-  t.equal(r.code, 143, r.code === 143 ? "exit 143" : r.stderr.slice(-2000));
-  t.match(r.stderr, /kharness: interrupted; kept /);
-  await sleep(1000);
-  t.same(findLiveProcessesUnder(cache), [], "no make, gcc or other build process left");
-  t.same(cacheProblems(cache), [], "no half-written cache entry, lock or work directory");
-  t.match(readFileSync(path.join(r.outDir, "build.log"), "utf8"), /\$ make -C .* O=.*\n[^]*HOSTCC/, "build.log kept in the run directory, with what make did");
-});
+t.test(
+  "SIGTERM during a kernel build: exit 143, no make/gcc left, build.log kept, no cache entry",
+  { skip: haveTarball ? false : `no ${TARBALL}` },
+  async (t) => {
+    const tree = await ensureUnpackedSource(createExec(), TARBALL, cacheRoot());
+    const cache = tempDir("kh-cache-int-");
+    let sawMake = false;
+    let sent = false;
+    // A config no other test builds (CONFIG_PRINTK_CALLER=y), so this really compiles; a fresh cache to inspect.
+    const r = await runCli(["run", "--tree", tree, "--config", "CONFIG_PRINTK_CALLER=y", "--accel", "tcg", "--tests", "net_abi"], {
+      env: { KHARNESS_CACHE: cache },
+      // The first compiler line (kconfig's host tools come first): make and gcc are running.
+      onStderr: (line) => {
+        if (!sent && /\]\s+(CC|AS|AR|LD|HOSTCC|HOSTLD)\s/.test(line)) {
+          sent = true;
+          sawMake = findLiveProcessesUnder(cache).some((p) => /\bmake\b/.test(p.cmdline));
+          return "SIGTERM";
+        }
+      },
+    });
+    t.ok(sawMake, "make was running under the cache's work area when the signal went");
+    t.equal(r.code, 143, r.code === 143 ? "exit 143" : r.stderr.slice(-2000));
+    t.match(r.stderr, /kharness: interrupted; kept /);
+    await sleep(1000);
+    t.same(findLiveProcessesUnder(cache), [], "no make, gcc or other build process left");
+    t.same(cacheProblems(cache), [], "no half-written cache entry, lock or work directory");
+    t.match(
+      readFileSync(path.join(r.outDir, "build.log"), "utf8"),
+      /\$ make -C .* O=.*\n[^]*HOSTCC/,
+      "build.log kept in the run directory, with what make did",
+    );
+  },
+);
 
 t.test("SIGINT during the boot: exit 130, QEMU gone, console.log and results kept", async (t) => {
   const outDir = tempDir("kh-run-int-");
@@ -60,7 +71,10 @@ t.test("SIGINT during the boot: exit 130, QEMU gone, console.log and results kep
         void (async () => {
           for (let i = 0; i < 100 && !sent; i++) {
             await sleep(200);
-            const printed = await fs.stat(path.join(outDir, "console.log")).then((s) => s.size > 0, () => false);
+            const printed = await fs.stat(path.join(outDir, "console.log")).then(
+              (s) => s.size > 0,
+              () => false,
+            );
             if (!printed) continue;
             qemuSeen = findLiveProcesses(literal(outDir)).some((p) => /qemu-system/.test(p.cmdline));
             sent = signalRun(outDir, "SIGINT");
@@ -74,7 +88,13 @@ t.test("SIGINT during the boot: exit 130, QEMU gone, console.log and results kep
   await sleep(500);
   t.same(findLiveProcesses(literal(outDir)), [], "no QEMU left");
   t.match(readFileSync(path.join(outDir, "console.log"), "utf8"), /Linux version/, "console.log kept with the boot so far");
-  t.ok(await fs.stat(path.join(outDir, "qemu-argv.txt")).then(() => true, () => false), "qemu-argv.txt kept");
+  t.ok(
+    await fs.stat(path.join(outDir, "qemu-argv.txt")).then(
+      () => true,
+      () => false,
+    ),
+    "qemu-argv.txt kept",
+  );
   const run = await readResults(outDir);
   t.equal(run.boot?.end, "interrupted");
 });

@@ -13,7 +13,10 @@ import type { KernelEvent, TestResult } from "../../harness/types.js";
 import { faultPrograms, literal } from "../support/faults/fault-programs.js";
 
 const TARBALL = process.env.KHARNESS_LINUX_TARBALL ?? "/usr/src/linux-source-6.12.tar.xz";
-const haveTarball = await fs.access(TARBALL).then(() => true, () => false);
+const haveTarball = await fs.access(TARBALL).then(
+  () => true,
+  () => false,
+);
 
 /** A program's own events and its cases'. */
 function eventsUnder(t: TestResult | undefined): KernelEvent[] {
@@ -41,15 +44,25 @@ else {
     const exc = top.get("fault_lkdtm_exception");
     t.equal(exc?.status, "FAIL", "EXCEPTION: the Oops killed the program");
     t.match(exc?.reason, /killed by signal/);
-    t.ok(eventsUnder(exc).some((e) => e.kind === "oops" && /NULL pointer dereference|Oops/.test(e.title)), "the Oops is attached to it");
+    t.ok(
+      eventsUnder(exc).some((e) => e.kind === "oops" && /NULL pointer dereference|Oops/.test(e.title)),
+      "the Oops is attached to it",
+    );
 
     const bug = top.get("fault_lkdtm_bug");
     t.equal(bug?.status, "FAIL", "BUG: the program was killed");
-    t.ok(eventsUnder(bug).some((e) => e.kind === "bug" && /kernel BUG at drivers\/misc\/lkdtm\/bugs\.c/.test(e.title)), "the BUG is attached to it");
+    t.ok(
+      eventsUnder(bug).some((e) => e.kind === "bug" && /kernel BUG at drivers\/misc\/lkdtm\/bugs\.c/.test(e.title)),
+      "the BUG is attached to it",
+    );
 
     t.equal(top.get("fault_ok_after")?.status, "PASS", "the kernel kept running: the next program passed");
     t.equal(run.boot?.end, "poweroff", "no panic");
-    t.same(run.kernelEvents.filter((e) => ["warning", "oops", "bug"].includes(e.kind)), [], "no report left unattributed");
+    t.same(
+      run.kernelEvents.filter((e) => ["warning", "oops", "bug"].includes(e.kind)),
+      [],
+      "no report left unattributed",
+    );
 
     t.match(r.stderr, /kernel warning: WARNING: .*\(during fault_lkdtm_warning\)/, "progress shows the WARNING live");
     t.match(r.stdout, /kernel warning during fault_lkdtm_warning \(PASS\): WARNING:/, "the terminal summary names the WARNING on the passing test");

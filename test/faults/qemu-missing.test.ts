@@ -9,7 +9,11 @@ const INSTALL = /apt-get install qemu-system-x86/;
 
 async function oldQemu(): Promise<string> {
   const f = path.join(tempDir("kh-oldqemu-"), "qemu-system-x86_64");
-  await fs.writeFile(f, '#!/bin/sh\necho "QEMU emulator version 4.2.0 (Debian 1:4.2-3)"\necho "Copyright (c) 2003-2019 Fabrice Bellard and the QEMU Project developers"\n', { mode: 0o755 });
+  await fs.writeFile(
+    f,
+    '#!/bin/sh\necho "QEMU emulator version 4.2.0 (Debian 1:4.2-3)"\necho "Copyright (c) 2003-2019 Fabrice Bellard and the QEMU Project developers"\n',
+    { mode: 0o755 },
+  );
   return f;
 }
 

@@ -46,5 +46,8 @@ t.test("RCU stall spew on the console after init went silent: idle end at the id
   const run = parser.finish({ end: res.end, detail: res.endDetail });
   const prog = run.tests.find((x) => x.id === "prog");
   t.equal(prog?.status, "CRASH");
-  t.ok(prog?.kernelEvents.some((e) => e.kind === "rcu-stall"), "the stall report is attached to the running test");
+  t.ok(
+    prog?.kernelEvents.some((e) => e.kind === "rcu-stall"),
+    "the stall report is attached to the running test",
+  );
 });

@@ -16,7 +16,11 @@ t.test("silent guest (SCHED_FIFO 99 spin, RT throttling and fair server off): id
   const r = await runCli(["run", "--tests", "net_abi", "--program", ...progs], { onStderr: s.onStderr });
   const exitedAt = Date.now();
   t.equal(r.code, 3, r.code === 3 ? "exit 3" : r.stderr.slice(-2000));
-  t.match(r.stderr, /the guest did not finish: idle \(no console output, results or heartbeat for 30 s; last guest event: start fault_silent\)/, "a clear message naming the watchdog and the last event");
+  t.match(
+    r.stderr,
+    /the guest did not finish: idle \(no console output, results or heartbeat for 30 s; last guest event: start fault_silent\)/,
+    "a clear message naming the watchdog and the last event",
+  );
   const silencedAt = s.firstAt(/running fault_silent/);
   t.ok(silencedAt, "the silent program started");
   const ms = exitedAt - (silencedAt ?? 0);
@@ -35,7 +39,9 @@ t.test("silent guest (SCHED_FIFO 99 spin, RT throttling and fair server off): id
 t.test("a kernel that never reaches our init (rdinit= a sleeper): boot timeout, exit 3", async (t) => {
   const [sleeper] = faultPrograms("fault_sleep_forever");
   const s = stampedLines();
-  const r = await runCli(["run", "--tests", "net_abi", "--program", sleeper!, "--append", "rdinit=/kharness/bin/fault_sleep_forever", "--boot-timeout", "15"], { onStderr: s.onStderr });
+  const r = await runCli(["run", "--tests", "net_abi", "--program", sleeper!, "--append", "rdinit=/kharness/bin/fault_sleep_forever", "--boot-timeout", "15"], {
+    onStderr: s.onStderr,
+  });
   const exitedAt = Date.now();
   t.equal(r.code, 3, r.code === 3 ? "exit 3" : r.stderr.slice(-2000));
   t.match(r.stderr, /the guest did not finish: boot-timeout \(the guest did not start init within 15 s/, "a clear message naming the boot timeout");
@@ -46,5 +52,9 @@ t.test("a kernel that never reaches our init (rdinit= a sleeper): boot timeout, 
   t.same(findLiveProcesses(literal(r.outDir)), [], "QEMU killed");
   const run = await readResults(r.outDir);
   t.equal(run.boot?.end, "boot-timeout");
-  t.match(readFileSync(path.join(r.outDir, "console.log"), "utf8"), /rdinit=\/kharness\/bin\/fault_sleep_forever/, "console.log kept, showing the command line");
+  t.match(
+    readFileSync(path.join(r.outDir, "console.log"), "utf8"),
+    /rdinit=\/kharness\/bin\/fault_sleep_forever/,
+    "console.log kept, showing the command line",
+  );
 });

@@ -45,11 +45,22 @@ export interface CliOptions {
  */
 export function runCli(args: string[], opts: CliOptions = {}): Promise<CliOutcome> {
   const given = args.findIndex((a) => a === "--out" || a.startsWith("--out="));
-  const outDir = given >= 0 ? (args[given] === "--out" ? (args[given + 1] as string) : (args[given] as string).slice("--out=".length)) : opts.noOut ? "" : tempDir("kh-run-");
+  const outDir =
+    given >= 0
+      ? args[given] === "--out"
+        ? (args[given + 1] as string)
+        : (args[given] as string).slice("--out=".length)
+      : opts.noOut
+        ? ""
+        : tempDir("kh-run-");
   const full = args[0] === "run" && given < 0 && !opts.noOut ? [...args, "--out", outDir] : args;
   const t0 = Date.now();
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [KHARNESS_BIN, ...full], { cwd: opts.cwd ?? REPO_ROOT, env: { ...process.env, ...opts.env }, stdio: ["pipe", "pipe", "pipe"] });
+    const child = spawn(process.execPath, [KHARNESS_BIN, ...full], {
+      cwd: opts.cwd ?? REPO_ROOT,
+      env: { ...process.env, ...opts.env },
+      stdio: ["pipe", "pipe", "pipe"],
+    });
     if (opts.closeStdout) child.stdout.destroy();
     if (opts.closeStderr) child.stderr.destroy();
     const killer = opts.killAfterMs ? setTimeout(() => child.kill("SIGKILL"), opts.killAfterMs) : undefined;

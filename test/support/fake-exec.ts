@@ -30,7 +30,16 @@ export function createFakeExec(handler: FakeHandler): FakeExec {
       const lines = r.lines ?? (r.stdout ?? "").split("\n").filter((l, i, a) => l !== "" || i < a.length - 1);
       for (const l of lines) opts.onLine?.(l, "stdout");
       const keep = opts.tailLines ?? 200;
-      return { argv, cwd: opts.cwd, exitCode: r.exitCode ?? 0, timedOut: false, aborted: false, tail: lines.slice(-keep), stdout: r.stdout ?? lines.map((l) => l + "\n").join(""), stdoutTruncated: false };
+      return {
+        argv,
+        cwd: opts.cwd,
+        exitCode: r.exitCode ?? 0,
+        timedOut: false,
+        aborted: false,
+        tail: lines.slice(-keep),
+        stdout: r.stdout ?? lines.map((l) => l + "\n").join(""),
+        stdoutTruncated: false,
+      };
     },
     spawn() {
       throw new Error("fake exec: spawn not supported");

@@ -22,7 +22,9 @@ export async function unpackKunitTool(): Promise<string | undefined> {
   const tmp = `${dest}.tmp-${process.pid}`;
   rmSync(tmp, { recursive: true, force: true });
   mkdirSync(tmp, { recursive: true });
-  const res = await createExec().run(["tar", "-xJf", LINUX_SOURCE_TARBALL, "-C", tmp, "--wildcards", "linux-source-6.12/tools/testing/kunit/*"], { timeoutMs: 600_000 });
+  const res = await createExec().run(["tar", "-xJf", LINUX_SOURCE_TARBALL, "-C", tmp, "--wildcards", "linux-source-6.12/tools/testing/kunit/*"], {
+    timeoutMs: 600_000,
+  });
   if (res.exitCode !== 0) throw new Error(`tar failed (${res.exitCode}): ${res.tail.join("\n")}`);
   // Rename into place so a concurrent or interrupted extraction never leaves a half-filled directory in use.
   try {

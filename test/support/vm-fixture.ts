@@ -23,7 +23,12 @@ export interface TestProgram {
 }
 
 /** Builds init and the test program and writes an initramfs running them in order. */
-export async function buildTestPayload(exec: Exec, dir: string, programs: TestProgram[], modules: { hostPath: string; guestPath: string }[] = []): Promise<Payload> {
+export async function buildTestPayload(
+  exec: Exec,
+  dir: string,
+  programs: TestProgram[],
+  modules: { hostPath: string; guestPath: string }[] = [],
+): Promise<Payload> {
   await runChecked(exec, ["make", "-s", "-C", path.join(REPO_ROOT, "vm"), `OUT=${path.join(dir, "vm")}`]);
   const prog = path.join(dir, "guest-prog");
   await runChecked(exec, ["gcc", "-static", "-O2", "-o", prog, path.join(HERE, "guest-prog.c")]);

@@ -35,4 +35,3 @@ export function cacheProblems(cache: string): string[] {
   if (all.some((p) => p.startsWith("work/"))) bad.push(`work/ not empty: ${readdirSync(work).join(" ")}`);
   return bad;
 }
-
