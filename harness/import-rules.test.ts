@@ -145,7 +145,7 @@ t.test("the checker fails on planted violations, one rule at a time", async (t) 
     "even a type-only import of test support",
   );
   t.same(
-    plant("harness/pipeline.ts", "import { x } from './kernel/tree.test.js';\nexport const run = x;\n"),
+    plant("harness/pipeline.ts", "import { x } from './kernel/tree-build.test.js';\nexport const run = x;\n"),
     ["product-imports-test-support: harness/pipeline.ts -> harness/kernel/tree-build.test.ts"],
     "the pipeline importing a test file",
   );

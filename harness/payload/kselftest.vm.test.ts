@@ -1,5 +1,5 @@
 // Slow tier: build the unpacked linux-source-6.12's own Landlock kselftests statically (after the
-// kernel from tree.vm.test.ts, normally a cache hit) and check what goes into the initramfs.
+// kernel from kernel/tree-build.vm.test.ts, normally a cache hit) and check what goes into the initramfs.
 import t from "tap";
 import { promises as fs } from "node:fs";
 import * as os from "node:os";

@@ -8,6 +8,7 @@ import { createExec } from "../exec/exec.js";
 import { findLiveProcesses } from "../../test/support/procs.js";
 import type { ProgressEvent } from "../types.js";
 import { bootGuest, type BootOpts } from "./boot.js";
+import { X86_64 } from "./profiles.js";
 
 const FAKE = path.join(path.dirname(fileURLToPath(import.meta.url)), "testdata", "fake-qemu.mjs");
 
@@ -42,6 +43,7 @@ async function fakeBoot(t: Test, scenario: string, over: Partial<BootOpts> = {},
       qemuBinary: FAKE,
       onConsole: (c) => consoleChunks.push(c),
       ...over,
+      profile: over.profile ?? X86_64,
     },
   );
   const end = Date.now();

@@ -15,7 +15,7 @@ import { buildQemuArgv, kernelCmdline, type PortBackend, renderReplayScript, REP
 
 // The stage's answer to "does this --append fit the kernel command line?", for the request validation.
 export { appendTooLong } from "./argv.js";
-import { defaultMachine, findMachine, X86_64, type ArchProfile, type KernelArg, type MachineProfile } from "./profiles.js";
+import { defaultMachine, findMachine, type ArchProfile, type KernelArg, type MachineProfile } from "./profiles.js";
 import { controlPortMissing, endAfterExit, watchdogVerdict, type BootEnding, type GuestFacts, type WatchdogLimits } from "./watchdog.js";
 
 export interface BootDeps {
@@ -41,8 +41,8 @@ export interface BootOpts {
   onConsole?: (chunk: Buffer) => void;
   /** Each chunk of the results stream as it arrives. */
   onResults?: (chunk: Buffer) => void;
-  /** Architecture profile (default x86_64). */
-  profile?: ArchProfile;
+  /** Architecture profile: the pipeline picks it once (see qemu/profiles.ts). */
+  profile: ArchProfile;
   /** Machine candidate by name (default: the profile's first). */
   machine?: string;
   /** Replaces the profile's QEMU binary (tests pass a fake QEMU script here). */
@@ -69,7 +69,7 @@ const CONSOLE_POWEROFF_RE = /kharness: poweroff/;
  * guest or QEMU failures (they are ends); leaves no QEMU process behind.
  */
 export async function bootGuest(deps: BootDeps, opts: BootOpts): Promise<BootResult> {
-  const profile = opts.profile ?? X86_64;
+  const profile = opts.profile;
   const machine: MachineProfile = opts.machine ? findMachineOrThrow(profile, opts.machine) : defaultMachine(profile);
   const runDir = path.resolve(opts.runDir);
   await fs.mkdir(runDir, { recursive: true });

@@ -7,6 +7,7 @@ import { createExec } from "../exec/exec.js";
 import { findLiveProcesses } from "../../test/support/procs.js";
 import type { KernelImage, Payload, ProgressEvent } from "../types.js";
 import { bootGuest } from "./boot.js";
+import { X86_64 } from "./profiles.js";
 import { buildTestPayload, findTestKernel, type TestProgram } from "../../test/support/vm-fixture.js";
 
 // Generous: these run under TCG on loaded CI machines.
@@ -33,7 +34,7 @@ async function boot(
         opts.onEvent?.(e);
       },
     },
-    { kernel, payload, runDir: path.join(dir, "run"), accel: "tcg", append: opts.append ?? [], bootTimeoutSec: BOOT_TIMEOUT_SEC },
+    { kernel, payload, runDir: path.join(dir, "run"), accel: "tcg", append: opts.append ?? [], bootTimeoutSec: BOOT_TIMEOUT_SEC, profile: X86_64 },
   );
   const end = Date.now();
   t.same(findLiveProcesses(/qemu-system-x86_64.*kharness-vm-test-/), [], "no QEMU process is left");

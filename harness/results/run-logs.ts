@@ -1,7 +1,7 @@
 // A run's two logs (console + results port) and its manifest -> RunResult, with the same parser as the live run.
 
 import type { BootResult, RunResult } from "../types.js";
-import { createRunParser, nameUnstartedTests, RESULTS_SCHEMA_VERSION, type RunParserOptions, type StreamEnd } from "./parse-run.js";
+import { createRunParser, nameUnstartedTests, type RunParserOptions, type StreamEnd } from "./parse-run.js";
 
 /** Version of manifest.json (docs/results-schema.md). */
 export const MANIFEST_VERSION = 1;
@@ -136,8 +136,7 @@ export async function parseRunLogs(logs: RunLogs, opts: RunParserOptions = {}): 
   const p = createRunParser({ ...opts, failOnWarn, ...(programs ? { programs } : {}) });
   await feed(logs.results, (c) => p.pushResults(c));
   await feed(logs.console, (c) => p.pushConsole(c));
-  const run = p.finish(logs.end ?? { end: "eof" });
-  return { ...run, schemaVersion: RESULTS_SCHEMA_VERSION };
+  return p.finish(logs.end ?? { end: "eof" });
 }
 
 /** The boot fields of a previous results.json worth keeping when its run is parsed again. */

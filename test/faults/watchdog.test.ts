@@ -8,6 +8,7 @@ import { fileURLToPath } from "node:url";
 import { createExec } from "../../harness/exec/exec.js";
 import { findLiveProcesses } from "../support/procs.js";
 import { bootGuest } from "../../harness/qemu/boot.js";
+import { X86_64 } from "../../harness/qemu/profiles.js";
 import { createRunParser } from "../../harness/results/index.js";
 import type { ProgressEvent } from "../../harness/types.js";
 
@@ -28,6 +29,7 @@ t.test("RCU stall spew on the console after init went silent: idle end at the id
       accel: "tcg",
       append: [],
       bootTimeoutSec: 30,
+      profile: X86_64,
       idleTimeoutSec: 3,
       qemuBinary: FAKE,
       onConsole: (c) => parser.pushConsole(c),
