@@ -150,6 +150,16 @@ t.test("issue 11 item 3: every problem of a request at once, before any build or
   assertStoppedEarly(t, r);
 });
 
+t.test("issue 11 item 3: a --tree that is no kernel tree is reported with the other problems, and leaves no run directory", async (t) => {
+  const notATree = tempDir("kh-notree-");
+  const r = await runCli(["run", "--tree", notATree, "--tests", "no_such*", "--out", path.join(tempDir(), "run")], { env: { KHARNESS_QEMU: QEMU } });
+  t.equal(r.code, 2, r.stderr);
+  t.match(r.stderr, new RegExp(`--tree ${notATree} is not a Linux source tree \\(no Makefile, Kconfig, arch/x86\\)`));
+  t.match(r.stderr, /--tests no_such\*: matches no bundled program or case/);
+  t.match(r.stderr, /kharness: 2 problems; nothing was built or booted/);
+  assertStoppedEarly(t, r);
+});
+
 t.test("item 6: with --bisect, a problem that is not the commit's stops the bisection (exit 128)", async (t) => {
   const usage = await runCli(["run", "--bisect", "--accel", "nope"]);
   t.equal(usage.code, 128, `bad usage\n${usage.stderr}`);

@@ -6,7 +6,7 @@ import * as path from "node:path";
 import { RequestError, UsageError, type RequestProblem } from "./errors.js";
 import type { Exec } from "./exec/exec.js";
 import { resolveImageKernel } from "./kernel/default.js";
-import { resolveFragments, resolvePatches } from "./kernel/tree-build.js";
+import { kernelTreeProblems, resolveFragments, resolvePatches } from "./kernel/tree-build.js";
 import { mergeFragments } from "./kconfig/merge.js";
 import {
   type BundledSelection,
@@ -211,11 +211,16 @@ async function kernelProblems(req: RunRequest, repoRoot: string, profile: ArchPr
     }
   }
   if (k.kind !== "tree") return { problems: [] };
-  // The tree itself is checked first thing in the kernel stage (before any slow step); its patches and
-  // config fragments are checked here too, so their problems come with every other one.
-  const [patches, fragments] = await Promise.all([resolvePatches(k.patches), resolveFragments(k, repoRoot)]);
+  // The tree, its patches and its config fragments: their problems come with every other one, before a run
+  // directory exists. (The kernel stage checks the tree again for callers that skip this pass.)
+  const buildsInPlace = k.patches.length === 0 && k.base === undefined;
+  const [tree, patches, fragments] = await Promise.all([
+    kernelTreeProblems(k.dir, { buildsInPlace, srcArch: profile.srcArch }),
+    resolvePatches(k.patches),
+    resolveFragments(k, repoRoot),
+  ]);
   const merged = mergeFragments(fragments.fragments);
-  const lines = [...patches.problems, ...fragments.problems, ...merged.problems.map((p) => `${p.fragment}:${p.line}: ${p.message}: ${p.text.trim()}`)];
+  const lines = [...tree, ...patches.problems, ...fragments.problems, ...merged.problems.map((p) => `${p.fragment}:${p.line}: ${p.message}: ${p.text.trim()}`)];
   return { problems: lines.map((message) => ({ message })) };
 }
 

@@ -10,6 +10,8 @@ import { patchesFromFile } from "./patch-series.js";
 import { GIT_ENV, inspectTree, kernelTreeProblems, prepareSource, touchedPaths } from "./source-tree.js";
 
 const exec = createExec();
+/** The x86 tree layout the fixtures build, and a tree that builds in place. */
+const X86_TREE = { buildsInPlace: true, srcArch: "x86" };
 const ORIGINAL = "a\nb\nc\nd\ne\nf\ng\n";
 const PATCH = `From 0000000000000000000000000000000000000000 Mon Sep 17 00:00:00 2001
 From: Dev <dev@example.org>
@@ -52,7 +54,7 @@ t.test("plain tree: the hard-link copy is patched by git am without writing thro
   const { root, dir } = await kernelLikeTree(t);
   await fs.writeFile(path.join(dir, ".config"), "CONFIG_X=y\n"); // an in-tree build the copy must shed
   const before = await fs.stat(path.join(dir, "net/f.c"));
-  const tree = await inspectTree(exec, dir, { usesWorkingTree: false });
+  const tree = await inspectTree(exec, dir, { srcArch: "x86", usesWorkingTree: false });
   t.equal(tree.kind, "plain");
   t.match(tree.identity, /^plain:[0-9a-f]{64}$/);
   const patches = patchesFromFile("/p/0001.patch", PATCH);
@@ -71,15 +73,19 @@ t.test("plain tree: the hard-link copy is patched by git am without writing thro
   t.equal(await fs.readFile(path.join(dir, ".config"), "utf8"), "CONFIG_X=y\n", "the user's .config stays");
   await src.cleanup();
   t.notOk(await fs.stat(src.srcDir).catch(() => undefined), "copy removed");
-  t.equal((await inspectTree(exec, dir, { usesWorkingTree: false })).identity, tree.identity, "identity is stable");
+  t.equal((await inspectTree(exec, dir, { srcArch: "x86", usesWorkingTree: false })).identity, tree.identity, "identity is stable");
   const memoDir = path.join(root, "memo");
-  t.equal((await inspectTree(exec, dir, { usesWorkingTree: false, memoDir })).identity, tree.identity, "memoized identity is the full listing's");
+  t.equal(
+    (await inspectTree(exec, dir, { srcArch: "x86", usesWorkingTree: false, memoDir })).identity,
+    tree.identity,
+    "memoized identity is the full listing's",
+  );
   t.equal((await fs.readdir(memoDir)).length, 1);
-  t.equal((await inspectTree(exec, dir, { usesWorkingTree: false, memoDir })).identity, tree.identity, "and is found again");
+  t.equal((await inspectTree(exec, dir, { srcArch: "x86", usesWorkingTree: false, memoDir })).identity, tree.identity, "and is found again");
   await fs.writeFile(path.join(dir, "net/f.c"), ORIGINAL + "more\n");
-  const edited = await inspectTree(exec, dir, { usesWorkingTree: false, memoDir });
+  const edited = await inspectTree(exec, dir, { srcArch: "x86", usesWorkingTree: false, memoDir });
   t.not(edited.identity, tree.identity, "an edit changes the memoized identity too");
-  t.equal(edited.identity, (await inspectTree(exec, dir, { usesWorkingTree: false })).identity);
+  t.equal(edited.identity, (await inspectTree(exec, dir, { srcArch: "x86", usesWorkingTree: false })).identity);
   await fs.writeFile(path.join(dir, "net/f.c"), ORIGINAL);
 });
 
@@ -89,7 +95,7 @@ t.test("git tree: patches go into a detached worktree; the branch and working tr
   await git(dir, "add", ".");
   await git(dir, "commit", "-q", "-m", "base");
   const head = (await git(dir, "rev-parse", "HEAD")).stdout.trim();
-  const tree = await inspectTree(exec, dir, { usesWorkingTree: false });
+  const tree = await inspectTree(exec, dir, { srcArch: "x86", usesWorkingTree: false });
   t.same([tree.kind, tree.commit, tree.identity, tree.dirty], ["git", head, `git:${head}`, false]);
   const work = path.join(root, "work");
   const src = await prepareSource(exec, tree, work, []);
@@ -101,17 +107,17 @@ t.test("git tree: patches go into a detached worktree; the branch and working tr
   t.notMatch((await git(dir, "worktree", "list")).stdout, /work\/src/, "worktree removed");
 
   await fs.writeFile(path.join(dir, "net/f.c"), "edited\n");
-  const dirty = await inspectTree(exec, dir, { usesWorkingTree: true });
+  const dirty = await inspectTree(exec, dir, { srcArch: "x86", usesWorkingTree: true });
   t.match(dirty.identity, new RegExp(`^git:${head}\\+dirty:[0-9a-f]{64}$`), "uncommitted changes are part of a working-tree build's identity");
-  t.equal((await inspectTree(exec, dir, { usesWorkingTree: false })).identity, `git:${head}`, "but not of a patched build's");
-  const bad = await inspectTree(exec, dir, { usesWorkingTree: false, base: "no-such-ref" }).catch((e: unknown) => e);
+  t.equal((await inspectTree(exec, dir, { srcArch: "x86", usesWorkingTree: false })).identity, `git:${head}`, "but not of a patched build's");
+  const bad = await inspectTree(exec, dir, { srcArch: "x86", usesWorkingTree: false, base: "no-such-ref" }).catch((e: unknown) => e);
   t.match((bad as Error).message, /--base no-such-ref: not a commit/);
 });
 
 t.test("a patch that does not apply (real git) names the hunk", async (t) => {
   const { root, dir } = await kernelLikeTree(t);
   await fs.writeFile(path.join(dir, "net/f.c"), ORIGINAL.replace("d\n", "X\n"));
-  const tree = await inspectTree(exec, dir, { usesWorkingTree: false });
+  const tree = await inspectTree(exec, dir, { srcArch: "x86", usesWorkingTree: false });
   const work = path.join(root, "work");
   const src = await prepareSource(exec, tree, work, touchedPaths(PATCH));
   t.teardown(() => src.cleanup());
@@ -122,10 +128,12 @@ t.test("a patch that does not apply (real git) names the hunk", async (t) => {
 
 t.test("kernelTreeProblems: not a tree, missing dir, in-tree build output", async (t) => {
   const { root, dir } = await kernelLikeTree(t);
-  t.same(await kernelTreeProblems(dir), []);
-  t.match((await kernelTreeProblems(path.join(root, "nope")))[0], /no such directory/);
-  t.match((await kernelTreeProblems(root))[0], /is not a Linux source tree \(no Makefile, Kconfig, arch\/x86\)/);
+  t.same(await kernelTreeProblems(dir, X86_TREE), []);
+  t.match((await kernelTreeProblems(path.join(root, "nope"), X86_TREE))[0], /no such directory/);
+  t.match((await kernelTreeProblems(root, X86_TREE))[0], /is not a Linux source tree \(no Makefile, Kconfig, arch\/x86\)/);
   await fs.writeFile(path.join(dir, ".config"), "");
-  t.match((await kernelTreeProblems(dir))[0], /holds an in-tree build \(\.config\).*make -C .* mrproper/);
-  t.same(await kernelTreeProblems(dir, { buildsInPlace: false }), [], "a worktree or copy is built instead");
+  t.match((await kernelTreeProblems(dir, X86_TREE))[0], /holds an in-tree build \(\.config\).*make -C .* mrproper/);
+  t.same(await kernelTreeProblems(dir, { buildsInPlace: false, srcArch: "x86" }), [], "a worktree or copy is built instead");
+  // The architecture comes from the profile: the same tree is no tree for one whose arch/ directory it lacks.
+  t.match((await kernelTreeProblems(dir, { buildsInPlace: false, srcArch: "fict" }))[0], /is not a Linux source tree \(no arch\/fict\)/);
 });

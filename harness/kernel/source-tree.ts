@@ -35,15 +35,15 @@ export const GIT_ENV = {
 } as const;
 
 /** Where kbuild looks to decide a tree holds an in-tree build (and then refuses O= builds). */
-const IN_TREE_BUILD_MARKERS = [".config", "include/config", "arch/x86/include/generated"];
+const inTreeBuildMarkers = (srcArch: string) => [".config", "include/config", `arch/${srcArch}/include/generated`];
 
 /**
  * Problems that make `dir` unusable as a kernel tree (empty when it is fine). In-tree build output
  * only matters when the build uses the tree itself; worktrees are fresh and copies get it removed.
  */
-export async function kernelTreeProblems(dir: string, opts: { buildsInPlace: boolean } = { buildsInPlace: true }): Promise<string[]> {
+export async function kernelTreeProblems(dir: string, opts: { buildsInPlace: boolean; srcArch: string }): Promise<string[]> {
   const missing: string[] = [];
-  for (const p of ["Makefile", "Kconfig", "arch/x86"]) if (!(await exists(path.join(dir, p)))) missing.push(p);
+  for (const p of ["Makefile", "Kconfig", `arch/${opts.srcArch}`]) if (!(await exists(path.join(dir, p)))) missing.push(p);
   if (missing.length === 3 && !(await exists(dir))) return [`--tree ${dir}: no such directory`];
   if (missing.length)
     return [
@@ -51,7 +51,7 @@ export async function kernelTreeProblems(dir: string, opts: { buildsInPlace: boo
     ];
   // kbuild refuses O= builds from a tree with in-tree build output; cleaning it is the user's call.
   if (!opts.buildsInPlace) return [];
-  for (const marker of IN_TREE_BUILD_MARKERS) {
+  for (const marker of inTreeBuildMarkers(opts.srcArch)) {
     if (await exists(path.join(dir, marker))) {
       return [
         `--tree ${dir} holds an in-tree build (${marker}), and kbuild refuses out-of-tree builds from it; run \`make -C ${dir} mrproper\` (kharness never cleans your tree), or pass --patches/--base so kharness builds from its own copy`,
@@ -78,15 +78,15 @@ async function pipelineHash(exec: Exec, pipeline: string, cwd: string, what: str
   return hash;
 }
 
-/** Top-level paths an x86_64 kernel (and kselftest) build reads: everything but .git, Documentation/ and other architectures. */
-async function buildRelevantPaths(dir: string): Promise<string[]> {
+/** Top-level paths a kernel (and kselftest) build for srcArch reads: everything but .git, Documentation/ and other architectures. */
+async function buildRelevantPaths(dir: string, srcArch: string): Promise<string[]> {
   const byName = (a: { name: string }, b: { name: string }) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0);
   const out: string[] = [];
   for (const ent of (await fs.readdir(dir, { withFileTypes: true })).sort(byName)) {
     if (ent.name === ".git" || ent.name === "Documentation") continue;
     if (ent.name === "arch" && ent.isDirectory()) {
       for (const a of (await fs.readdir(path.join(dir, "arch"), { withFileTypes: true })).sort(byName)) {
-        if (!a.isDirectory() || a.name === "x86") out.push(`arch/${a.name}`);
+        if (!a.isDirectory() || a.name === srcArch) out.push(`arch/${a.name}`);
       }
       continue;
     }
@@ -101,16 +101,16 @@ async function buildRelevantPaths(dir: string): Promise<string[]> {
  * tarball's mtimes, so two unpacks of one tarball share the identity.
  *
  * The identity is the sorted listing of every file. To keep a cache hit under a second, a cheaper
- * fingerprint (the unsorted listing of what an x86_64 build reads: no Documentation/, no other
+ * fingerprint (the unsorted listing of what a build for `srcArch` reads: no Documentation/, no other
  * architectures; about half the CPU) is memoized to it in `memoDir`: a tree whose fingerprint was
  * seen before gets its identity without the full listing. Reusing it when only Documentation/ or
  * another architecture changed is right: the build never reads them.
  */
-export async function plainTreeIdentity(exec: Exec, dir: string, memoDir?: string): Promise<string> {
+export async function plainTreeIdentity(exec: Exec, dir: string, srcArch: string, memoDir?: string): Promise<string> {
   const full = async () =>
     `plain:${await pipelineHash(exec, `find . -path ./.git -prune -o -type f -printf '%P\\t%s\\t%T@\\n' | LC_ALL=C sort`, dir, `listing ${dir}`)}`;
   if (!memoDir) return full();
-  const quoted = (await buildRelevantPaths(dir)).map((p) => `'${p.replace(/'/g, "'\\''")}'`).join(" ");
+  const quoted = (await buildRelevantPaths(dir, srcArch)).map((p) => `'${p.replace(/'/g, "'\\''")}'`).join(" ");
   // find's order is readdir order, stable for an unchanged directory: an order change costs one full listing, never a wrong hit.
   const fingerprint = await pipelineHash(exec, `find ${quoted} -type f -printf '%p\\t%s\\t%T@\\n'`, dir, `listing ${dir}`);
   const memo = path.join(memoDir, `${fingerprint}.identity`);
@@ -139,7 +139,11 @@ async function gitDirtyHash(exec: Exec, dir: string): Promise<string> {
  * Identifies the tree. For git trees the identity is the commit (`base`, default HEAD); when the build
  * uses the working tree itself (no patches, no base), uncommitted changes are part of it.
  */
-export async function inspectTree(exec: Exec, dir: string, opts: { base?: string; usesWorkingTree: boolean; memoDir?: string }): Promise<TreeInfo> {
+export async function inspectTree(
+  exec: Exec,
+  dir: string,
+  opts: { base?: string; usesWorkingTree: boolean; srcArch: string; memoDir?: string },
+): Promise<TreeInfo> {
   const real = await fs.realpath(dir);
   const top = await gitTopLevel(exec, real);
   if (top && path.resolve(top) === real) {
@@ -157,7 +161,7 @@ export async function inspectTree(exec: Exec, dir: string, opts: { base?: string
     throw new UsageError(`--base ${opts.base} needs a git tree, and ${real} is not the top of a git repository`, {
       fix: "drop --base, or point --tree at a git clone",
     });
-  return { dir: real, kind: "plain", dirty: false, identity: await plainTreeIdentity(exec, real, opts.memoDir) };
+  return { dir: real, kind: "plain", dirty: false, identity: await plainTreeIdentity(exec, real, opts.srcArch, opts.memoDir) };
 }
 
 /** Paths a patch touches on its old side (`diff --git a/X b/Y` and `--- a/X` lines). */
@@ -205,7 +209,10 @@ export async function prepareSource(exec: Exec, tree: TreeInfo, workDir: string,
     // The user's tree might itself hold a .git (not a top level one): start from a fresh repository.
     await fs.rm(path.join(srcDir, ".git"), { recursive: true, force: true });
     // In-tree build output would make kbuild refuse O=; unlinking it in the copy leaves the user's files alone.
-    for (const marker of IN_TREE_BUILD_MARKERS) await fs.rm(path.join(srcDir, marker), { recursive: true, force: true });
+    // Every architecture's generated headers go: the copy does not know which one will be built, and none is the user's source.
+    const archs = await fs.readdir(path.join(srcDir, "arch")).catch(() => [] as string[]);
+    const markers = [".config", "include/config", ...archs.map((a) => `arch/${a}/include/generated`)];
+    for (const marker of markers) await fs.rm(path.join(srcDir, marker), { recursive: true, force: true });
     const env = { ...GIT_ENV };
     await runChecked(exec, ["git", "init", "-q", srcDir], { env, what: "git init (throwaway repo for patching)" });
     const present: string[] = [];

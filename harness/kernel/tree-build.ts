@@ -21,6 +21,7 @@ export { BUILD_RECIPE_VERSION, type BuildRecord, type TreeBuildDeps, type TreeKe
 export type { Patch } from "./patch-series.js";
 export type { PreparedSource } from "./source-tree.js";
 // What a stage building against the kernel's own tree (the payload's kselftests) needs of kbuild.
+export { kernelTreeProblems } from "./source-tree.js";
 export { BuildLog, buildEnv, defaultJobs, kernelMakeArgv, runMake, targetCc, type MakeSetup } from "./kbuild.js";
 
 /** The bootable image's name in a cache entry (whatever the architecture calls it in its build tree). */
@@ -146,8 +147,8 @@ async function firstLine(exec: Exec, argv: string[]): Promise<string> {
   return (await firstLineOf(exec, argv)) ?? `${argv[0]}: unavailable`;
 }
 
-/** Reads the Kconfig definitions of the given symbols (grep finds the files; x86 is the only arch read). */
-export async function readKconfigFor(exec: Exec, srcDir: string, names: string[]): Promise<Map<string, KconfigSymbol> | undefined> {
+/** Reads the Kconfig definitions of the given symbols (grep finds the files; of arch/, only srcArch's are read). */
+export async function readKconfigFor(exec: Exec, srcDir: string, names: string[], srcArch: string): Promise<Map<string, KconfigSymbol> | undefined> {
   if (!names.length) return new Map();
   const pattern = `^[[:space:]]*(menu)?config[[:space:]]+(${names.join("|")})[[:space:]]*$`;
   const res = await exec
@@ -157,7 +158,7 @@ export async function readKconfigFor(exec: Exec, srcDir: string, names: string[]
   const files = res.stdout
     .split("\n")
     .map((f) => f.replace(/^\.\//, ""))
-    .filter((f) => f && (!f.startsWith("arch/") || f.startsWith("arch/x86/")));
+    .filter((f) => f && (!f.startsWith("arch/") || f.startsWith(`arch/${srcArch}/`)));
   const map = new Map<string, KconfigSymbol>();
   for (const f of files) {
     const text = await fs.readFile(path.join(srcDir, f), "utf8").catch(() => undefined);
@@ -232,6 +233,7 @@ async function configureAndBuild(
       exec,
       setup.srcDir,
       findLostOptions(merged, values).map((l) => l.name),
+      setup.profile.srcArch,
     );
     const lost = findLostOptions(merged, values, kconfig);
     const keep = path.join(deps.runDir, "kernel.config");
@@ -266,7 +268,7 @@ export async function buildKernelFromTree(req: TreeKernelRequest, deps: TreeBuil
   // Validate every input before any slow step, and report all problems together.
   const buildsInPlace = req.patches.length === 0 && req.base === undefined;
   const [treeProblems, fragmentSet, patchSet] = await Promise.all([
-    kernelTreeProblems(req.dir, { buildsInPlace }),
+    kernelTreeProblems(req.dir, { buildsInPlace, srcArch: deps.profile.srcArch }),
     resolveFragments(req, deps.repoRoot),
     resolvePatches(req.patches),
   ]);
@@ -283,7 +285,7 @@ export async function buildKernelFromTree(req: TreeKernelRequest, deps: TreeBuil
 
   const usesWorkingTree = patchSet.patches.length === 0 && req.base === undefined;
   const [tree, compiler, linker] = await Promise.all([
-    inspectTree(exec, req.dir, { base: req.base, usesWorkingTree, memoDir: path.join(cacheRoot, "trees") }),
+    inspectTree(exec, req.dir, { base: req.base, usesWorkingTree, srcArch: deps.profile.srcArch, memoDir: path.join(cacheRoot, "trees") }),
     firstLine(exec, ["gcc", "--version"]),
     firstLine(exec, ["ld", "--version"]),
   ]);

@@ -11,6 +11,7 @@ import { checkStaticElf } from "../payload/elf.js";
 const FICT: ArchProfile = {
   arch: "fict64",
   linuxArch: "fictarch",
+  srcArch: "fictarch",
   kernelImage: { target: "Image.fict", pathInBuild: "arch/fictarch/boot/Image.fict" },
   elfMachine: { value: 0x1234, name: "Fict-64" },
   toolchain: { crossCompile: "fict64-linux-gnu-", staticLibc: "/usr/fict64-linux-gnu/lib/libc.a" },

@@ -26,6 +26,8 @@ export interface ArchProfile {
   arch: string;
   /** kbuild's ARCH= for this architecture. */
   linuxArch: string;
+  /** Its directory under arch/ in a kernel source tree (the only one a build of it reads). */
+  srcArch: string;
   /** The bootable image: the make target that builds it, and where it lands in the build directory (O=). */
   kernelImage: { target: string; pathInBuild: string };
   /** The ELF machine of programs the guest can run (e_machine), and its name in messages. */
@@ -104,6 +106,7 @@ export const X86_64: ArchProfile = {
   arch: "x86_64",
   // ARCH=x86_64 (not x86) makes 64BIT the only choice, even under tinyconfig.
   linuxArch: "x86_64",
+  srcArch: "x86",
   kernelImage: { target: "bzImage", pathInBuild: "arch/x86/boot/bzImage" },
   elfMachine: { value: 0x3e, name: "x86-64" },
   toolchain: { crossCompile: "", staticLibc: "/usr/lib/x86_64-linux-gnu/libc.a" },
