@@ -4,6 +4,7 @@ import { execFileSync } from "node:child_process";
 import { mkdtempSync, readFileSync, readlinkSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { readCpioEntry } from "../results/index.js";
 import { withParentDirs, writeCpio } from "./cpio.js";
 
 const haveCpio = (() => {
@@ -73,4 +74,22 @@ t.test("cpio(1) lists and extracts exactly what was written", { skip: haveCpio ?
   t.equal(statSync(join(out, "init")).mode & 0o777, 0o755);
   t.equal(readlinkSync(join(out, "kharness/link")), "bin/prog");
   t.equal(statSync(join(out, "kharness/empty")).size, 0);
+});
+
+t.test("the results stage's cpio reader finds what the writer wrote (a run directory is re-read from its initramfs)", async (t) => {
+  const odd = Buffer.from("x".repeat(7));
+  const buf = Buffer.concat(
+    writeCpio(
+      withParentDirs([
+        { type: "file", path: "init", mode: 0o755, data: Buffer.from("abcde") },
+        { type: "file", path: "kharness/manifest", data: Buffer.from("net_abi\t/kharness/bin/net_abi\t45\t-\n") },
+        { type: "file", path: "kharness/bin/odd", data: odd },
+      ]),
+    ),
+  );
+  t.equal(Buffer.from(readCpioEntry(buf, "init") ?? []).toString(), "abcde");
+  t.equal(Buffer.from(readCpioEntry(buf, "kharness/manifest") ?? []).toString(), "net_abi\t/kharness/bin/net_abi\t45\t-\n");
+  t.same(Buffer.from(readCpioEntry(buf, "kharness/bin/odd") ?? []), odd, "data not a multiple of 4 bytes");
+  t.equal(readCpioEntry(buf, "kharness/none"), undefined, "a missing file");
+  t.equal(readCpioEntry(Buffer.from("not an archive at all, but long enough to hold a header".repeat(3)), "init"), undefined, "not newc");
 });

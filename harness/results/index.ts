@@ -13,6 +13,7 @@ export {
   parseRunManifest,
   makeRunManifest,
   programsFromInitramfs,
+  readCpioEntry,
   nameUnstartedPrograms,
   bootFromResultsJson,
   ManifestError,

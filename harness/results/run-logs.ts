@@ -69,6 +69,24 @@ export function makeRunManifest(
  * manifest or is not a newc archive: a run directory written before manifest.json existed still has this one.
  */
 export function programsFromInitramfs(archive: Uint8Array): RunManifest["programs"] | undefined {
+  const manifest = readCpioEntry(archive, "kharness/manifest");
+  if (!manifest) return undefined;
+  const lines = Buffer.from(manifest.buffer, manifest.byteOffset, manifest.byteLength)
+    .toString("utf8")
+    .split("\n")
+    .filter((l) => l.length > 0);
+  return lines.map((l) => {
+    const [name = "", guestPath, timeout] = l.split("\t");
+    const timeoutSec = Number(timeout);
+    return { name, ...(guestPath ? { guestPath } : {}), ...(Number.isFinite(timeoutSec) && timeout ? { timeoutSec } : {}) };
+  });
+}
+
+/**
+ * A file's bytes from a cpio "newc" archive (such as a run's initramfs.cpio; `./name` matches too), or undefined
+ * when it is not there or the archive is not newc. The reading half of payload/cpio.ts's writer, kept pure.
+ */
+export function readCpioEntry(archive: Uint8Array, name: string): Uint8Array | undefined {
   const buf = Buffer.from(archive.buffer, archive.byteOffset, archive.byteLength);
   const align = (n: number) => (n + 3) & ~3;
   let at = 0;
@@ -78,20 +96,10 @@ export function programsFromInitramfs(archive: Uint8Array): RunManifest["program
     const size = hex(6);
     const nameSize = hex(11);
     if (!Number.isFinite(size) || !Number.isFinite(nameSize) || nameSize < 1) return undefined;
-    const name = buf.toString("utf8", at + 110, at + 110 + nameSize - 1);
+    const entry = buf.toString("utf8", at + 110, at + 110 + nameSize - 1);
     const data = align(at + 110 + nameSize);
-    if (name === "TRAILER!!!") return undefined;
-    if (name === "kharness/manifest" || name === "./kharness/manifest") {
-      const lines = buf
-        .toString("utf8", data, data + size)
-        .split("\n")
-        .filter((l) => l.length > 0);
-      return lines.map((l) => {
-        const [name_ = "", guestPath, timeout] = l.split("\t");
-        const timeoutSec = Number(timeout);
-        return { name: name_, ...(guestPath ? { guestPath } : {}), ...(Number.isFinite(timeoutSec) && timeout ? { timeoutSec } : {}) };
-      });
-    }
+    if (entry === "TRAILER!!!") return undefined;
+    if (entry === name || entry === `./${name}`) return archive.subarray(data, data + size);
     at = align(data + size);
   }
   return undefined;

@@ -6,6 +6,7 @@ import { tmpdir } from "node:os";
 import * as path from "node:path";
 import { REPO_ROOT } from "../../harness/repo-root.js";
 import type { RunResult, TestResult } from "../../harness/types.js";
+import { readCpioEntry as readCpioEntryBytes } from "../../harness/results/index.js";
 
 export { REPO_ROOT };
 export const KHARNESS_BIN = path.join(REPO_ROOT, "bin", "kharness.js");
@@ -88,19 +89,8 @@ export function runCli(args: string[], opts: CliOptions = {}): Promise<CliOutcom
 
 /** A file's bytes from a cpio newc archive (the run's initramfs.cpio), or undefined when it is not in it. */
 export function readCpioEntry(archive: Buffer, name: string): Buffer | undefined {
-  const pad4 = (n: number) => (n + 3) & ~3;
-  let off = 0;
-  while (off + 110 <= archive.length && archive.toString("latin1", off, off + 6) === "070701") {
-    const field = (i: number) => Number.parseInt(archive.toString("latin1", off + 6 + i * 8, off + 14 + i * 8), 16);
-    const size = field(6);
-    const nameSize = field(11);
-    const entry = archive.toString("utf8", off + 110, off + 110 + nameSize - 1);
-    const dataAt = pad4(off + 110 + nameSize);
-    if (entry === "TRAILER!!!") return undefined;
-    if (entry === name || entry === `./${name}`) return archive.subarray(dataAt, dataAt + size);
-    off = pad4(dataAt + size);
-  }
-  return undefined;
+  const bytes = readCpioEntryBytes(archive, name);
+  return bytes && Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
 }
 
 /** The guest manifest of a run (name, guest path and arguments per program), read from its initramfs. */
