@@ -1,8 +1,8 @@
 // Renders a run as results.json (schema: docs/results-schema.md).
 
 import type { RunResult } from "../types.js";
-import { RESULTS_SCHEMA_VERSION } from "../results/parse-run.js";
-import { nothingPassed, runFailed } from "../results/summary.js";
+import { RESULTS_SCHEMA_VERSION } from "../results/index.js";
+import { nothingPassed, runFailed } from "../results/index.js";
 
 /** Above this many tests the JSON is written compact: indentation doubles the size of a huge run's file. */
 export const PRETTY_JSON_MAX_TESTS = 10_000;

@@ -1,7 +1,7 @@
 // Renders a run as JUnit XML for Jenkins and GitLab: one testsuite per top-level test, one testcase per leaf.
 
 import type { RunResult, TestResult } from "../types.js";
-import { listReportedTests } from "../results/summary.js";
+import { listReportedTests } from "../results/index.js";
 import { escapeXml } from "./xml.js";
 
 /** Lines of a test's log put in system-out; the JSON report has the rest. */

@@ -1,7 +1,7 @@
 // Renders a run as KCIDB v5 JSON (kernelci/kcidb-io schema): tests with dotted paths, mapped statuses, bounded log excerpts.
 
 import type { RunResult, TestResult } from "../types.js";
-import { listReportedTests } from "../results/summary.js";
+import { listReportedTests } from "../results/index.js";
 
 /** The schema's maxLength of test.log_excerpt. */
 export const KCIDB_LOG_EXCERPT_MAX = 16384;

@@ -1,7 +1,7 @@
 // Re-emits a run as KTAP that kharness and the kernel's kunit.py both read back to the same counts.
 
 import type { RunResult, Status, TestResult } from "../types.js";
-import { parentAddsEntry } from "../results/summary.js";
+import { parentAddsEntry } from "../results/index.js";
 
 const INDENT = "    ";
 // A parent reported FAIL/TIMEOUT/ERROR/CRASH while its subtests look fine gets one extra subtest carrying that status,

@@ -1,7 +1,7 @@
 // Renders a run as the terminal summary: counts per status, then each failing test with its reason, log tail and kernel reports.
 
 import type { RunResult, Status, TestResult } from "../types.js";
-import { listReportedTests, nothingPassed, runFailed } from "../results/summary.js";
+import { listReportedTests, nothingPassed, runFailed } from "../results/index.js";
 
 /** Log lines shown per failing test (the tail, where the failure usually is). */
 const LOG_TAIL = 20;
