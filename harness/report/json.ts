@@ -17,6 +17,8 @@ export function renderJson(run: RunResult): string {
     passed: !runFailed(run),
     // A run can pass with nothing verified (every test skipped): said plainly, not left to a reader's arithmetic.
     nothingPassed: nothingPassed(run),
+    // Present only when the run could not test the kernel (exit 3, or 125 with --bisect): a dashboard must not read it as a kernel failure.
+    couldNotTest: run.couldNotTest,
     summary: run.summary,
     kernel: run.kernel,
     boot: run.boot,

@@ -7,6 +7,7 @@ import * as path from "node:path";
 import { fileURLToPath } from "node:url";
 import { createRunParser, parseLog } from "./index.js";
 import { exitCodeForRun } from "../exit-codes.js";
+import { renderJson } from "../report/index.js";
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const read = (name: string) => readFileSync(path.join(here, "testdata", name));
@@ -17,10 +18,12 @@ t.test("no test output: couldNotTest says so, and the exit code reads that field
   t.match(run.couldNotTest, { cause: "no-tests", reason: /no test output/ });
   t.equal(exitCodeForRun(run, { bisect: false }), 3);
   t.equal(exitCodeForRun(run, { bisect: true }), 125);
+  t.match(JSON.parse(renderJson(run)).couldNotTest, { cause: "no-tests" }, "results.json says so too");
   // A boot that panicked before any test output was tested, and failed: no couldNotTest.
   const panicked = parseLog(read("no-tap-boot-failure.log"));
   t.equal(panicked.couldNotTest, undefined);
   t.equal(exitCodeForRun(panicked, { bisect: true }), 1);
+  t.notOk("couldNotTest" in JSON.parse(renderJson(panicked)), "and results.json has no such field");
 });
 
 t.test("the exit code follows the typed field, not the ids of the placeholder entries", async (t) => {
