@@ -167,7 +167,7 @@ t.test("hostile test names: safe ids, valid JUnit, nothing written outside the r
 
 t.test("init loses track of a program or cannot start one: ERROR with the reason, never the ok an exit 0 would give", async (t) => {
   // fault_traced_stop makes init its tracer and stops (SIGILL, whose number an exit-status reading takes for "all skipped");
-  // fault_init_poll_error lowers init's RLIMIT_NOFILE to 1 and exits 0, so init's next poll(2) fails (EINVAL) and init
+  // fault_init_poll_error lowers init's RLIMIT_NOFILE to 1 and stays alive (then would exit 0), so init's next poll(2) fails (EINVAL) and init
   // cannot make the pipe for the program after it.
   const progs = faultPrograms("fault_traced_stop", "fault_init_poll_error", "fault_ok_after");
   const r = await runCli(["run", "--tests", "net_abi", "--program", ...progs]);

@@ -189,6 +189,11 @@ static int fault_init_poll_error(void) {
 		return 1;
 	}
 	printf("# init's RLIMIT_NOFILE is now 1\n");
+	/* Stay alive past init's next poll: that line (or at the latest the next 2 s heartbeat) wakes init while
+	 * the program still runs, so init must poll again, and that poll fails. Exiting at once could let init see
+	 * the pipe close and the exit in one wake-up and never poll again (seen once in a CI run). */
+	fflush(stdout);
+	sleep(3);
 	return 0;
 }
 
