@@ -44,6 +44,8 @@ async function kernelLikeTree(t: Test): Promise<{ root: string; dir: string }> {
   await fs.mkdir(path.join(dir, "net"));
   await fs.writeFile(path.join(dir, "Makefile"), "VERSION = 6\n");
   await fs.writeFile(path.join(dir, "Kconfig"), "");
+  // A real tree's arch/ holds files beside the architectures (its .gitignore).
+  await fs.writeFile(path.join(dir, "arch/.gitignore"), "");
   await fs.writeFile(path.join(dir, "net/f.c"), ORIGINAL);
   return { root, dir };
 }
@@ -53,6 +55,8 @@ const git = (dir: string, ...args: string[]) => exec.run(["git", "-C", dir, ...a
 t.test("plain tree: the hard-link copy is patched by git am without writing through the links", async (t) => {
   const { root, dir } = await kernelLikeTree(t);
   await fs.writeFile(path.join(dir, ".config"), "CONFIG_X=y\n"); // an in-tree build the copy must shed
+  await fs.mkdir(path.join(dir, "arch/x86/include/generated"), { recursive: true });
+  await fs.writeFile(path.join(dir, "arch/x86/include/generated/asm.h"), "");
   const before = await fs.stat(path.join(dir, "net/f.c"));
   const tree = await inspectTree(exec, dir, { srcArch: "x86", usesWorkingTree: false });
   t.equal(tree.kind, "plain");
@@ -71,6 +75,8 @@ t.test("plain tree: the hard-link copy is patched by git am without writing thro
   t.notOk(await fs.stat(path.join(dir, ".git")).catch(() => undefined), "no repository in the user's tree");
   t.notOk(await fs.stat(path.join(src.srcDir, ".config")).catch(() => undefined), "the copy has no in-tree build output");
   t.equal(await fs.readFile(path.join(dir, ".config"), "utf8"), "CONFIG_X=y\n", "the user's .config stays");
+  t.notOk(await fs.stat(path.join(src.srcDir, "arch/x86/include/generated")).catch(() => undefined), "nor generated arch headers");
+  t.ok(await fs.stat(path.join(dir, "arch/x86/include/generated/asm.h")), "the user's generated headers stay");
   await src.cleanup();
   t.notOk(await fs.stat(src.srcDir).catch(() => undefined), "copy removed");
   t.equal((await inspectTree(exec, dir, { srcArch: "x86", usesWorkingTree: false })).identity, tree.identity, "identity is stable");

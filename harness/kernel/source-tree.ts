@@ -210,8 +210,9 @@ export async function prepareSource(exec: Exec, tree: TreeInfo, workDir: string,
     await fs.rm(path.join(srcDir, ".git"), { recursive: true, force: true });
     // In-tree build output would make kbuild refuse O=; unlinking it in the copy leaves the user's files alone.
     // Every architecture's generated headers go: the copy does not know which one will be built, and none is the user's source.
-    const archs = await fs.readdir(path.join(srcDir, "arch")).catch(() => [] as string[]);
-    const markers = [".config", "include/config", ...archs.map((a) => `arch/${a}/include/generated`)];
+    // (arch/ also holds files, such as its .gitignore: only directories are architectures.)
+    const archs = await fs.readdir(path.join(srcDir, "arch"), { withFileTypes: true }).catch(() => []);
+    const markers = [".config", "include/config", ...archs.filter((a) => a.isDirectory()).map((a) => `arch/${a.name}/include/generated`)];
     for (const marker of markers) await fs.rm(path.join(srcDir, marker), { recursive: true, force: true });
     const env = { ...GIT_ENV };
     await runChecked(exec, ["git", "init", "-q", srcDir], { env, what: "git init (throwaway repo for patching)" });
