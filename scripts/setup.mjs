@@ -35,6 +35,8 @@ const TEST_PACKAGES = {
   "busybox-static": "sh and ip for a tree's own kselftests in the guest",
   rsync: "kselftest install",
   "libxml2-utils": "xmllint checks JUnit output against a strict XML parser",
+  chromium: "report.html is checked in headless Chromium (driven by playwright-core)",
+  "lava-dispatcher": "the LAVA job kharness writes is run by LAVA's own dispatcher (lava-run)",
 };
 
 async function missingPackages(pkgs) {
