@@ -15,7 +15,8 @@ import { bootGuest } from "./qemu/boot.js";
 import { defaultMachine, timeoutScale, X86_64, type ArchProfile } from "./qemu/profiles.js";
 import { writeReports, writeRunManifest } from "./write-reports.js";
 import { createRunParser, makeRunManifest } from "./results/index.js";
-import type { BootResult, KernelImage, ProgressSink, ProgressStage, RunRequest, RunResult } from "./types.js";
+import type { AccelChoice } from "./qemu/accel.js";
+import type { BootResult, KernelImage, Payload, ProgressSink, ProgressStage, RunRequest, RunResult } from "./types.js";
 
 export interface PipelineDeps {
   exec: Exec;
@@ -171,6 +172,43 @@ async function resolveKernel(
  * the outcome carries the run, or the error with its stage.
  */
 export async function runPipeline(request: RunRequest, deps: PipelineDeps): Promise<PipelineOutcome> {
+  return inOwnedRunDir(request, deps, runStages);
+}
+
+/** What a boot needs, ready in a run directory (initramfs.cpio, manifest.json, kernel.config). */
+export interface PreparedGuest {
+  runId: string;
+  runDir: string;
+  profile: ArchProfile;
+  kernel: KernelImage;
+  accel: AccelChoice;
+  payload: Payload;
+}
+
+export type PrepareOutcome = { ok: true; guest: PreparedGuest } | Extract<PipelineOutcome, { ok: false }>;
+
+/**
+ * A run's validate, kernel and payload stages without the boot, for a guest that another machine boots
+ * (`kharness lava-job`): the same kernel and payload a local run of the request would boot. Never throws.
+ */
+export async function prepareGuest(request: RunRequest, deps: PipelineDeps): Promise<PrepareOutcome> {
+  return inOwnedRunDir(request, deps, async (req, v, d, ctx) => ({
+    ok: true as const,
+    guest: { runId: ctx.runId, runDir: ctx.runDir, profile: d.profile, ...(await kernelAndPayload(req, v, d, ctx.runDir)) },
+  }));
+}
+
+/** Validates and preflights a request, then runs body while this process owns the run directory. */
+async function inOwnedRunDir<T>(
+  request: RunRequest,
+  deps: PipelineDeps,
+  body: (
+    req: RunRequest,
+    v: ValidatedRun,
+    deps: PipelineDeps & { qemuBinary: string; profile: ArchProfile },
+    ctx: { runId: string; runDir: string; started: Date },
+  ) => Promise<T>,
+): Promise<T | Extract<PipelineOutcome, { ok: false }>> {
   const started = (deps.now ?? (() => new Date()))();
   const runId = makeRunId(started);
   const req = absoluteRequest(request, deps.cwd);
@@ -206,7 +244,7 @@ export async function runPipeline(request: RunRequest, deps: PipelineDeps): Prom
         owned = true;
         if (!req.outDir) await inStage("run-dir", pointLatestAt(runDir));
         deps.onProgress({ kind: "run-dir", path: runDir });
-        return runStages(req, v, { ...deps, qemuBinary, profile }, { runId, runDir, started });
+        return body(req, v, { ...deps, qemuBinary, profile }, { runId, runDir, started });
       }),
     );
   } catch (e) {
@@ -215,14 +253,13 @@ export async function runPipeline(request: RunRequest, deps: PipelineDeps): Prom
   }
 }
 
-/** kernel -> payload -> boot -> results -> reports, in a locked run directory. */
-async function runStages(
+/** The kernel stage and the accelerator, then the payload for them; writes kernel.config and manifest.json. */
+async function kernelAndPayload(
   req: RunRequest,
   v: ValidatedRun,
   deps: PipelineDeps & { qemuBinary: string; profile: ArchProfile },
-  ctx: { runId: string; runDir: string; started: Date },
-): Promise<PipelineOutcome> {
-  const { runId, runDir, started } = ctx;
+  runDir: string,
+): Promise<{ kernel: KernelImage; accel: AccelChoice; payload: Payload }> {
   const [kernel, accel] = await Promise.all([
     inStage("kernel", getKernel(req, deps, runDir, v.image)),
     inStage("preflight", resolveAccel(req.accel, { exec: deps.exec, cacheDir: deps.cacheRoot, qemuBinary: deps.qemuBinary, profile: deps.profile })),
@@ -271,6 +308,19 @@ async function runStages(
 
   // Before the boot, so that `kharness parse RUN_DIR` names the programs even of a run that crashed.
   await inStage("payload", writeRunManifest(runDir, makeRunManifest(payload.programs, { failOnWarn: req.failOnWarn })));
+
+  return { kernel, accel, payload };
+}
+
+/** kernel -> payload -> boot -> results -> reports, in a locked run directory. */
+async function runStages(
+  req: RunRequest,
+  v: ValidatedRun,
+  deps: PipelineDeps & { qemuBinary: string; profile: ArchProfile },
+  ctx: { runId: string; runDir: string; started: Date },
+): Promise<PipelineOutcome> {
+  const { runId, runDir, started } = ctx;
+  const { kernel, accel, payload } = await kernelAndPayload(req, v, deps, runDir);
 
   const parser = createRunParser({ onEvent: deps.onProgress, failOnWarn: req.failOnWarn, now: Date.now, programs: payload.programs });
   let boot: BootResult;
