@@ -267,6 +267,20 @@ export function stretchTimeouts(programs: readonly GuestProgram[], factor: numbe
 // A tree's own kselftests are guest programs too: built against the kernel stage's build record.
 export { buildKselftests, KSELFTEST_DEFAULT_TIMEOUT_SEC, parseKselftestList, parseSettingsTimeout, type KselftestDeps } from "./kselftest.js";
 
+/** The guest's /kharness/manifest: one program per line, tab-separated (docs/guest-protocol.md). */
+export function renderGuestManifest(programs: readonly GuestProgram[]): string {
+  return programs.map((p) => [p.name, p.guestPath, String(p.timeoutSec), p.cwd ?? "-", ...p.args].join("\t")).join("\n") + "\n";
+}
+
+/**
+ * A cpio archive that replaces /kharness/manifest with these programs. Appended to a payload's initramfs (the
+ * kernel unpacks concatenated archives in order, a later file replacing an earlier one), it makes one guest of
+ * a --jobs run execute its share of the programs from the same payload.
+ */
+export function guestManifestOverlay(programs: readonly GuestProgram[]): Buffer {
+  return Buffer.concat(writeCpio([{ type: "file", path: "kharness/manifest", data: Buffer.from(renderGuestManifest(programs)) }]));
+}
+
 /** Builds the initramfs for one run. */
 export async function buildPayload(deps: PayloadDeps, req: PayloadRequest): Promise<Payload> {
   const defines = req.selftestDefines.map((d) => `-D${d}`);
@@ -294,7 +308,7 @@ export async function buildPayload(deps: PayloadDeps, req: PayloadRequest): Prom
     throw new UsageError("nothing to run: no bundled selftest selected and no --program given", { fix: "drop --tests or pass --program PATH" });
   const modules = await prepareModules(deps, req.kernel, req.wantedModules);
 
-  const manifest = programs.map((p) => [p.name, p.guestPath, String(p.timeoutSec), p.cwd ?? "-", ...p.args].join("\t")).join("\n") + "\n";
+  const manifest = renderGuestManifest(programs);
   const entries: CpioEntry[] = [
     { type: "file", path: "init", mode: 0o755, data: await fs.readFile(path.join(vmDir, "init")) },
     { type: "file", path: "kharness/manifest", data: Buffer.from(manifest) },
