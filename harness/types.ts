@@ -47,6 +47,12 @@ export interface RunRequest {
   failOnWarn: boolean;
   /** Extra preprocessor defines for the bundled selftests (test-only builds). */
   selftestDefines: string[];
+  /** --jobs: guests booted at once, each running a share of the programs (harness/scale/); undefined = 1. */
+  jobs?: number | "auto";
+  /** --shard I/N (1-based): run only this machine's part of the test list (harness/scale/split.ts). */
+  shard?: { index: number; count: number };
+  /** --durations FILE: program durations every shard is given (a results.json or {"name": ms}). */
+  durationsFile?: string;
 }
 
 /** A kernel ready to boot. */
