@@ -320,6 +320,16 @@ async function runStages(
   ctx: { runId: string; runDir: string; started: Date },
 ): Promise<PipelineOutcome> {
   const { runId, runDir, started } = ctx;
+  // Each stage's start and duration go into results.json (`stages`), for the timeline of report.html.
+  const stages: NonNullable<RunResult["stages"]> = [];
+  const sink = deps.onProgress;
+  deps = {
+    ...deps,
+    onProgress: (e) => {
+      if (e.kind === "stage-end") stages.push({ stage: e.stage, startMs: Date.now() - started.getTime() - e.durationMs, durationMs: e.durationMs });
+      sink(e);
+    },
+  };
   const { kernel, accel, payload } = await kernelAndPayload(req, v, deps, runDir);
 
   const parser = createRunParser({ onEvent: deps.onProgress, failOnWarn: req.failOnWarn, now: Date.now, programs: payload.programs });
@@ -344,13 +354,13 @@ async function runStages(
     );
   } catch (e) {
     // Even when the boot itself failed to start, keep what the parser saw.
-    const run = finishRun(parser.finish({ end: "qemu-error", detail: (e as Error).message }), { runId, started, kernel, req });
+    const run = finishRun(parser.finish({ end: "qemu-error", detail: (e as Error).message }), { runId, started, kernel, req, stages });
     await writeReports(run, runDir, req.reports, { runId }).catch(() => undefined);
     throw new StageFailure("boot", e);
   }
 
   const run = await timedStage(deps.onProgress, "results", undefined, async () =>
-    finishRun(parser.finish({ end: boot.end, detail: boot.endDetail }), { runId, started, kernel, req, boot }),
+    finishRun(parser.finish({ end: boot.end, detail: boot.endDetail }), { runId, started, kernel, req, boot, stages }),
   );
   // A full disk here must not hide the verdicts already parsed: the caller shows them, then the error.
   const reportError = await timedStage(deps.onProgress, "report", undefined, () =>
@@ -362,7 +372,10 @@ async function runStages(
   return { ok: true, run, runDir, boot, reportError };
 }
 
-function finishRun(run: RunResult, ctx: { runId: string; started: Date; kernel: KernelImage; req: RunRequest; boot?: BootResult }): RunResult {
+function finishRun(
+  run: RunResult,
+  ctx: { runId: string; started: Date; kernel: KernelImage; req: RunRequest; boot?: BootResult; stages?: RunResult["stages"] },
+): RunResult {
   const { consoleLogPath: _c, resultsLogPath: _r, ...bootInfo } = ctx.boot ?? ({} as Partial<BootResult>);
   return {
     ...run,
@@ -372,6 +385,7 @@ function finishRun(run: RunResult, ctx: { runId: string; started: Date; kernel: 
     kernel: { release: ctx.kernel.release, path: ctx.kernel.path, source: ctx.kernel.source, cmdline: ctx.req.append.join(" ") || undefined },
     boot: ctx.boot ? (bootInfo as RunResult["boot"]) : undefined,
     host: { peakRssKiB: process.resourceUsage().maxRSS },
+    ...(ctx.stages?.length ? { stages: [...ctx.stages] } : {}),
     // A test-only selftest build (--selftest-define) is on record, so its verdicts are never read as the kernel's.
     ...(ctx.req.selftestDefines.length ? { payloadBuild: { selftestDefines: [...ctx.req.selftestDefines] } } : {}),
   };

@@ -199,6 +199,11 @@ export interface RunResult {
   /** The harness process itself (not QEMU): its peak resident memory. */
   host?: { peakRssKiB: number };
   /**
+   * The host-side stages that ended before the results were written (kernel, payload, boot, ...), in order:
+   * when each started (ms since the run started, host clock) and how long it took. For the report's timeline.
+   */
+  stages?: { stage: ProgressStage; startMs: number; durationMs: number }[];
+  /**
    * Set only when the guest programs were built the test-only way: `selftestDefines` are the preprocessor
    * defines given with --selftest-define (e.g. KH_FLIP_ERRNO, which makes chosen cases expect the wrong
    * errno). Such a run's verdicts test the selftests, not the kernel.

@@ -23,6 +23,7 @@ export function renderJson(run: RunResult): string {
     kernel: run.kernel,
     boot: run.boot,
     host: run.host,
+    stages: run.stages,
     payloadBuild: run.payloadBuild,
     tests: run.tests,
     kernelEvents: run.kernelEvents,
