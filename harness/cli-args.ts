@@ -6,7 +6,9 @@ export type Command =
   | { cmd: "run"; req: RunRequest; quiet: boolean; color: boolean | undefined; failOnSkip: boolean }
   | { cmd: "parse"; file: string; json: boolean; reports: RunRequest["reports"]; failOnWarn: boolean; failOnSkip: boolean; color: boolean | undefined }
   | { cmd: "list"; json: boolean }
+  | { cmd: "lava-job"; req: RunRequest; deviceDict: boolean; artifactUrl?: string; quiet: boolean; color: boolean | undefined }
   | { cmd: "doctor" }
+  | { cmd: "merge"; dirs: string[]; outDir?: string; json: boolean; reports: RunRequest["reports"]; failOnSkip: boolean; color: boolean | undefined }
   | { cmd: "help"; topic?: string }
   | { cmd: "version" };
 
@@ -72,6 +74,26 @@ const PARSE_OPTS: Record<string, OptSpec> = {
   help: { arity: 0 },
 };
 const LIST_OPTS: Record<string, OptSpec> = { json: { arity: 0 }, help: { arity: 0 } };
+const MERGE_OPTS: Record<string, OptSpec> = {
+  out: { arity: 1 },
+  json: { arity: 0 },
+  "json-out": { arity: 1 },
+  junit: { arity: 1 },
+  tap: { arity: 1 },
+  kcidb: { arity: 1 },
+  "fail-on-skip": { arity: 0 },
+  color: { arity: 0 },
+  "no-color": { arity: 0 },
+  help: { arity: 0 },
+};
+/** `lava-job`: the run options that shape the kernel and payload, and its own two. */
+const LAVA_ONLY_OPTS: Record<string, OptSpec> = { "device-dict": { arity: 0 }, "artifact-url": { arity: 1 } };
+const LAVA_OPTS: Record<string, OptSpec> = {
+  ...Object.fromEntries(
+    Object.entries(RUN_OPTS).filter(([k]) => !["accel", "json", "junit", "tap", "kcidb", "bisect", "fail-on-warn", "fail-on-skip", "jobs", "shard", "durations"].includes(k)),
+  ),
+  ...LAVA_ONLY_OPTS,
+};
 
 type Parsed = { opts: Map<string, string[]>; positional: string[] };
 
@@ -245,6 +267,30 @@ export function parseCommandLine(argv: string[]): Command {
         color: colorOpt(p),
       };
     }
+    case "lava-job": {
+      const p = parseOpts(rest, LAVA_OPTS, "lava-job", problems);
+      if (flag(p, "help")) return { cmd: "help", topic: "lava-job" };
+      if (!one(p, "out")) problems.push("lava-job needs --out DIR: the directory for job.yaml, the kernel and the initramfs");
+      const template = one(p, "artifact-url");
+      if (template !== undefined && !template.includes("{name}"))
+        problems.push(`--artifact-url ${template}: the template must contain {name} (the file name: bzImage, initramfs.cpio)`);
+      if (problems.length) throw new ArgsError(problems);
+      // The rest are run options: parsed as `run` parses them; the LAVA device boots under TCG (device.yaml).
+      const runArgs: string[] = [];
+      for (let i = 0; i < rest.length; i++) {
+        const a = rest[i] as string;
+        const name = a.startsWith("--") ? a.slice(2).split("=")[0] : undefined;
+        if (name === "device-dict") continue;
+        if (name === "artifact-url") {
+          if (!a.includes("=")) i++;
+          continue;
+        }
+        runArgs.push(a);
+      }
+      const run = parseCommandLine(["run", ...runArgs, "--accel", "tcg"]);
+      if (run.cmd !== "run") return run;
+      return { cmd: "lava-job", req: run.req, deviceDict: flag(p, "device-dict"), artifactUrl: template, quiet: run.quiet, color: run.color };
+    }
     case "list": {
       const p = parseOpts(rest, LIST_OPTS, "list", problems);
       if (flag(p, "help")) return { cmd: "help", topic: "list" };
@@ -257,7 +303,7 @@ export function parseCommandLine(argv: string[]): Command {
       if (rest.length) throw new ArgsError([`doctor takes no arguments, got ${rest.join(" ")}`]);
       return { cmd: "doctor" };
     default:
-      throw new ArgsError([`unknown command ${JSON.stringify(cmd)}: expected run, parse, list or doctor (see \`kharness --help\`)`]);
+      throw new ArgsError([`unknown command ${JSON.stringify(cmd)}: expected run, parse, list, doctor or lava-job (see \`kharness --help\`)`]);
   }
 }
 
@@ -269,6 +315,8 @@ Usage:
   kharness parse FILE|DIR     parse a run directory, console log or TAP file (- for stdin) like a run
   kharness list [--json]      list the bundled selftests and their cases
   kharness doctor             check QEMU, acceleration, compilers, static libc, the default kernel
+  kharness merge DIR... [--out DIR]  join the run directories of \`run --shard I/N\` into one run
+  kharness lava-job --out DIR write a LAVA job (qemu device type) booting a run's kernel and payload
 
 Exit codes: 0 all passed/skipped/xfailed; 1 a test failed, timed out, xpassed or crashed (or, with
 --fail-on-skip, nothing passed); 2 bad usage or input; 3 infrastructure failure (build, boot, missing
@@ -324,6 +372,26 @@ Reads a console log or a TAP/KTAP file (FILE may be - for stdin) and reports it 
 directory (or its console.log, beside results.log) is parsed again from both logs, with the run's verdicts.
 --json prints the results JSON on stdout instead of the terminal summary; --json-out F writes it to F.
 Report paths are checked before anything is read. Exit codes as for run.`,
+  "lava-job": `kharness lava-job --out DIR [run options] [--device-dict] [--artifact-url TEMPLATE]
+
+Prepares the kernel and the payload exactly as \`kharness run\` with the same options would (--kernel,
+--tree/--patches/--config, --tests, --program, --kselftest, --append, --timeout, --boot-timeout), and
+writes into DIR: initramfs.cpio, manifest.json, the kernel (bzImage) and job.yaml, a LAVA job for the
+qemu device type. The job deploys the kernel and initramfs to tmpfs, boots them with QEMU (TCG), and
+collects results from the serial console (init's console mode, kharness.console_results=1).
+  --device-dict           also write device.yaml and dispatcher.yaml for a local run:
+                          lava-run --device DIR/device.yaml --dispatcher DIR/dispatcher.yaml \\
+                                   --job-id N --output-dir OUT DIR/job.yaml 2> lava.log
+  --artifact-url TEMPLATE the images' URLs for a lab, e.g. https://files.example/{run}/{name}
+                          ({name}: bzImage or initramfs.cpio; {run}: the run id); default file:// paths
+\`kharness parse lava.log\` (or the plain console) then gives the verdicts. See docs/lava.md.`,
+  merge: `kharness merge DIR... [--out DIR] [--json] [--junit F] [--tap F] [--kcidb F] [--json-out F] [--fail-on-skip]
+
+Joins the run directories of \`kharness run --shard I/N\` (every shard of one test list and kernel, each once)
+into one run directory (default ./kharness-out/<run-id>): results.json, junit.xml, results.tap and the
+report with the counts and verdicts of an unsharded run; each shard's logs in shard-I/. A missing,
+duplicated or foreign shard (another test list, shard count or kernel) is an error naming it (exit 2).
+Exit codes as for run.`,
   list: `kharness list [--json]
 
 Lists the bundled selftest programs and their cases (the ids --tests globs match).`,

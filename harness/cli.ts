@@ -11,7 +11,8 @@ import { cacheRoot } from "./exec/cache.js";
 import { EXIT, exitCodeForError, exitCodeForRun, exitCodeForUsage } from "./exit-codes.js";
 import { runDoctor } from "./doctor.js";
 import { listSelftests } from "./list.js";
-import { runPipeline, writeRunError } from "./pipeline.js";
+import { prepareGuest, runPipeline, writeRunError } from "./pipeline.js";
+import { consoleOfLavaLog, writeLavaJob } from "./lava/index.js";
 import { renderJson, renderTerminal } from "./report/index.js";
 import { parseFileToRun, runFailed } from "./results/index.js";
 import { findRunDir, parseRunDir } from "./read-run-dir.js";
@@ -94,6 +95,59 @@ async function cmdRun(
   return code;
 }
 
+/** `kharness lava-job`: the run's kernel and payload stages, then the LAVA job that boots them. */
+async function cmdLavaJob(c: Extract<Command, { cmd: "lava-job" }>, io: Io): Promise<number> {
+  const color = c.color ?? io.isTty;
+  const exec = createExec();
+  const ac = new AbortController();
+  const onSignal = (sig: "SIGINT" | "SIGTERM") => ac.abort(new InterruptedError(sig));
+  const onInt = () => onSignal("SIGINT");
+  const onTerm = () => onSignal("SIGTERM");
+  process.on("SIGINT", onInt);
+  process.on("SIGTERM", onTerm);
+  try {
+    const printer = createProgressPrinter(io.stderr, { color, programs: () => new Set(), cwd: process.cwd() });
+    const outcome = await prepareGuest(c.req, {
+      exec,
+      cacheRoot: cacheRoot(),
+      repoRoot: REPO_ROOT,
+      cwd: process.cwd(),
+      qemuBinary: qemuBinaryFromEnv(),
+      signal: ac.signal,
+      onProgress: c.quiet ? () => undefined : printer,
+    });
+    if (!outcome.ok) {
+      if (outcome.runDir) await writeRunError(outcome.runDir, outcome.error);
+      if (ac.signal.aborted) return ac.signal.reason instanceof InterruptedError && ac.signal.reason.signal === "SIGTERM" ? EXIT.sigterm : EXIT.sigint;
+      printError(io, outcome.error, color);
+      return exitCodeForError(outcome.error, { bisect: false, fromCommit: false });
+    }
+    const files = await writeLavaJob(outcome.guest, {
+      append: c.req.append,
+      bootTimeoutSec: c.req.bootTimeoutSec,
+      deviceDict: c.deviceDict,
+      artifactUrl: c.artifactUrl,
+      qemuBinary: qemuBinaryFromEnv(),
+    });
+    const rel = (p: string) => path.relative(process.cwd(), p) || ".";
+    io.stdout.write(`job: ${rel(files.job)}\nkernel: ${rel(files.kernel)}\ninitramfs: ${rel(files.initrd)}\n`);
+    if (files.device && files.dispatcher) {
+      io.stdout.write(`device: ${rel(files.device)}\n`);
+      io.stdout.write(
+        `run it (as root): lava-run --device ${rel(files.device)} --dispatcher ${rel(files.dispatcher)} --job-id 1 --output-dir OUT ${rel(files.job)} 2> lava.log; kharness parse lava.log\n`,
+      );
+    }
+    return 0;
+  } catch (e) {
+    printError(io, e, color);
+    return exitCodeForError(e, { bisect: false, fromCommit: false });
+  } finally {
+    exec.killAll("SIGKILL");
+    process.off("SIGINT", onInt);
+    process.off("SIGTERM", onTerm);
+  }
+}
+
 /** KHARNESS_QEMU: a QEMU binary to use instead of qemu-system-x86_64 from PATH (read only here, at the edge). */
 function qemuBinaryFromEnv(env: NodeJS.ProcessEnv = process.env): string | undefined {
   return env.KHARNESS_QEMU?.trim() || undefined;
@@ -130,7 +184,8 @@ async function cmdParse(c: Extract<Command, { cmd: "parse" }>, io: Io): Promise<
     // --fail-on-warn given here wins; otherwise a run directory's manifest says what the run used.
     run = runDir
       ? await parseRunDir(runDir, c.failOnWarn ? { failOnWarn: true } : {})
-      : await parseFileToRun(input ?? createReadStream(c.file), { failOnWarn: c.failOnWarn });
+      : // A LAVA dispatcher's log is turned back into the console it carries; any other file passes through.
+        await parseFileToRun(consoleOfLavaLog(input ?? createReadStream(c.file)), { failOnWarn: c.failOnWarn });
   } catch (e) {
     printError(io, e, color);
     return exitCodeForError(e, { bisect: false, fromCommit: false });
@@ -205,6 +260,10 @@ export async function main(argv: string[], io: Io = { stdout: process.stdout, st
           return e instanceof KharnessError && e.kind === "usage" ? EXIT.usage : EXIT.infra;
         },
       );
+    case "lava-job":
+      return cmdLavaJob(command, io);
+    case "merge":
+      return cmdMerge(command, io);
     case "doctor":
       return runDoctor(createExec(), cacheRoot(), io.stdout, { qemuBinary: qemuBinaryFromEnv() });
     case "run": {

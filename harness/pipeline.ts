@@ -10,6 +10,7 @@ import { resolveDefaultKernel, resolveImageKernel } from "./kernel/default.js";
 import { buildKernelFromTree } from "./kernel/tree-build.js";
 import { buildKselftests, buildPayload } from "./payload/payload.js";
 import { absoluteRequest, validateRunRequest, type ValidatedRun } from "./validate.js";
+import { withExpectations } from "./expect/expectations.js";
 import { checkQemu, resolveAccel } from "./qemu/accel.js";
 import { bootGuest } from "./qemu/boot.js";
 import { defaultMachine, timeoutScale, X86_64, type ArchProfile } from "./qemu/profiles.js";
@@ -244,7 +245,8 @@ async function inOwnedRunDir<T>(
         owned = true;
         if (!req.outDir) await inStage("run-dir", pointLatestAt(runDir));
         deps.onProgress({ kind: "run-dir", path: runDir });
-        return body(req, v, { ...deps, qemuBinary, profile }, { runId, runDir, started });
+        // --expect, as validated, travels with the request to finishRun (applied before results.json is written).
+        return body(v.expect ? { ...req, expectations: v.expect } : req, v, { ...deps, qemuBinary, profile }, { runId, runDir, started });
       }),
     );
   } catch (e) {
@@ -377,7 +379,7 @@ function finishRun(
   ctx: { runId: string; started: Date; kernel: KernelImage; req: RunRequest; boot?: BootResult; stages?: RunResult["stages"] },
 ): RunResult {
   const { consoleLogPath: _c, resultsLogPath: _r, ...bootInfo } = ctx.boot ?? ({} as Partial<BootResult>);
-  return {
+  return withExpectations(ctx.req.expectations, ctx.kernel, {
     ...run,
     runId: ctx.runId,
     startedAt: ctx.started.toISOString(),
@@ -388,7 +390,7 @@ function finishRun(
     ...(ctx.stages?.length ? { stages: [...ctx.stages] } : {}),
     // A test-only selftest build (--selftest-define) is on record, so its verdicts are never read as the kernel's.
     ...(ctx.req.selftestDefines.length ? { payloadBuild: { selftestDefines: [...ctx.req.selftestDefines] } } : {}),
-  };
+  });
 }
 
 /** Writes a small marker so a later reader knows the run ended abnormally before results existed. */

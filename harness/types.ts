@@ -1,5 +1,6 @@
 // The data that passes between stages: request -> kernel -> payload -> boot -> results -> reports.
 
+import type { ExpectFile } from "./expect/expectations.js";
 import type { BuildRecord, Patch } from "./kernel/tree-build.js";
 
 /** Statuses of one test, as reported everywhere (JSON, JUnit, terminal). */
@@ -53,6 +54,12 @@ export interface RunRequest {
   shard?: { index: number; count: number };
   /** --durations FILE: program durations every shard is given (a results.json or {"name": ms}). */
   durationsFile?: string;
+  /** --expect FILE: known failures (docs/expect.md); checked by the validation pass. */
+  expect?: string;
+  /** The --expect file as the validation pass read it; the pipeline applies it before results.json is written. */
+  expectations?: ExpectFile;
+  /** --baseline RUN_DIR|last-green: compared after the run (harness/after-run.ts), checked by the validation pass. */
+  baseline?: string;
 }
 
 /** A kernel ready to boot. */

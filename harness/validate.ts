@@ -3,7 +3,9 @@
 
 import { promises as fs } from "node:fs";
 import * as path from "node:path";
+import { loadRunForCompare } from "./compare/load.js";
 import { RequestError, UsageError, type RequestProblem } from "./errors.js";
+import { readExpectFile, type ExpectFile } from "./expect/expectations.js";
 import type { Exec } from "./exec/exec.js";
 import { resolveImageKernel } from "./kernel/default.js";
 import { kernelTreeProblems, resolveFragments, resolvePatches } from "./kernel/tree-build.js";
@@ -39,6 +41,8 @@ export interface ValidatedRun {
   users: UserProgram[];
   /** The --kernel image, already inspected. */
   image?: KernelImage;
+  /** The --expect file, read and checked. */
+  expect?: ExpectFile;
 }
 
 /** Resolves every path of a request against cwd, so that later stages and messages agree on them. */
@@ -53,7 +57,16 @@ export function absoluteRequest(req: RunRequest, cwd: string): RunRequest {
         : k;
   const r = req.reports;
   const reports = { json: r.json && abs(r.json), junit: r.junit && abs(r.junit), tap: r.tap && abs(r.tap), kcidb: r.kcidb && abs(r.kcidb) };
-  return { ...req, kernel, programs: req.programs.map(abs), outDir: req.outDir === undefined ? undefined : abs(req.outDir), reports };
+  const baseline = req.baseline === undefined || req.baseline === "last-green" ? req.baseline : abs(req.baseline);
+  return {
+    ...req,
+    kernel,
+    programs: req.programs.map(abs),
+    outDir: req.outDir === undefined ? undefined : abs(req.outDir),
+    reports,
+    ...(req.expect !== undefined ? { expect: abs(req.expect) } : {}),
+    ...(baseline !== undefined ? { baseline } : {}),
+  };
 }
 
 /** What an errno from creating an entry in dir means, in words. */
@@ -267,6 +280,13 @@ export async function validateRunRequest(req: RunRequest, runDir: string, deps: 
   ]);
   problems.push(...kernel.problems, ...ksft, ...tests.problems, ...reports);
   if (out) problems.push(out);
+  // --expect and --baseline (issue 13): their files are read now, so a typo costs no build or boot.
+  const expect = req.expect !== undefined ? await readExpectFile(req.expect) : undefined;
+  problems.push(...(expect?.problems ?? []).map((message) => ({ message, fix: "fix the entry; docs/expect.md gives the file's form" })));
+  if (req.baseline !== undefined && req.baseline !== "last-green") {
+    const b = await loadRunForCompare(req.baseline, "--baseline").catch((e: unknown) => e);
+    if (b instanceof UsageError) problems.push({ message: b.message, fix: b.fix });
+  }
   if (problems.length) throw new RequestError(problems);
-  return { bundled: tests.bundled, users: tests.users, image: kernel.image };
+  return { bundled: tests.bundled, users: tests.users, image: kernel.image, ...(expect?.expect ? { expect: expect.expect } : {}) };
 }

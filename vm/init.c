@@ -48,6 +48,11 @@ static int sig_fd = -1;
 static int64_t next_heartbeat;
 /* Per-program output cap; `kharness.output_cap=BYTES` on the kernel command line changes it. */
 static unsigned long long output_cap = OUTPUT_CAP_DEFAULT;
+/* `kharness.console_results=1`: the results stream goes to the serial console between the markers
+ * below, for a machine whose only channel is that console (a LAVA qemu device); no virtio ports. */
+static int console_results;
+#define CONSOLE_RESULTS_BEGIN "<<<KHARNESS-RESULTS-BEGIN>>>"
+#define CONSOLE_RESULTS_END "<<<KHARNESS-RESULTS-END>>>"
 
 static int64_t now_ms(void) {
 	struct timespec ts;
@@ -217,19 +222,29 @@ static int load_module(const char *path) {
 
 /* Loads the listed modules in order. The list should already be in dependency order; if it is not,
  * modules that failed are retried while any other one loads, so a misordered list still converges. */
+/* The value of the last `key=...` word on the command line (key includes the '='), or NULL. */
+static const char *cmdline_value(const char *cmdline, const char *key) {
+	const char *found = NULL;
+	for (const char *p = strstr(cmdline, key); p; p = strstr(p + 1, key))
+		/* Only whole words: the key must start the line or follow a space. */
+		if (p == cmdline || p[-1] == ' ')
+			found = p + strlen(key);
+	return found;
+}
+
 static void read_cmdline_options(void) {
 	char *cmdline = read_file("/proc/cmdline");
 	if (!cmdline)
 		return;
-	const char *key = "kharness.output_cap=";
-	for (char *p = strstr(cmdline, key); p; p = strstr(p + 1, key)) {
-		/* Only whole words: the key must start the line or follow a space. */
-		if (p == cmdline || p[-1] == ' ') {
-			unsigned long long v = strtoull(p + strlen(key), NULL, 0);
-			if (v > 0)
-				output_cap = v;
-		}
+	const char *v = cmdline_value(cmdline, "kharness.output_cap=");
+	if (v) {
+		unsigned long long cap = strtoull(v, NULL, 0);
+		if (cap > 0)
+			output_cap = cap;
 	}
+	v = cmdline_value(cmdline, "kharness.console_results=");
+	if (v)
+		console_results = *v == '1' || *v == 'y' || *v == 'Y';
 	free(cmdline);
 }
 
@@ -673,7 +688,12 @@ int main(void) {
 	setenv("TMPDIR", "/tmp", 1);
 	read_cmdline_options();
 	load_modules();
-	open_ports();
+	if (console_results) {
+		/* The console is the only channel: no port wait, no control events (kmsg markers still go out). */
+		results_fd = console_fd;
+	} else {
+		open_ports();
+	}
 	next_heartbeat = now_ms() + HEARTBEAT_MS;
 	control("init %d", PROTOCOL_VERSION);
 	kmsg("kharness: init %d", PROTOCOL_VERSION);
@@ -686,11 +706,17 @@ int main(void) {
 	else
 		say("%s not found: nothing to run\n", MANIFEST);
 
+	/* The markers start a line of their own, whatever the kernel printed last without a newline. */
+	if (console_results)
+		fdprintf(results_fd, "\n%s\n", CONSOLE_RESULTS_BEGIN);
 	fdprintf(results_fd, "KTAP version 1\n1..%d\n", count);
 	for (int i = 0; i < count; i++)
 		run_program(&progs[i], i + 1);
 
 	stop_leftovers();
+	/* After the leftovers are gone, so their reports land inside what a LAVA monitor collects. */
+	if (console_results)
+		fdprintf(results_fd, "\n%s\n", CONSOLE_RESULTS_END);
 	power_off();
 	return 0;
 }
