@@ -3,6 +3,7 @@
 import { promises as fs } from "node:fs";
 import * as path from "node:path";
 import { writeFileAtomic } from "./exec/cache.js";
+import { writeHtmlReport } from "./html-report.js";
 import { renderJson, renderJunit, renderKcidb, renderTap } from "./report/index.js";
 import type { RunManifest } from "./results/index.js";
 import type { RunRequest, RunResult } from "./types.js";
@@ -16,7 +17,7 @@ export async function writeRunManifest(runDir: string, manifest: RunManifest): P
   await writeFileAtomic(path.join(runDir, "manifest.json"), JSON.stringify(manifest, null, 2) + "\n");
 }
 
-/** results.json, junit.xml and results.tap in runDir; plus --json/--junit/--tap/--kcidb targets. */
+/** results.json, junit.xml, results.tap and report.html in runDir; plus --json/--junit/--tap/--kcidb targets. */
 export async function writeReports(run: RunResult, runDir: string | undefined, reportPaths: RunRequest["reports"], ids: { runId?: string }): Promise<void> {
   // Rendered once, and only when some file wants it (`kharness parse` with no report options renders none).
   const once = (render: () => string) => {
@@ -28,10 +29,13 @@ export async function writeReports(run: RunResult, runDir: string | undefined, r
   const tap = once(() => renderTap(run));
   const writes: Promise<void>[] = [];
   if (runDir) {
+    const results = writeFileAtomic(path.join(runDir, "results.json"), json());
     writes.push(
-      writeFileAtomic(path.join(runDir, "results.json"), json()),
+      results,
       writeFileAtomic(path.join(runDir, "junit.xml"), junit()),
       writeFileAtomic(path.join(runDir, "results.tap"), tap()),
+      // report.html is rendered from the results.json just written (and comparison.json / history.json when there).
+      results.then(() => writeHtmlReport(runDir)).then(() => undefined),
     );
   }
   const put = async (file: string | undefined, text: () => string) => {

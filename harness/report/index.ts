@@ -8,3 +8,5 @@ export { renderKcidb, toKcidbStatus, toKcidbPath, KCIDB_LOG_EXCERPT_MAX } from "
 export type { KcidbOptions } from "./kcidb.js";
 export { renderTap } from "./tap.js";
 export { escapeXml, stripXmlForbidden } from "./xml.js";
+export { renderHtmlReport, htmlReportCsp, htmlReportData, escapeJsonForScript, HTML_STATUS_ORDER } from "./html.js";
+export type { HtmlReportInput, HtmlComparison, HtmlHistory } from "./html.js";
