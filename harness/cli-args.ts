@@ -1,6 +1,7 @@
 // Pure: argv -> typed command request. Every problem is reported at once, each naming the argument and the fix.
 
 import type { Accel, RunRequest } from "./types.js";
+import { parseShardSpec } from "./scale/split.js";
 
 export type Command =
   | { cmd: "run"; req: RunRequest; quiet: boolean; color: boolean | undefined; failOnSkip: boolean }
@@ -56,6 +57,9 @@ const RUN_OPTS: Record<string, OptSpec> = {
   "fail-on-warn": { arity: 0 },
   "fail-on-skip": { arity: 0 },
   "selftest-define": { arity: "many" },
+  jobs: { arity: 1 },
+  shard: { arity: 1 },
+  durations: { arity: 1 },
   quiet: { arity: 0 },
   color: { arity: 0 },
   "no-color": { arity: 0 },
@@ -210,6 +214,15 @@ export function parseCommandLine(argv: string[]): Command {
       const timeoutSec = seconds(p, "timeout", 45, problems);
       const bootTimeoutSec = seconds(p, "boot-timeout", 120, problems);
       const append = many(p, "append").flatMap((a) => a.split(/\s+/).filter(Boolean));
+      const jobsText = one(p, "jobs");
+      const jobs = jobsText === undefined || jobsText === "auto" ? jobsText : /^[0-9]+$/.test(jobsText) ? Number(jobsText) : NaN;
+      if (typeof jobs === "number" && !(Number.isSafeInteger(jobs) && jobs >= 1 && jobs <= 64))
+        problems.push(`--jobs ${jobsText}: expected a number of guests from 1 to 64, or auto (the CPU count)`);
+      const shardText = one(p, "shard");
+      const shard = shardText === undefined ? undefined : parseShardSpec(shardText);
+      if (shard && "problem" in shard) problems.push(shard.problem);
+      if (one(p, "durations") !== undefined && !shard)
+        problems.push("--durations needs --shard I/N (it balances the shards; --jobs uses the last run's durations)");
       if (problems.length) throw new ArgsError(problems, { bisect: flag(p, "bisect") });
       const kernel: RunRequest["kernel"] = tree
         ? {
@@ -243,6 +256,9 @@ export function parseCommandLine(argv: string[]): Command {
           bisect: flag(p, "bisect"),
           failOnWarn: flag(p, "fail-on-warn"),
           selftestDefines: many(p, "selftest-define"),
+          ...(jobs !== undefined ? { jobs: jobs as number | "auto" } : {}),
+          ...(shard && !("problem" in shard) ? { shard } : {}),
+          ...(one(p, "durations") !== undefined ? { durationsFile: one(p, "durations") } : {}),
         },
       };
     }
@@ -290,6 +306,22 @@ export function parseCommandLine(argv: string[]): Command {
       const run = parseCommandLine(["run", ...runArgs, "--accel", "tcg"]);
       if (run.cmd !== "run") return run;
       return { cmd: "lava-job", req: run.req, deviceDict: flag(p, "device-dict"), artifactUrl: template, quiet: run.quiet, color: run.color };
+    }
+    case "merge": {
+      const p = parseOpts(rest, MERGE_OPTS, "merge", problems);
+      if (flag(p, "help")) return { cmd: "help", topic: "merge" };
+      if (p.positional.length === 0) problems.push("merge needs the shard run directories (DIR...), one per `kharness run --shard I/N`");
+      if (p.positional.some((d) => d === "")) problems.push("merge: an empty directory name: name each shard's run directory");
+      if (problems.length) throw new ArgsError(problems);
+      return {
+        cmd: "merge",
+        dirs: p.positional,
+        outDir: one(p, "out"),
+        json: flag(p, "json"),
+        reports: reportsOpt(p, "json-out"),
+        failOnSkip: flag(p, "fail-on-skip"),
+        color: colorOpt(p),
+      };
     }
     case "list": {
       const p = parseOpts(rest, LIST_OPTS, "list", problems);
@@ -359,6 +391,15 @@ Boot:
                          must fit the kernel's 2047 bytes
   --boot-timeout S       give up if init has not started after S whole seconds (default 120)
   --accel auto|kvm|tcg   auto uses KVM only when a probe boot works (default auto)
+Scale (docs/ci.md):
+  --jobs N|auto          boot N guests at once from the same kernel and payload, each running a share of
+                         the programs (longest first, by the last run's durations); one joined run, each
+                         guest's logs in guest-K/. auto = the CPU count. Default 1. Refused when the host's
+                         available memory cannot hold N guests
+  --shard I/N            run only part I of N of the test list: the same split on every machine (see
+                         docs/ci.md); manifest.json records it for \`kharness merge\`
+  --durations FILE       with --shard: balance the shards by these durations (a results.json of an earlier
+                         run, or {"program": ms}); every shard must be given the same file
 Output:
   --out DIR              run directory (default ./kharness-out/<run-id>; ./kharness-out/latest links the
                          newest); one run at a time may use it

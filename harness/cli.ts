@@ -16,6 +16,8 @@ import { consoleOfLavaLog, writeLavaJob } from "./lava/index.js";
 import { renderJson, renderTerminal } from "./report/index.js";
 import { parseFileToRun, runFailed } from "./results/index.js";
 import { findRunDir, parseRunDir } from "./read-run-dir.js";
+import { mergeShardDirs } from "./scale/merge-dirs.js";
+import { makeRunId } from "./pipeline.js";
 import { REPO_ROOT } from "./repo-root.js";
 import type { RunRequest, RunResult } from "./types.js";
 import { reportPathProblems } from "./validate.js";
@@ -208,6 +210,37 @@ async function cmdParse(c: Extract<Command, { cmd: "parse" }>, io: Io): Promise<
 function absoluteReports(r: RunRequest["reports"]): RunRequest["reports"] {
   const abs = (p: string | undefined) => (p === undefined ? undefined : path.resolve(p));
   return { json: abs(r.json), junit: abs(r.junit), tap: abs(r.tap), kcidb: abs(r.kcidb) };
+}
+
+/** `kharness merge DIR...`: shard run directories joined into one run directory, with every report. */
+async function cmdMerge(c: Extract<Command, { cmd: "merge" }>, io: Io): Promise<number> {
+  const color = c.color ?? io.isTty;
+  const reports = absoluteReports(c.reports);
+  const problems = await reportPathProblems({ "--json-out": reports.json, "--junit": reports.junit, "--tap": reports.tap, "--kcidb": reports.kcidb });
+  if (problems.length) {
+    printError(io, new RequestError(problems), color);
+    return EXIT.usage;
+  }
+  const runId = makeRunId(new Date());
+  const outDir = path.resolve(c.outDir ?? path.join("kharness-out", runId));
+  let run: RunResult;
+  try {
+    run = await mergeShardDirs(c.dirs, outDir, runId);
+  } catch (e) {
+    printError(io, e, color);
+    return exitCodeForError(e, { bisect: false, fromCommit: false });
+  }
+  const written = await writeReports(run, outDir, reports, { runId }).then(
+    () => undefined,
+    (e: unknown) => e,
+  );
+  io.stdout.write(c.json ? renderJson(run) : renderTerminal(run, { color }));
+  if (written !== undefined) {
+    printError(io, written, color);
+    return EXIT.infra;
+  }
+  if (!c.json) io.stdout.write(`results: ${path.relative(process.cwd(), outDir) || "."}/results.json\n`);
+  return exitCodeForRun(run, { bisect: false, failOnSkip: c.failOnSkip });
 }
 
 /**

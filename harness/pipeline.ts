@@ -17,6 +17,8 @@ import { defaultMachine, timeoutScale, X86_64, type ArchProfile } from "./qemu/p
 import { writeReports, writeRunManifest } from "./write-reports.js";
 import { createRunParser, makeRunManifest } from "./results/index.js";
 import type { AccelChoice } from "./qemu/accel.js";
+import { bootGuests, checkGuestMemory, lastRunDurations, planGuests, resolveJobs, type PartsManifest } from "./scale/jobs.js";
+import { loadShardPlan, shardPrograms, type ShardRecord } from "./scale/shard.js";
 import type { BootResult, KernelImage, Payload, ProgressSink, ProgressStage, RunRequest, RunResult } from "./types.js";
 
 export interface PipelineDeps {
@@ -261,7 +263,11 @@ async function kernelAndPayload(
   v: ValidatedRun,
   deps: PipelineDeps & { qemuBinary: string; profile: ArchProfile },
   runDir: string,
-): Promise<{ kernel: KernelImage; accel: AccelChoice; payload: Payload }> {
+): Promise<{ kernel: KernelImage; accel: AccelChoice; payload: Payload; manifest: PartsManifest }> {
+  // --shard: a bad --durations file fails before any build.
+  const shardPlan = req.shard
+    ? await inStage("validate", loadShardPlan(req.shard, req.durationsFile === undefined ? undefined : path.resolve(deps.cwd, req.durationsFile)))
+    : undefined;
   const [kernel, accel] = await Promise.all([
     inStage("kernel", getKernel(req, deps, runDir, v.image)),
     inStage("preflight", resolveAccel(req.accel, { exec: deps.exec, cacheDir: deps.cacheRoot, qemuBinary: deps.qemuBinary, profile: deps.profile })),
@@ -285,6 +291,8 @@ async function kernelAndPayload(
       )
     : undefined;
   deps.signal.throwIfAborted();
+  // This machine's part of the whole list (bundled, --program and kselftest programs alike), the same on every machine.
+  const shard = shardPlan ? await inStage("validate", async () => shardPrograms(shardPlan, { bundled: v.bundled, users: v.users, kselftests })) : undefined;
 
   const payload = await inStage("payload", () =>
     timedStage(deps.onProgress, "payload", undefined, () =>
@@ -292,9 +300,9 @@ async function kernelAndPayload(
         { exec: deps.exec, cacheRoot: deps.cacheRoot, repoRoot: deps.repoRoot, signal: deps.signal, onProgress: deps.onProgress, profile: deps.profile },
         {
           kernel,
-          bundled: v.bundled,
-          users: v.users,
-          kselftests,
+          bundled: shard?.bundled ?? v.bundled,
+          users: shard?.users ?? v.users,
+          kselftests: shard ? shard.kselftests : kselftests,
           timeoutFactor: timeoutScale(deps.profile, accel.accel),
           profile: deps.profile,
           timeoutSec: req.timeoutSec,
@@ -309,9 +317,13 @@ async function kernelAndPayload(
   deps.onProgress({ kind: "plan", programs: payload.programs.map((p) => p.name) });
 
   // Before the boot, so that `kharness parse RUN_DIR` names the programs even of a run that crashed.
-  await inStage("payload", writeRunManifest(runDir, makeRunManifest(payload.programs, { failOnWarn: req.failOnWarn })));
+  const manifest: PartsManifest & { shard?: ShardRecord } = {
+    ...makeRunManifest(payload.programs, { failOnWarn: req.failOnWarn }),
+    ...(shard ? { shard: { ...shard.record, kernel: { release: kernel.release, source: kernel.source, cacheKey: kernel.build?.cacheKey } } } : {}),
+  };
+  await inStage("payload", writeRunManifest(runDir, manifest));
 
-  return { kernel, accel, payload };
+  return { kernel, accel, payload, manifest };
 }
 
 /** kernel -> payload -> boot -> results -> reports, in a locked run directory. */
@@ -332,8 +344,30 @@ async function runStages(
       sink(e);
     },
   };
-  const { kernel, accel, payload } = await kernelAndPayload(req, v, deps, runDir);
+  const { kernel, accel, payload, manifest } = await kernelAndPayload(req, v, deps, runDir);
+  const jobs = resolveJobs(req.jobs ?? 1, payload.programs.length);
+  const { parsed, boot } =
+    jobs > 1
+      ? await bootInGuests(req, deps, { runDir, kernel, accel, payload, manifest, jobs })
+      : await bootOneGuest(req, deps, { runId, runDir, started, kernel, accel, payload, stages });
+  const run = await timedStage(deps.onProgress, "results", undefined, async () => finishRun(parsed, { runId, started, kernel, req, boot, stages }));
+  // A full disk here must not hide the verdicts already parsed: the caller shows them, then the error.
+  const reportError = await timedStage(deps.onProgress, "report", undefined, () =>
+    writeReports(run, runDir, req.reports, { runId }).then(
+      () => undefined,
+      (e: unknown) => e,
+    ),
+  );
+  return { ok: true, run, runDir, boot, reportError };
+}
 
+/** One guest runs every program: the boot, with the results parsed as they stream. */
+async function bootOneGuest(
+  req: RunRequest,
+  deps: PipelineDeps & { qemuBinary: string; profile: ArchProfile },
+  ctx: { runId: string; runDir: string; started: Date; kernel: KernelImage; accel: AccelChoice; payload: Payload; stages: NonNullable<RunResult["stages"]> },
+): Promise<{ parsed: RunResult; boot: BootResult }> {
+  const { runId, runDir, started, kernel, accel, payload, stages } = ctx;
   const parser = createRunParser({ onEvent: deps.onProgress, failOnWarn: req.failOnWarn, now: Date.now, programs: payload.programs });
   let boot: BootResult;
   try {
@@ -360,18 +394,45 @@ async function runStages(
     await writeReports(run, runDir, req.reports, { runId }).catch(() => undefined);
     throw new StageFailure("boot", e);
   }
+  return { parsed: parser.finish({ end: boot.end, detail: boot.endDetail }), boot };
+}
 
-  const run = await timedStage(deps.onProgress, "results", undefined, async () =>
-    finishRun(parser.finish({ end: boot.end, detail: boot.endDetail }), { runId, started, kernel, req, boot, stages }),
-  );
-  // A full disk here must not hide the verdicts already parsed: the caller shows them, then the error.
-  const reportError = await timedStage(deps.onProgress, "report", undefined, () =>
-    writeReports(run, runDir, req.reports, { runId }).then(
-      () => undefined,
-      (e: unknown) => e,
+/**
+ * --jobs N: the payload's programs shared between N guests booted at once (harness/scale/jobs.ts), longest
+ * first by the last run's durations; their results joined into this run's reports. manifest.json names each
+ * guest's directory and programs, so `kharness parse RUN_DIR` parses each guest's logs and joins them again.
+ */
+async function bootInGuests(
+  req: RunRequest,
+  deps: PipelineDeps & { qemuBinary: string; profile: ArchProfile },
+  ctx: { runDir: string; kernel: KernelImage; accel: AccelChoice; payload: Payload; manifest: PartsManifest; jobs: number },
+): Promise<{ parsed: RunResult; boot: BootResult }> {
+  const { runDir, kernel, accel, payload, jobs } = ctx;
+  await inStage("preflight", checkGuestMemory(jobs, deps.profile));
+  const shares = planGuests(payload.programs, jobs, await lastRunDurations(runDir, !req.outDir));
+  const parts = shares.map((share, k) => ({ dir: `guest-${k + 1}`, programs: share.map((p) => p.name) }));
+  const manifest: PartsManifest = { ...ctx.manifest, jobs: shares.length, parts };
+  await inStage("payload", writeRunManifest(runDir, manifest));
+  const { run: parsed, boot } = await inStage("boot", () =>
+    timedStage(deps.onProgress, "boot", `${kernel.release ?? path.basename(kernel.path)} (${accel.accel}, ${shares.length} guests)`, () =>
+      bootGuests(
+        { exec: deps.exec, signal: deps.signal, onProgress: deps.onProgress },
+        {
+          kernel,
+          payload,
+          runDir,
+          shares,
+          accel: accel.accel,
+          qemuBinary: deps.qemuBinary,
+          profile: deps.profile,
+          append: req.append,
+          bootTimeoutSec: req.bootTimeoutSec,
+          failOnWarn: req.failOnWarn,
+        },
+      ),
     ),
   );
-  return { ok: true, run, runDir, boot, reportError };
+  return { parsed, boot };
 }
 
 function finishRun(

@@ -15,6 +15,7 @@ import {
   type RunParserOptions,
 } from "./results/index.js";
 import type { RunResult } from "./types.js";
+import { parsePartedRunDir, readRunParts } from "./scale/parts.js";
 
 /** Files of a run directory that a re-parse reads (boot.ts and the pipeline write them). */
 export const RUN_DIR_FILES = {
@@ -68,6 +69,9 @@ export async function parseRunDir(dir: string, opts: ParseRunDirOptions = {}): P
       untestable: false,
     });
   const { manifest: given, ...parserOpts } = opts;
+  // A run of several guests (--jobs) or merged shards: each part's logs are parsed as its own run, then joined.
+  const layout = given ? undefined : await readRunParts(dir);
+  if (layout) return parsePartedRunDir(dir, layout, (part) => parseRunDir(part, parserOpts));
   let manifest = given;
   if (!manifest) {
     const text = await fs.readFile(file(RUN_DIR_FILES.manifest), "utf8").catch(() => undefined);

@@ -74,6 +74,11 @@ export const RULES: ImportRules = {
     { dir: "harness/qemu", api: ["harness/qemu/accel.ts", "harness/qemu/argv.ts", "harness/qemu/boot.ts", "harness/qemu/profiles.ts"] },
     { dir: "harness/results", api: ["harness/results/index.ts"] },
     { dir: "harness/report", api: ["harness/report/index.ts"] },
+    // Parallel guests and CI shards: the pipeline, cli.ts and `parse` use these; split.ts and merge-runs.ts are pure.
+    {
+      dir: "harness/scale",
+      api: ["harness/scale/jobs.ts", "harness/scale/shard.ts", "harness/scale/merge-dirs.ts", "harness/scale/parts.ts", "harness/scale/split.ts"],
+    },
     { dir: "harness/lava", api: ["harness/lava/index.ts"] },
   ],
   subcommands: ["harness/doctor.ts", "harness/list.ts"],
