@@ -29,6 +29,8 @@ export interface TreeBuildDeps {
   jobs?: number;
   /** The architecture to build for (ARCH=, the image to boot). */
   profile: ArchProfile;
+  /** Start a cache miss from the nearest kept build directory (default: yes unless KHARNESS_INCREMENTAL=0). */
+  incremental?: boolean;
 }
 
 /** Saved in each cache entry: what it was built from, so later stages (kselftests) can rebuild the source. */
@@ -46,6 +48,8 @@ export interface BuildRecord {
   release: string;
   durationMs: number;
   builtAt: string;
+  /** Set when the build started from an earlier build's directory (incremental): which one, and how much differed. */
+  startedFrom?: { key: string; commonPatches: number; changedFiles: string[] };
 }
 
 /** Reads a cache entry's build record (for stages that need to know what a kernel was built from). */

@@ -16,12 +16,28 @@ import { BuildLog, buildEnv, defaultJobs, kernelMakeArgv, runMake, type MakeSetu
 import { applyPatches } from "./patch-apply.js";
 import { parseQuiltSeries, patchesFromFile, type Patch } from "./patch-series.js";
 import { inspectTree, kernelTreeProblems, prepareSource, touchedPaths, type PreparedSource } from "./source-tree.js";
+import {
+  BUILD_SUBDIR,
+  cacheMaxBytes,
+  cloneKeptBuild,
+  commonPrefix,
+  evict,
+  keepBuild,
+  lineageKey,
+  listKeptBuilds,
+  pathsReadable,
+  pickNearest,
+  syncChangedFiles,
+  touchLastUsed,
+} from "./build-cache.js";
 
 export { BUILD_RECIPE_VERSION, type BuildRecord, type TreeBuildDeps, type TreeKernelRequest } from "./build-record.js";
 export type { Patch } from "./patch-series.js";
 export type { PreparedSource } from "./source-tree.js";
 // What a stage building against the kernel's own tree (the payload's kselftests) needs of kbuild.
 export { kernelTreeProblems } from "./source-tree.js";
+// The build cache's management (`kharness cache list|prune`, the size limit).
+export { cacheMaxBytes, DEFAULT_CACHE_MAX, evict, listCacheItems, parseAge, parseSize, type CacheItem } from "./build-cache.js";
 export { BuildLog, buildEnv, defaultJobs, kernelMakeArgv, runMake, targetCc, type MakeSetup } from "./kbuild.js";
 
 /** The bootable image's name in a cache entry (whatever the architecture calls it in its build tree). */
@@ -190,7 +206,8 @@ export async function sweepStaleWork(exec: Exec, cacheRoot: string, treeDir?: st
     await fs.rm(path.join(work, name), { recursive: true, force: true });
     removedWork = true;
   }
-  for (const area of ["kernels", "kselftests"]) {
+  const lineages = (await fs.readdir(path.join(cacheRoot, "builds")).catch(() => [] as string[])).map((l) => path.join("builds", l));
+  for (const area of ["kernels", "kselftests", "builds", ...lineages]) {
     const dir = path.join(cacheRoot, area);
     for (const name of await fs.readdir(dir).catch(() => [] as string[])) {
       if (pidGone(Number(/\.tmp-(\d+)-[0-9a-z]+$/.exec(name)?.[1]))) await fs.rm(path.join(dir, name), { recursive: true, force: true });
@@ -301,6 +318,20 @@ export async function buildKernelFromTree(req: TreeKernelRequest, deps: TreeBuil
     linker,
   });
   const entry = path.join(cacheRoot, "kernels", key);
+  const patchShas = patchSet.patches.map((p) => sha256(p.text));
+  const touchedNow = patchSet.patches.flatMap((p) => touchedPaths(p.text));
+  // Builds from kharness's own copy of the tree can be kept and started from; an in-place build cannot.
+  const keepable = !usesWorkingTree && patchSet.patches.every((p) => pathsReadable(p.text));
+  const incremental = keepable && (deps.incremental ?? process.env.KHARNESS_INCREMENTAL !== "0");
+  const lineage = lineageKey({
+    treeIdentity: tree.identity,
+    arch: `${deps.profile.linuxArch}:${deps.profile.toolchain.crossCompile ?? ""}`,
+    baseConfig: req.baseConfig,
+    mergedConfig: renderMerged(merged),
+    compiler,
+    linker,
+  });
+  const maxBytes = cacheMaxBytes();
   if (await exists(`${entry}.lock`)) onProgress?.({ kind: "info", message: `waiting for another kharness building the same kernel (${key.slice(0, 12)})` });
 
   await fs.mkdir(deps.runDir, { recursive: true });
@@ -311,6 +342,7 @@ export async function buildKernelFromTree(req: TreeKernelRequest, deps: TreeBuil
     await fs.mkdir(workDir, { recursive: true });
     const log = new BuildLog(logPath);
     let prepared: PreparedSource | undefined;
+    let buildSrc: string | undefined;
     try {
       log.write(`# kharness build ${key} of ${tree.identity} (${tree.dir})`);
       if (usesWorkingTree) {
@@ -334,9 +366,34 @@ export async function buildKernelFromTree(req: TreeKernelRequest, deps: TreeBuil
           await applyPatches(exec, prepared.srcDir, patchSet.patches, { workDir, target, signal, log: (l) => log.write(l) });
         }
       }
+      buildSrc = prepared.srcDir;
+      let startedFrom: BuildRecord["startedFrom"];
+      const nearest = incremental ? pickNearest(await listKeptBuilds(cacheRoot, lineage), patchShas) : undefined;
+      if (nearest) {
+        const common = commonPrefix(
+          nearest.meta.patches.map((p) => p.sha),
+          patchShas,
+        );
+        onProgress?.({
+          kind: "stage",
+          stage: "build",
+          detail: `starting from the build directory of ${nearest.meta.key.slice(0, 12)} (${common} of ${patchShas.length} patches in common)`,
+        });
+        const clone = path.join(workDir, "tree");
+        await cloneKeptBuild(exec, nearest, clone, signal);
+        const changedFiles = await syncChangedFiles(prepared.srcDir, clone, [...nearest.meta.touched, ...touchedNow]);
+        log.write(`# kharness: started from the kept build ${nearest.meta.key} (${nearest.dir}); changed files: ${changedFiles.join(" ") || "none"}`);
+        startedFrom = { key: nearest.meta.key, commonPatches: common, changedFiles };
+        buildSrc = clone;
+        // The fresh source was only the patched content's origin: drop it before make runs.
+        await prepared.cleanup().catch(() => undefined);
+        prepared = undefined;
+      }
       const setup: MakeSetup = {
-        srcDir: prepared.srcDir,
-        buildDir: path.join(workDir, "build"),
+        srcDir: buildSrc,
+        // Inside the source: kbuild then writes `..` for the source in every command and dependency
+        // file, so the pair can be copied elsewhere and built on (see build-cache.ts).
+        buildDir: usesWorkingTree ? path.join(workDir, "build") : path.join(buildSrc, BUILD_SUBDIR),
         cc: (await ccacheAvailable(exec)) ? "ccache gcc" : "gcc",
         jobs: deps.jobs ?? defaultJobs(),
         env: buildEnv(path.join(cacheRoot, "work")),
@@ -356,12 +413,28 @@ export async function buildKernelFromTree(req: TreeKernelRequest, deps: TreeBuil
         release,
         durationMs: Date.now() - started,
         builtAt: new Date().toISOString(),
+        ...(startedFrom ? { startedFrom } : {}),
       };
       // The series itself is kept so --kselftest can rebuild the same patched source later.
       await fs.mkdir(path.join(tmp, "patches"));
       for (const [i, p] of patchSet.patches.entries()) await fs.writeFile(path.join(tmp, "patches", `${String(i + 1).padStart(4, "0")}.patch`), p.text);
       await fs.writeFile(path.join(tmp, "merged.config"), renderMerged(merged));
       await fs.writeFile(path.join(tmp, "build.json"), JSON.stringify(record, null, 2) + "\n");
+      if (keepable) {
+        // Kept for the next key of this lineage to start from; a failure to keep costs speed, not the build.
+        await keepBuild(cacheRoot, buildSrc, {
+          key,
+          lineage,
+          treeIdentity: tree.identity,
+          treeDir: tree.dir,
+          arch: deps.profile.linuxArch,
+          baseConfig: req.baseConfig,
+          fragments: fragmentSet.fragments.map((f) => f.name),
+          patches: patchSet.patches.map((p, i) => ({ sha: patchShas[i]!, subject: p.subject })),
+          touched: [...new Set(touchedNow)].sort(),
+          builtAtPath: buildSrc,
+        }).catch((e: unknown) => onProgress?.({ kind: "info", message: `could not keep the build directory: ${(e as Error).message}` }));
+      }
     } catch (e) {
       if (e instanceof KharnessError) log.write(`# kharness: ${e.message.split("\n")[0]}`);
       throw e;
@@ -371,6 +444,12 @@ export async function buildKernelFromTree(req: TreeKernelRequest, deps: TreeBuil
       await fs.rm(workDir, { recursive: true, force: true });
     }
   });
+  if (hit) await touchLastUsed(entry);
+  else if (maxBytes !== undefined) {
+    const { removed } = await evict(cacheRoot, { maxBytes }).catch(() => ({ removed: [] }));
+    for (const r of removed)
+      onProgress?.({ kind: "info", message: `cache over its limit (KHARNESS_CACHE_MAX): removed the least recently used ${r.kind} ${r.key.slice(0, 12)}` });
+  }
 
   const release = (await fs.readFile(path.join(entry, "kernel.release"), "utf8")).trim();
   // What the kernel was built from, handed over as a value: a later stage that builds against the same tree
