@@ -9,6 +9,7 @@ export type Command =
   | { cmd: "list"; json: boolean }
   | { cmd: "lava-job"; req: RunRequest; deviceDict: boolean; artifactUrl?: string; quiet: boolean; color: boolean | undefined }
   | { cmd: "doctor" }
+  | { cmd: "cache"; action: "list" | "prune"; json: boolean; maxSize?: string; olderThan?: string; all: boolean }
   | { cmd: "merge"; dirs: string[]; outDir?: string; json: boolean; reports: RunRequest["reports"]; failOnSkip: boolean; color: boolean | undefined }
   | { cmd: "help"; topic?: string }
   | { cmd: "version" };
@@ -78,6 +79,13 @@ const PARSE_OPTS: Record<string, OptSpec> = {
   help: { arity: 0 },
 };
 const LIST_OPTS: Record<string, OptSpec> = { json: { arity: 0 }, help: { arity: 0 } };
+const CACHE_OPTS: Record<string, OptSpec> = {
+  json: { arity: 0 },
+  help: { arity: 0 },
+  "max-size": { arity: 1 },
+  "older-than": { arity: 1 },
+  all: { arity: 0 },
+};
 const MERGE_OPTS: Record<string, OptSpec> = {
   out: { arity: 1 },
   json: { arity: 0 },
@@ -334,8 +342,27 @@ export function parseCommandLine(argv: string[]): Command {
       if (rest.includes("--help")) return { cmd: "help", topic: "doctor" };
       if (rest.length) throw new ArgsError([`doctor takes no arguments, got ${rest.join(" ")}`]);
       return { cmd: "doctor" };
+    case "cache": {
+      const p = parseOpts(rest, CACHE_OPTS, "cache", problems);
+      if (flag(p, "help")) return { cmd: "help", topic: "cache" };
+      const action = p.positional[0];
+      if (action !== "list" && action !== "prune")
+        problems.push(`cache needs list or prune, got ${action === undefined ? "nothing" : JSON.stringify(action)} (see \`kharness cache --help\`)`);
+      if (p.positional.length > 1) problems.push(`cache ${action} takes no further arguments, got ${p.positional.slice(1).join(" ")}`);
+      if (action === "list" && (p.opts.has("max-size") || p.opts.has("older-than") || p.opts.has("all")))
+        problems.push("--max-size, --older-than and --all belong to `cache prune`, not `cache list`");
+      if (problems.length) throw new ArgsError(problems);
+      return {
+        cmd: "cache",
+        action: action as "list" | "prune",
+        json: flag(p, "json"),
+        maxSize: one(p, "max-size"),
+        olderThan: one(p, "older-than"),
+        all: flag(p, "all"),
+      };
+    }
     default:
-      throw new ArgsError([`unknown command ${JSON.stringify(cmd)}: expected run, parse, list, doctor or lava-job (see \`kharness --help\`)`]);
+      throw new ArgsError([`unknown command ${JSON.stringify(cmd)}: expected run, parse, list, doctor, cache or lava-job (see \`kharness --help\`)`]);
   }
 }
 
@@ -347,6 +374,7 @@ Usage:
   kharness parse FILE|DIR     parse a run directory, console log or TAP file (- for stdin) like a run
   kharness list [--json]      list the bundled selftests and their cases
   kharness doctor             check QEMU, acceleration, compilers, static libc, the default kernel
+  kharness cache list|prune   show or trim the kernel build cache (built kernels, kept build directories)
   kharness merge DIR... [--out DIR]  join the run directories of \`run --shard I/N\` into one run
   kharness lava-job --out DIR write a LAVA job (qemu device type) booting a run's kernel and payload
 
@@ -436,6 +464,16 @@ Exit codes as for run.`,
   list: `kharness list [--json]
 
 Lists the bundled selftest programs and their cases (the ids --tests globs match).`,
+  cache: `kharness cache list [--json]
+kharness cache prune [--max-size SIZE] [--older-than AGE] [--all] [--json]
+
+The kernel build cache ($KHARNESS_CACHE/kernels: kernels built from --tree; $KHARNESS_CACHE/builds: the
+kept build directories a new patch series starts from, so make recompiles only what changed).
+list: each entry's kind, key, size, last use, tree, patches and config.
+prune: remove least recently used entries until the cache fits SIZE (e.g. 10G, 500M), entries unused for
+AGE (e.g. 7d, 12h), or everything (--all); with no option, down to the limit. An entry a running build
+holds is never removed. The limit: KHARNESS_CACHE_MAX (default 20G; 0 = none), applied after each build.
+KHARNESS_INCREMENTAL=0 makes builds start from an empty build directory.`,
   doctor: `kharness doctor
 
 Checks qemu-system-x86_64, the acceleration verdict, gcc and static libc, make, xz, and the default

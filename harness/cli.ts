@@ -10,6 +10,7 @@ import { createExec, type Exec } from "./exec/exec.js";
 import { cacheRoot } from "./exec/cache.js";
 import { EXIT, exitCodeForError, exitCodeForRun, exitCodeForUsage } from "./exit-codes.js";
 import { runDoctor } from "./doctor.js";
+import { runCacheCommand } from "./cache-cmd.js";
 import { listSelftests } from "./list.js";
 import { prepareGuest, runPipeline, writeRunError } from "./pipeline.js";
 import { consoleOfLavaLog, writeLavaJob } from "./lava/index.js";
@@ -297,6 +298,11 @@ export async function main(argv: string[], io: Io = { stdout: process.stdout, st
       return cmdLavaJob(command, io);
     case "merge":
       return cmdMerge(command, io);
+    case "cache":
+      return runCacheCommand(command, cacheRoot(), io.stdout).catch((e: unknown) => {
+        printError(io, e, io.isTty);
+        return e instanceof KharnessError && e.kind === "usage" ? EXIT.usage : EXIT.infra;
+      });
     case "doctor":
       return runDoctor(createExec(), cacheRoot(), io.stdout, { qemuBinary: qemuBinaryFromEnv() });
     case "run": {
