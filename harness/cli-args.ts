@@ -4,15 +4,30 @@ import type { Accel, RunRequest } from "./types.js";
 import { parseShardSpec } from "./scale/split.js";
 
 export type Command =
-  | { cmd: "run"; req: RunRequest; quiet: boolean; color: boolean | undefined; failOnSkip: boolean }
-  | { cmd: "parse"; file: string; json: boolean; reports: RunRequest["reports"]; failOnWarn: boolean; failOnSkip: boolean; color: boolean | undefined }
+  | { cmd: "run"; req: RunRequest; quiet: boolean; color: boolean | undefined; failOnSkip: boolean; history: HistoryOpt; repeat: number }
+  | {
+      cmd: "parse";
+      file: string;
+      json: boolean;
+      reports: RunRequest["reports"];
+      expect?: string;
+      failOnWarn: boolean;
+      failOnSkip: boolean;
+      color: boolean | undefined;
+    }
   | { cmd: "list"; json: boolean }
   | { cmd: "lava-job"; req: RunRequest; deviceDict: boolean; artifactUrl?: string; quiet: boolean; color: boolean | undefined }
   | { cmd: "doctor" }
+  | { cmd: "compare"; base: string; next: string; format: "terminal" | "json" | "markdown"; expect?: string; history: HistoryOpt; color: boolean | undefined }
+  | { cmd: "history"; testId: string; json: boolean; limit: number; history: HistoryOpt }
+  | { cmd: "flakes"; json: boolean; history: HistoryOpt }
   | { cmd: "cache"; action: "list" | "prune"; json: boolean; maxSize?: string; olderThan?: string; all: boolean }
   | { cmd: "merge"; dirs: string[]; outDir?: string; json: boolean; reports: RunRequest["reports"]; failOnSkip: boolean; color: boolean | undefined }
   | { cmd: "help"; topic?: string }
   | { cmd: "version" };
+
+/** --history DB / --no-history: the history database to use (path undefined = $KHARNESS_CACHE/history.db), or none. */
+export type HistoryOpt = { off: true } | { off: false; path?: string };
 
 export class ArgsError extends Error {
   /** The command line asked for --bisect: its exit code must stop `git bisect run` (exit-codes.ts). */
@@ -58,6 +73,11 @@ const RUN_OPTS: Record<string, OptSpec> = {
   "fail-on-warn": { arity: 0 },
   "fail-on-skip": { arity: 0 },
   "selftest-define": { arity: "many" },
+  expect: { arity: 1 },
+  baseline: { arity: 1 },
+  history: { arity: 1 },
+  "no-history": { arity: 0 },
+  repeat: { arity: 1 },
   jobs: { arity: 1 },
   shard: { arity: 1 },
   durations: { arity: 1 },
@@ -68,6 +88,7 @@ const RUN_OPTS: Record<string, OptSpec> = {
 };
 const PARSE_OPTS: Record<string, OptSpec> = {
   json: { arity: 0 },
+  expect: { arity: 1 },
   junit: { arity: 1 },
   tap: { arity: 1 },
   kcidb: { arity: 1 },
@@ -102,12 +123,40 @@ const MERGE_OPTS: Record<string, OptSpec> = {
 const LAVA_ONLY_OPTS: Record<string, OptSpec> = { "device-dict": { arity: 0 }, "artifact-url": { arity: 1 } };
 const LAVA_OPTS: Record<string, OptSpec> = {
   ...Object.fromEntries(
-    Object.entries(RUN_OPTS).filter(([k]) => !["accel", "json", "junit", "tap", "kcidb", "bisect", "fail-on-warn", "fail-on-skip", "jobs", "shard", "durations"].includes(k)),
+    Object.entries(RUN_OPTS).filter(
+      ([k]) => !["accel", "json", "junit", "tap", "kcidb", "bisect", "fail-on-warn", "fail-on-skip", "jobs", "shard", "durations"].includes(k),
+    ),
   ),
   ...LAVA_ONLY_OPTS,
 };
 
+const COMPARE_OPTS: Record<string, OptSpec> = {
+  json: { arity: 0 },
+  markdown: { arity: 0 },
+  expect: { arity: 1 },
+  history: { arity: 1 },
+  "no-history": { arity: 0 },
+  color: { arity: 0 },
+  "no-color": { arity: 0 },
+  help: { arity: 0 },
+};
+const HISTORY_OPTS: Record<string, OptSpec> = {
+  json: { arity: 0 },
+  limit: { arity: 1 },
+  history: { arity: 1 },
+  "no-history": { arity: 0 },
+  help: { arity: 0 },
+};
+const FLAKES_OPTS: Record<string, OptSpec> = { json: { arity: 0 }, history: { arity: 1 }, "no-history": { arity: 0 }, help: { arity: 0 } };
+
 type Parsed = { opts: Map<string, string[]>; positional: string[] };
+
+/** --history DB and --no-history (not both). */
+function historyOpt(p: Parsed, problems: string[]): HistoryOpt {
+  const given = p.opts.get("history")?.at(-1);
+  if (given !== undefined && p.opts.has("no-history")) problems.push("--history and --no-history both given: choose one");
+  return p.opts.has("no-history") ? { off: true } : { off: false, ...(given !== undefined ? { path: given } : {}) };
+}
 
 function parseOpts(args: string[], spec: Record<string, OptSpec>, command: string, problems: string[]): Parsed {
   const opts = new Map<string, string[]>();
@@ -222,6 +271,13 @@ export function parseCommandLine(argv: string[]): Command {
       const timeoutSec = seconds(p, "timeout", 45, problems);
       const bootTimeoutSec = seconds(p, "boot-timeout", 120, problems);
       const append = many(p, "append").flatMap((a) => a.split(/\s+/).filter(Boolean));
+      const history = historyOpt(p, problems);
+      const repeatText = one(p, "repeat");
+      const repeat = repeatText === undefined ? 1 : /^[0-9]+$/.test(repeatText) ? Number(repeatText) : NaN;
+      if (!(Number.isSafeInteger(repeat) && repeat >= 1 && repeat <= 1000))
+        problems.push(`--repeat ${repeatText}: expected a number of boots from 1 to 1000 (e.g. --repeat 10)`);
+      if (one(p, "baseline") === "last-green" && history.off)
+        problems.push("--baseline last-green needs the history: drop --no-history, or name a run directory");
       const jobsText = one(p, "jobs");
       const jobs = jobsText === undefined || jobsText === "auto" ? jobsText : /^[0-9]+$/.test(jobsText) ? Number(jobsText) : NaN;
       if (typeof jobs === "number" && !(Number.isSafeInteger(jobs) && jobs >= 1 && jobs <= 64))
@@ -250,6 +306,8 @@ export function parseCommandLine(argv: string[]): Command {
         quiet: flag(p, "quiet"),
         color: colorOpt(p),
         failOnSkip: flag(p, "fail-on-skip"),
+        history,
+        repeat,
         req: {
           kernel,
           tests: many(p, "tests"),
@@ -264,6 +322,8 @@ export function parseCommandLine(argv: string[]): Command {
           bisect: flag(p, "bisect"),
           failOnWarn: flag(p, "fail-on-warn"),
           selftestDefines: many(p, "selftest-define"),
+          ...(one(p, "expect") !== undefined ? { expect: one(p, "expect") } : {}),
+          ...(one(p, "baseline") !== undefined ? { baseline: one(p, "baseline") } : {}),
           ...(jobs !== undefined ? { jobs: jobs as number | "auto" } : {}),
           ...(shard && !("problem" in shard) ? { shard } : {}),
           ...(one(p, "durations") !== undefined ? { durationsFile: one(p, "durations") } : {}),
@@ -286,6 +346,7 @@ export function parseCommandLine(argv: string[]): Command {
         file: p.positional[0] as string,
         json: flag(p, "json"),
         reports: reportsOpt(p, "json-out"),
+        ...(one(p, "expect") !== undefined ? { expect: one(p, "expect") } : {}),
         failOnWarn: flag(p, "fail-on-warn"),
         failOnSkip: flag(p, "fail-on-skip"),
         color: colorOpt(p),
@@ -330,6 +391,43 @@ export function parseCommandLine(argv: string[]): Command {
         failOnSkip: flag(p, "fail-on-skip"),
         color: colorOpt(p),
       };
+    }
+    case "compare": {
+      const p = parseOpts(rest, COMPARE_OPTS, "compare", problems);
+      if (flag(p, "help")) return { cmd: "help", topic: "compare" };
+      if (p.positional.length !== 2 || p.positional.some((x) => x === ""))
+        problems.push(`compare takes two runs, BASE and NEW (run directories or results.json files), got ${p.positional.length}`);
+      if (flag(p, "json") && flag(p, "markdown")) problems.push("--json and --markdown both given: choose one output");
+      const history = historyOpt(p, problems);
+      if (problems.length) throw new ArgsError(problems);
+      return {
+        cmd: "compare",
+        base: p.positional[0] as string,
+        next: p.positional[1] as string,
+        format: flag(p, "json") ? "json" : flag(p, "markdown") ? "markdown" : "terminal",
+        ...(one(p, "expect") !== undefined ? { expect: one(p, "expect") } : {}),
+        history,
+        color: colorOpt(p),
+      };
+    }
+    case "history":
+    case "flakes": {
+      const p = parseOpts(rest, cmd === "history" ? HISTORY_OPTS : FLAKES_OPTS, cmd, problems);
+      if (flag(p, "help")) return { cmd: "help", topic: cmd };
+      const history = historyOpt(p, problems);
+      if (history.off) problems.push(`${cmd} reads the history: --no-history makes no sense here`);
+      if (cmd === "flakes") {
+        if (p.positional.length) problems.push(`flakes takes no arguments, got ${p.positional.join(" ")}`);
+        if (problems.length) throw new ArgsError(problems);
+        return { cmd: "flakes", json: flag(p, "json"), history };
+      }
+      if (p.positional.length !== 1 || p.positional[0] === "")
+        problems.push("history needs one TEST_ID (as results.json names it, e.g. net_abi.abi.ruleset.create_and_restrict)");
+      const limitText = one(p, "limit");
+      const limit = limitText === undefined ? 50 : /^[0-9]+$/.test(limitText) ? Number(limitText) : NaN;
+      if (!(Number.isSafeInteger(limit) && limit >= 1)) problems.push(`--limit ${limitText}: expected a whole number of runs, e.g. --limit 20`);
+      if (problems.length) throw new ArgsError(problems);
+      return { cmd: "history", testId: p.positional[0] as string, json: flag(p, "json"), limit, history };
     }
     case "list": {
       const p = parseOpts(rest, LIST_OPTS, "list", problems);
@@ -377,6 +475,9 @@ Usage:
   kharness cache list|prune   show or trim the kernel build cache (built kernels, kept build directories)
   kharness merge DIR... [--out DIR]  join the run directories of \`run --shard I/N\` into one run
   kharness lava-job --out DIR write a LAVA job (qemu device type) booting a run's kernel and payload
+  kharness compare BASE NEW   what changed between two runs: regressions, fixes, flaky, new kernel reports
+  kharness history TEST_ID    a test's results over the recorded runs (the history database)
+  kharness flakes             tests whose status flips on the same kernel, with a flake score
 
 Exit codes: 0 all passed/skipped/xfailed; 1 a test failed, timed out, xpassed or crashed (or, with
 --fail-on-skip, nothing passed); 2 bad usage or input; 3 infrastructure failure (build, boot, missing
@@ -428,6 +529,16 @@ Scale (docs/ci.md):
                          docs/ci.md); manifest.json records it for \`kharness merge\`
   --durations FILE       with --shard: balance the shards by these durations (a results.json of an earlier
                          run, or {"program": ms}); every shard must be given the same file
+Nightly (docs/nightly.md):
+  --expect FILE          known failures (YAML or JSON, docs/expect.md): an expected failure is XFAIL with
+                         the file's reason; one that passes is XPASS (fails the run, so stale entries surface)
+  --baseline RUN|last-green   compare with a run directory (or results.json), or with the newest green run
+                         of the same test selection in the history; writes comparison.json; a regression,
+                         a missing test or a new kernel report makes the exit code 1
+  --history DB           record the run in this SQLite history (default $KHARNESS_CACHE/history.db)
+  --no-history           do not record the run
+  --repeat N             boot N times on the same kernel; the run directory holds repeat-1 .. repeat-N
+                         (each a full run directory), each recorded in the history (kharness flakes)
 Output:
   --out DIR              run directory (default ./kharness-out/<run-id>; ./kharness-out/latest links the
                          newest); one run at a time may use it
@@ -435,11 +546,12 @@ Output:
   --quiet                no live progress, only the summary
   --bisect               for git bisect run: exit 125 when the commit cannot be tested (patch, build or
                          boot failed), 128 (stop the bisection) when the problem is not the commit's`,
-  parse: `kharness parse FILE|RUN_DIR [--json] [--junit F] [--tap F] [--kcidb F] [--json-out F] [--fail-on-warn] [--fail-on-skip]
+  parse: `kharness parse FILE|RUN_DIR [--json] [--junit F] [--tap F] [--kcidb F] [--json-out F] [--expect FILE] [--fail-on-warn] [--fail-on-skip]
 
 Reads a console log or a TAP/KTAP file (FILE may be - for stdin) and reports it like a run. A run
 directory (or its console.log, beside results.log) is parsed again from both logs, with the run's verdicts.
 --json prints the results JSON on stdout instead of the terminal summary; --json-out F writes it to F.
+--expect FILE applies known failures (docs/expect.md), with the release and kernel.config of a run directory.
 Report paths are checked before anything is read. Exit codes as for run.`,
   "lava-job": `kharness lava-job --out DIR [run options] [--device-dict] [--artifact-url TEMPLATE]
 
@@ -474,6 +586,24 @@ prune: remove least recently used entries until the cache fits SIZE (e.g. 10G, 5
 AGE (e.g. 7d, 12h), or everything (--all); with no option, down to the limit. An entry a running build
 holds is never removed. The limit: KHARNESS_CACHE_MAX (default 20G; 0 = none), applied after each build.
 KHARNESS_INCREMENTAL=0 makes builds start from an empty build directory.`,
+  compare: `kharness compare BASE NEW [--json | --markdown] [--expect FILE] [--history DB | --no-history]
+
+BASE and NEW are run directories or results.json files. Every test is classified: regression (PASS, SKIP or
+XFAIL before; FAIL, TIMEOUT, CRASH, ERROR or XPASS now), fix, new, missing, still failing, changed skip
+(another skip reason, or SKIP <-> PASS), flaky (a regression or fix of a test whose status flips on one kernel
+in the history), unchanged; and kernel reports (WARNING, BUG, Oops, panic, ...) absent from BASE are listed.
+--json prints comparison.json (docs/nightly.md); --markdown prints a CI job summary or mailing-list reply.
+--expect FILE applies known failures to both runs first. Exit 1 on a regression, a missing test or a new
+kernel report; 0 otherwise; 2 on bad input.`,
+  history: `kharness history TEST_ID [--json] [--limit N] [--history DB]
+
+A test's results in the recorded runs, oldest first (default the newest 50): time, run, status, duration,
+kernel, build key. --json prints them as a list.`,
+  flakes: `kharness flakes [--json] [--history DB]
+
+Tests whose status changes between runs of the same kernel input (build key), highest flake score first.
+The score is flips / (runs - 1) over that kernel's runs: 0 never flips, 1 flips every run. \`kharness run
+--repeat N\` measures it on purpose.`,
   doctor: `kharness doctor
 
 Checks qemu-system-x86_64, the acceleration verdict, gcc and static libc, make, xz, and the default

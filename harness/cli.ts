@@ -23,6 +23,10 @@ import { REPO_ROOT } from "./repo-root.js";
 import type { RunRequest, RunResult } from "./types.js";
 import { reportPathProblems } from "./validate.js";
 import { writeReports } from "./write-reports.js";
+import { afterRunSteps } from "./after-run.js";
+import { runCompareCommand, runFlakesCommand, runHistoryCommand } from "./cmd-nightly.js";
+import { renderComparisonTerminal } from "./compare/render.js";
+import { applyExpectations, kernelFactsOf, readExpectFile } from "./expect/expectations.js";
 
 interface Io {
   stdout: NodeJS.WritableStream;
@@ -51,7 +55,9 @@ async function cmdRun(
   io: Io,
   signal: AbortSignal,
   interrupted: () => "SIGINT" | "SIGTERM" | undefined,
+  repeat?: { group: string; index: number },
 ): Promise<number> {
+  let kernelInput: { cacheKey?: string; buildMs?: number } = {};
   const color = c.color ?? io.isTty;
   const programs = new Set<string>();
   const printer = createProgressPrinter(io.stderr, { color, programs: () => programs, cwd: process.cwd() });
@@ -65,6 +71,7 @@ async function cmdRun(
     signal,
     onProgress: (e) => {
       if (e.kind === "plan") for (const name of e.programs) programs.add(name);
+      if (e.kind === "kernel-ready") kernelInput = { cacheKey: e.cacheKey, buildMs: e.buildMs };
       onProgress(e);
     },
   });
@@ -93,8 +100,24 @@ async function cmdRun(
       `kharness: the guest did not finish: ${outcome.boot.end}${outcome.boot.endDetail ? ` (${outcome.boot.endDetail})` : ""}; console log: ${path.join(outcome.runDir, "console.log")}\n`,
     );
   }
-  const code = exitCodeForRun(outcome.run, { bisect: c.req.bisect, failOnSkip: c.failOnSkip });
-  if (c.failOnSkip && code === EXIT.testFailed && !runFailed(outcome.run)) io.stderr.write("kharness: --fail-on-skip: no test passed (everything skipped)\n");
+  // History and --baseline (issue 13): their problems are warnings; a regression makes a passing run exit 1.
+  const after = await afterRunSteps(outcome.run, {
+    runDir: outcome.runDir,
+    req: c.req,
+    cacheRoot: cacheRoot(),
+    history: c.history,
+    kernel: kernelInput,
+    ...(repeat ? { repeatGroup: repeat.group, repeatIndex: repeat.index } : {}),
+  });
+  for (const w of after.warnings) io.stderr.write(`kharness: warning: ${w.message} (fix: ${w.fix})\n`);
+  if (after.comparison)
+    io.stdout.write(
+      `\n${renderComparisonTerminal(after.comparison, { color })}comparison: ${path.relative(process.cwd(), outcome.runDir) || "."}/comparison.json\n`,
+    );
+  const runCode = exitCodeForRun(outcome.run, { bisect: c.req.bisect, failOnSkip: c.failOnSkip });
+  const code = runCode === EXIT.ok && after.comparison?.verdict === "regressed" ? EXIT.testFailed : runCode;
+  if (c.failOnSkip && runCode === EXIT.testFailed && !runFailed(outcome.run))
+    io.stderr.write("kharness: --fail-on-skip: no test passed (everything skipped)\n");
   return code;
 }
 
@@ -151,6 +174,34 @@ async function cmdLavaJob(c: Extract<Command, { cmd: "lava-job" }>, io: Io): Pro
   }
 }
 
+/**
+ * --repeat N: N runs on the same kernel (a cache hit after the first), in RUN_DIR/repeat-1 .. repeat-N, each a full
+ * run directory recorded in the history under one repeat group. The exit code is the worst of the repeats';
+ * an interrupt stops at once.
+ */
+async function cmdRunRepeated(
+  c: Extract<Command, { cmd: "run" }>,
+  exec: Exec,
+  io: Io,
+  signal: AbortSignal,
+  interrupted: () => "SIGINT" | "SIGTERM" | undefined,
+): Promise<number> {
+  if (c.repeat <= 1) return cmdRun(c, exec, io, signal, interrupted);
+  const group = makeRunId(new Date());
+  const parent = path.resolve(c.req.outDir ?? path.join("kharness-out", group));
+  let worst = 0;
+  for (let i = 1; i <= c.repeat; i++) {
+    io.stderr.write(`kharness: --repeat: boot ${i} of ${c.repeat} -> ${path.relative(process.cwd(), path.join(parent, `repeat-${i}`))}\n`);
+    const code = await cmdRun({ ...c, req: { ...c.req, outDir: path.join(parent, `repeat-${i}`) } }, exec, io, signal, interrupted, { group, index: i });
+    if (code === EXIT.sigint || code === EXIT.sigterm || code === EXIT.usage) return code;
+    worst = Math.max(worst, code);
+  }
+  io.stdout.write(
+    `repeats: ${c.repeat} runs in ${path.relative(process.cwd(), parent) || "."}/repeat-1 .. repeat-${c.repeat}; \`kharness flakes\` shows tests that flipped\n`,
+  );
+  return worst;
+}
+
 /** KHARNESS_QEMU: a QEMU binary to use instead of qemu-system-x86_64 from PATH (read only here, at the edge). */
 function qemuBinaryFromEnv(env: NodeJS.ProcessEnv = process.env): string | undefined {
   return env.KHARNESS_QEMU?.trim() || undefined;
@@ -166,6 +217,8 @@ async function cmdParse(c: Extract<Command, { cmd: "parse" }>, io: Io): Promise<
     "--tap": reports.tap,
     "--kcidb": reports.kcidb,
   });
+  const expect = c.expect !== undefined ? await readExpectFile(path.resolve(c.expect)) : undefined;
+  problems.push(...(expect?.problems ?? []).map((message) => ({ message, fix: "fix the entry; docs/expect.md gives the file's form" })));
   let input: AsyncIterable<string | Uint8Array> | undefined;
   // A run directory, or its console.log beside results.log: parsed again from both logs, as the run was.
   const runDir = c.file === "-" ? undefined : await findRunDir(c.file);
@@ -193,6 +246,7 @@ async function cmdParse(c: Extract<Command, { cmd: "parse" }>, io: Io): Promise<
     printError(io, e, color);
     return exitCodeForError(e, { bisect: false, fromCommit: false });
   }
+  if (expect?.expect) run = applyExpectations(run, expect.expect, await kernelFactsOf(run, runDir)).run;
   const written = await writeReports(run, undefined, reports, {}).then(
     () => undefined,
     (e: unknown) => e,
@@ -303,6 +357,27 @@ export async function main(argv: string[], io: Io = { stdout: process.stdout, st
         printError(io, e, io.isTty);
         return e instanceof KharnessError && e.kind === "usage" ? EXIT.usage : EXIT.infra;
       });
+    case "compare":
+      return runCompareCommand(command, { stdout: io.stdout, color: command.color ?? io.isTty, cacheRoot: cacheRoot() }).then(
+        (cmp) => (cmp.verdict === "regressed" ? EXIT.testFailed : EXIT.ok),
+        (e: unknown) => {
+          printError(io, e, io.isTty);
+          return e instanceof KharnessError && e.kind === "usage" ? EXIT.usage : EXIT.infra;
+        },
+      );
+    case "history":
+    case "flakes":
+      return (
+        command.cmd === "history"
+          ? runHistoryCommand(command, { stdout: io.stdout, color: io.isTty, cacheRoot: cacheRoot() })
+          : runFlakesCommand(command, { stdout: io.stdout, color: io.isTty, cacheRoot: cacheRoot() })
+      ).then(
+        () => EXIT.ok,
+        (e: unknown) => {
+          printError(io, e, io.isTty);
+          return e instanceof KharnessError && e.kind === "usage" ? EXIT.usage : EXIT.infra;
+        },
+      );
     case "doctor":
       return runDoctor(createExec(), cacheRoot(), io.stdout, { qemuBinary: qemuBinaryFromEnv() });
     case "run": {
@@ -324,7 +399,7 @@ export async function main(argv: string[], io: Io = { stdout: process.stdout, st
       process.on("SIGINT", onInt);
       process.on("SIGTERM", onTerm);
       try {
-        return await cmdRun(command, exec, io, ac.signal, () => caught);
+        return await cmdRunRepeated(command, exec, io, ac.signal, () => caught);
       } finally {
         exec.killAll("SIGKILL");
         process.off("SIGINT", onInt);

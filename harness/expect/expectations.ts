@@ -282,3 +282,9 @@ export function withExpectations(expect: ExpectFile | undefined, kernel: Pick<Ke
   }
   return applyExpectations(run, expect, { release: kernel.release, config }).run;
 }
+
+/** The kernel facts of a parsed run: its release, and the kernel.config of its run directory when there is one. */
+export async function kernelFactsOf(run: RunResult, runDir: string | undefined): Promise<KernelFacts> {
+  const text = runDir ? await fs.readFile(`${runDir}/kernel.config`, "utf8").catch(() => undefined) : undefined;
+  return { ...(run.kernel?.release ? { release: run.kernel.release } : {}), ...(text !== undefined ? { config: parseKernelConfig(text) } : {}) };
+}

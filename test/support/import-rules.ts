@@ -80,8 +80,12 @@ export const RULES: ImportRules = {
       api: ["harness/scale/jobs.ts", "harness/scale/shard.ts", "harness/scale/merge-dirs.ts", "harness/scale/parts.ts", "harness/scale/split.ts"],
     },
     { dir: "harness/lava", api: ["harness/lava/index.ts"] },
+    // Nightly (issue 13): compare two runs (classify.ts and render.ts are pure), known failures, the run history.
+    { dir: "harness/compare", api: ["harness/compare/classify.ts", "harness/compare/render.ts", "harness/compare/load.ts"] },
+    { dir: "harness/expect", api: ["harness/expect/expectations.ts"] },
+    { dir: "harness/history", api: ["harness/history/db.ts", "harness/history/record.ts"] },
   ],
-  subcommands: ["harness/doctor.ts", "harness/list.ts"],
+  subcommands: ["harness/doctor.ts", "harness/list.ts", "harness/cmd-nightly.ts"],
   subcommandImporters: ["harness/cli.ts"],
 };
 

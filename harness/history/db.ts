@@ -1,0 +1,316 @@
+// The run history: a SQLite database (better-sqlite3) of every run and every test's result, with versioned
+// migrations, WAL and a busy timeout so that concurrent runs record without losing anything.
+
+import Database from "better-sqlite3";
+import type { Status } from "../types.js";
+
+type Db = Database.Database;
+
+/**
+ * The schema's migrations, in order; PRAGMA user_version is the number applied. Never edit one that has shipped:
+ * add the next. docs/nightly.md ("The history database") describes the resulting schema.
+ */
+export const MIGRATIONS: readonly string[] = [
+  // 1: runs, test names, and one row per (test, run).
+  `CREATE TABLE runs (
+     id INTEGER PRIMARY KEY,
+     run_id TEXT NOT NULL UNIQUE,
+     time TEXT NOT NULL,
+     host TEXT,
+     accel TEXT,
+     kernel_release TEXT,
+     tree_commit TEXT,
+     patch_hash TEXT,
+     config_hash TEXT,
+     build_key TEXT,
+     duration_ms INTEGER,
+     boot_ms INTEGER,
+     build_ms INTEGER,
+     verdict TEXT NOT NULL,
+     run_dir TEXT
+   );
+   CREATE TABLE tests (id INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE);
+   CREATE TABLE results (
+     test INTEGER NOT NULL REFERENCES tests(id),
+     run INTEGER NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
+     status TEXT NOT NULL,
+     reason TEXT,
+     duration_ms INTEGER,
+     PRIMARY KEY (test, run)
+   ) WITHOUT ROWID;`,
+  // 2: the test selection (for --baseline last-green) and repeats (--repeat N); indexes for both lookups.
+  `ALTER TABLE runs ADD COLUMN selection TEXT;
+   ALTER TABLE runs ADD COLUMN repeat_group TEXT;
+   ALTER TABLE runs ADD COLUMN repeat_index INTEGER;
+   CREATE INDEX runs_by_build_key ON runs(build_key, time);
+   CREATE INDEX runs_green ON runs(verdict, selection, time);`,
+];
+
+export const SCHEMA_VERSION = MIGRATIONS.length;
+
+/** A history database that could not be opened or written; `fix` says what to do. */
+export class HistoryError extends Error {
+  constructor(
+    message: string,
+    readonly fix: string,
+    opts?: { cause?: unknown },
+  ) {
+    super(message, opts);
+    this.name = "HistoryError";
+  }
+}
+
+/** Turns a SQLite or file error into a HistoryError naming the file and the fix. */
+export function historyError(file: string, e: unknown): HistoryError {
+  if (e instanceof HistoryError) return e;
+  const code = (e as { code?: string })?.code ?? "";
+  const msg = (e as Error)?.message ?? String(e);
+  if (/NOTADB|CORRUPT/.test(code) || /not a database|malformed/.test(msg))
+    return new HistoryError(
+      `history ${file}: the database is damaged (${msg})`,
+      `move it aside (mv ${file} ${file}.broken) to start a new history, or pass --no-history`,
+      {
+        cause: e,
+      },
+    );
+  if (/CANTOPEN|READONLY|PERM|AUTH|EACCES|EROFS/.test(code) || /unable to open|readonly/.test(msg))
+    return new HistoryError(
+      `history ${file}: cannot open it for writing (${msg})`,
+      "make its directory writable, pass --history DB with a writable path, or --no-history",
+      {
+        cause: e,
+      },
+    );
+  if (/NEWER/.test(msg))
+    return new HistoryError(`history ${file}: ${msg}`, "use the kharness that wrote it, or pass --history DB to start another", { cause: e });
+  return new HistoryError(`history ${file}: ${msg}`, "pass --no-history to run without it, or --history DB for another file", { cause: e });
+}
+
+/** Brings a database to `upTo` migrations (default all), one transaction per migration. */
+export function migrate(db: Db, upTo = MIGRATIONS.length): void {
+  for (;;) {
+    // IMMEDIATE: two processes opening a new database at once must not both apply migration 1.
+    const applied = db
+      .transaction(() => {
+        const v = db.pragma("user_version", { simple: true }) as number;
+        if (v > MIGRATIONS.length) throw new Error(`schema version ${v} is NEWER than this kharness knows (${MIGRATIONS.length})`);
+        if (v >= upTo) return false;
+        db.exec(MIGRATIONS[v] as string);
+        db.pragma(`user_version = ${v + 1}`);
+        return true;
+      })
+      .immediate();
+    if (!applied) return;
+  }
+}
+
+/** Opens (creating if needed) and migrates a history database; throws HistoryError. */
+export function openHistory(file: string, opts: { readonly?: boolean; upTo?: number } = {}): Db {
+  let db: Db | undefined;
+  try {
+    db = new Database(file, { readonly: opts.readonly ?? false, fileMustExist: opts.readonly ?? false });
+    db.pragma("busy_timeout = 10000");
+    if (!opts.readonly) {
+      db.pragma("journal_mode = WAL");
+      db.pragma("synchronous = NORMAL");
+      migrate(db, opts.upTo);
+    } else {
+      const v = db.pragma("user_version", { simple: true }) as number;
+      if (v > MIGRATIONS.length) throw new Error(`schema version ${v} is NEWER than this kharness knows (${MIGRATIONS.length})`);
+    }
+    db.pragma("foreign_keys = ON");
+    return db;
+  } catch (e) {
+    db?.close();
+    throw historyError(file, e);
+  }
+}
+
+/** One run as recorded. */
+export interface RunRecord {
+  runId: string;
+  time: string;
+  host?: string;
+  accel?: string;
+  kernelRelease?: string;
+  treeCommit?: string;
+  patchHash?: string;
+  configHash?: string;
+  buildKey?: string;
+  durationMs?: number;
+  bootMs?: number;
+  buildMs?: number;
+  /** green (exit 0), failed (a test failed), could-not-test. */
+  verdict: "green" | "failed" | "could-not-test";
+  runDir?: string;
+  /** The test selection, canonical (selectionKey): runs with the same one are comparable. */
+  selection?: string;
+  repeatGroup?: string;
+  repeatIndex?: number;
+  tests: { id: string; status: Status; reason?: string; durationMs?: number }[];
+}
+
+const n = <T>(v: T | undefined): T | null => (v === undefined ? null : v);
+
+/** Records one run and its tests in one transaction (a run recorded twice replaces its first record). */
+export function recordRun(db: Db, r: RunRecord): void {
+  const delRun = db.prepare("DELETE FROM runs WHERE run_id = ?");
+  const insRun = db.prepare(
+    `INSERT INTO runs (run_id, time, host, accel, kernel_release, tree_commit, patch_hash, config_hash, build_key,
+       duration_ms, boot_ms, build_ms, verdict, run_dir, selection, repeat_group, repeat_index)
+     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+  );
+  const insTest = db.prepare("INSERT OR IGNORE INTO tests (name) VALUES (?)");
+  const testId = db.prepare("SELECT id FROM tests WHERE name = ?").pluck();
+  const insRes = db.prepare("INSERT OR REPLACE INTO results (test, run, status, reason, duration_ms) VALUES (?, ?, ?, ?, ?)");
+  db.transaction(() => {
+    delRun.run(r.runId);
+    const run = insRun.run(
+      r.runId,
+      r.time,
+      n(r.host),
+      n(r.accel),
+      n(r.kernelRelease),
+      n(r.treeCommit),
+      n(r.patchHash),
+      n(r.configHash),
+      n(r.buildKey),
+      n(r.durationMs),
+      n(r.bootMs),
+      n(r.buildMs),
+      r.verdict,
+      n(r.runDir),
+      n(r.selection),
+      n(r.repeatGroup),
+      n(r.repeatIndex),
+    ).lastInsertRowid;
+    for (const t of r.tests) {
+      insTest.run(t.id);
+      insRes.run(testId.get(t.id), run, t.status, n(t.reason), t.durationMs === undefined ? null : Math.round(t.durationMs));
+    }
+  }).immediate();
+}
+
+/** One result of a test in the history. */
+export interface TimelineEntry {
+  runId: string;
+  time: string;
+  status: Status;
+  reason?: string;
+  durationMs?: number;
+  buildKey?: string;
+  kernelRelease?: string;
+}
+
+interface TimelineRow {
+  run_id: string;
+  time: string;
+  status: Status;
+  reason: string | null;
+  duration_ms: number | null;
+  build_key: string | null;
+  kernel_release: string | null;
+}
+
+const toEntry = (r: TimelineRow): TimelineEntry => ({
+  runId: r.run_id,
+  time: r.time,
+  status: r.status,
+  ...(r.reason !== null ? { reason: r.reason } : {}),
+  ...(r.duration_ms !== null ? { durationMs: r.duration_ms } : {}),
+  ...(r.build_key !== null ? { buildKey: r.build_key } : {}),
+  ...(r.kernel_release !== null ? { kernelRelease: r.kernel_release } : {}),
+});
+
+/** A test's results, oldest first; `limit` keeps the newest that many. */
+export function testTimeline(db: Db, testId: string, limit?: number): TimelineEntry[] {
+  const rows = db
+    .prepare(
+      `SELECT r.run_id, r.time, res.status, res.reason, res.duration_ms, r.build_key, r.kernel_release
+       FROM results res JOIN runs r ON r.id = res.run
+       WHERE res.test = (SELECT id FROM tests WHERE name = ?)
+       ORDER BY res.run DESC ${limit !== undefined ? "LIMIT ?" : ""}`,
+    )
+    .all(...(limit !== undefined ? [testId, limit] : [testId])) as TimelineRow[];
+  return rows.reverse().map(toEntry);
+}
+
+/** Test ids in the history that match a predicate (for "did you mean"). */
+export function testNames(db: Db): string[] {
+  return db.prepare("SELECT name FROM tests ORDER BY name").pluck().all() as string[];
+}
+
+/** A test whose status changes between runs of one kernel input (build key). */
+export interface Flake {
+  id: string;
+  buildKey: string;
+  kernelRelease?: string;
+  runs: number;
+  flips: number;
+  /** flips / (runs - 1): 0 never flips, 1 flips every run. */
+  score: number;
+  statuses: Partial<Record<Status, number>>;
+  /** The runs where the status differed from the run before (same build key). */
+  flipRuns: string[];
+}
+
+/** Flakes from one (test, build key) sequence of statuses, oldest first; pure. */
+export function flakeOf(id: string, buildKey: string, seq: readonly { runId: string; status: Status; kernelRelease?: string }[]): Flake | undefined {
+  if (seq.length < 2) return undefined;
+  const flipRuns: string[] = [];
+  const statuses: Partial<Record<Status, number>> = {};
+  seq.forEach((e, i) => {
+    statuses[e.status] = (statuses[e.status] ?? 0) + 1;
+    if (i > 0 && seq[i - 1]?.status !== e.status) flipRuns.push(e.runId);
+  });
+  if (!flipRuns.length) return undefined;
+  const k = seq[seq.length - 1]?.kernelRelease;
+  return {
+    id,
+    buildKey,
+    ...(k ? { kernelRelease: k } : {}),
+    runs: seq.length,
+    flips: flipRuns.length,
+    score: flipRuns.length / (seq.length - 1),
+    statuses,
+    flipRuns,
+  };
+}
+
+/** Every test whose status flips with the same build key, highest score first; optionally only some tests. */
+export function findFlakes(db: Db, opts: { tests?: readonly string[] } = {}): Flake[] {
+  // First the (test, build key) groups with more than one status, then only their sequences.
+  const groups = db
+    .prepare(
+      `SELECT res.test AS test, r.build_key AS build_key FROM results res JOIN runs r ON r.id = res.run
+       WHERE r.build_key IS NOT NULL ${opts.tests ? "AND res.test IN (SELECT value FROM json_each(?) JOIN tests ON tests.name = value)" : ""}
+       GROUP BY res.test, r.build_key HAVING COUNT(DISTINCT res.status) > 1`,
+    )
+    .all(...(opts.tests ? [JSON.stringify(opts.tests)] : [])) as { test: number; build_key: string }[];
+  const seqQ = db.prepare(
+    `SELECT t.name, r.run_id, res.status, r.kernel_release FROM results res JOIN runs r ON r.id = res.run JOIN tests t ON t.id = res.test
+     WHERE res.test = ? AND r.build_key = ? ORDER BY r.time, r.id`,
+  );
+  const out: Flake[] = [];
+  for (const g of groups) {
+    const rows = seqQ.all(g.test, g.build_key) as { name: string; run_id: string; status: Status; kernel_release: string | null }[];
+    const f = flakeOf(
+      rows[0]?.name ?? "",
+      g.build_key,
+      rows.map((r) => ({ runId: r.run_id, status: r.status, ...(r.kernel_release ? { kernelRelease: r.kernel_release } : {}) })),
+    );
+    if (f) out.push(f);
+  }
+  return out.sort((a, b) => b.score - a.score || b.runs - a.runs || (a.id < b.id ? -1 : 1));
+}
+
+/** The newest green run with this selection (other than `exceptRunId`), newest first: candidates for last-green. */
+export function greenRuns(db: Db, selection: string, exceptRunId?: string): { runId: string; runDir?: string; time: string }[] {
+  const rows = db
+    .prepare(
+      `SELECT run_id, run_dir, time FROM runs WHERE verdict = 'green' AND selection = ? AND run_id != ?
+       ORDER BY time DESC, id DESC LIMIT 50`,
+    )
+    .all(selection, exceptRunId ?? "") as { run_id: string; run_dir: string | null; time: string }[];
+  return rows.map((r) => ({ runId: r.run_id, time: r.time, ...(r.run_dir ? { runDir: r.run_dir } : {}) }));
+}
