@@ -16,6 +16,7 @@ export type Command =
       color: boolean | undefined;
     }
   | { cmd: "list"; json: boolean }
+  | { cmd: "kcidb"; runDir: string; origin: string; output?: string }
   | { cmd: "lava-job"; req: RunRequest; deviceDict: boolean; artifactUrl?: string; quiet: boolean; color: boolean | undefined }
   | { cmd: "doctor" }
   | { cmd: "compare"; base: string; next: string; format: "terminal" | "json" | "markdown"; expect?: string; history: HistoryOpt; color: boolean | undefined }
@@ -330,6 +331,22 @@ export function parseCommandLine(argv: string[]): Command {
         },
       };
     }
+    case "merge": {
+      const p = parseOpts(rest, MERGE_OPTS, "merge", problems);
+      if (flag(p, "help")) return { cmd: "help", topic: "merge" };
+      if (p.positional.length === 0) problems.push("merge needs the shard run directories (DIR...), one per `kharness run --shard I/N`");
+      if (p.positional.some((d) => d === "")) problems.push("merge: an empty directory name: name each shard's run directory");
+      if (problems.length) throw new ArgsError(problems);
+      return {
+        cmd: "merge",
+        dirs: p.positional,
+        outDir: one(p, "out"),
+        json: flag(p, "json"),
+        reports: reportsOpt(p, "json-out"),
+        failOnSkip: flag(p, "fail-on-skip"),
+        color: colorOpt(p),
+      };
+    }
     case "parse": {
       const p = parseOpts(rest, PARSE_OPTS, "parse", problems);
       if (flag(p, "help")) return { cmd: "help", topic: "parse" };
@@ -351,6 +368,17 @@ export function parseCommandLine(argv: string[]): Command {
         failOnSkip: flag(p, "fail-on-skip"),
         color: colorOpt(p),
       };
+    }
+    case "kcidb": {
+      // -o FILE is the short form of --output FILE.
+      const args = rest.map((a) => (a === "-o" ? "--output" : a));
+      const p = parseOpts(args, { origin: { arity: 1 }, output: { arity: 1 }, help: { arity: 0 } }, "kcidb", problems);
+      if (flag(p, "help")) return { cmd: "help", topic: "kcidb" };
+      if (p.positional.length !== 1) problems.push(`kcidb takes one RUN_DIR (a run directory with results.json), got ${p.positional.length}`);
+      const origin = one(p, "origin") ?? "kharness";
+      if (!/^[a-z0-9_]+$/.test(origin)) problems.push(`--origin ${origin}: KCIDB origins are lowercase letters, digits and _ (e.g. --origin my_lab)`);
+      if (problems.length) throw new ArgsError(problems);
+      return { cmd: "kcidb", runDir: p.positional[0] as string, origin, output: one(p, "output") };
     }
     case "lava-job": {
       const p = parseOpts(rest, LAVA_OPTS, "lava-job", problems);
@@ -375,22 +403,6 @@ export function parseCommandLine(argv: string[]): Command {
       const run = parseCommandLine(["run", ...runArgs, "--accel", "tcg"]);
       if (run.cmd !== "run") return run;
       return { cmd: "lava-job", req: run.req, deviceDict: flag(p, "device-dict"), artifactUrl: template, quiet: run.quiet, color: run.color };
-    }
-    case "merge": {
-      const p = parseOpts(rest, MERGE_OPTS, "merge", problems);
-      if (flag(p, "help")) return { cmd: "help", topic: "merge" };
-      if (p.positional.length === 0) problems.push("merge needs the shard run directories (DIR...), one per `kharness run --shard I/N`");
-      if (p.positional.some((d) => d === "")) problems.push("merge: an empty directory name: name each shard's run directory");
-      if (problems.length) throw new ArgsError(problems);
-      return {
-        cmd: "merge",
-        dirs: p.positional,
-        outDir: one(p, "out"),
-        json: flag(p, "json"),
-        reports: reportsOpt(p, "json-out"),
-        failOnSkip: flag(p, "fail-on-skip"),
-        color: colorOpt(p),
-      };
     }
     case "compare": {
       const p = parseOpts(rest, COMPARE_OPTS, "compare", problems);
@@ -474,6 +486,7 @@ Usage:
   kharness doctor             check QEMU, acceleration, compilers, static libc, the default kernel
   kharness cache list|prune   show or trim the kernel build cache (built kernels, kept build directories)
   kharness merge DIR... [--out DIR]  join the run directories of \`run --shard I/N\` into one run
+  kharness kcidb RUN_DIR      a run as a KCIDB v5 submission (kcidb-submit reads it), with its provenance
   kharness lava-job --out DIR write a LAVA job (qemu device type) booting a run's kernel and payload
   kharness compare BASE NEW   what changed between two runs: regressions, fixes, flaky, new kernel reports
   kharness history TEST_ID    a test's results over the recorded runs (the history database)
@@ -553,6 +566,12 @@ directory (or its console.log, beside results.log) is parsed again from both log
 --json prints the results JSON on stdout instead of the terminal summary; --json-out F writes it to F.
 --expect FILE applies known failures (docs/expect.md), with the release and kernel.config of a run directory.
 Report paths are checked before anything is read. Exit codes as for run.`,
+  kcidb: `kharness kcidb RUN_DIR [--origin O] [-o FILE]
+
+Writes the run's results as a KCIDB v5.3 submission (stdout, or FILE): the checkout (tree URL and commit when
+known, the patch series and its patchset_hash), the build (compiler, architecture, config name and sha256,
+duration, build log excerpt) and one test per result (path, status, start time, duration, QEMU environment).
+Object ids are ORIGIN:RUN-ID..., unique per run; --origin defaults to kharness. See docs/kcidb.md.`,
   "lava-job": `kharness lava-job --out DIR [run options] [--device-dict] [--artifact-url TEMPLATE]
 
 Prepares the kernel and the payload exactly as \`kharness run\` with the same options would (--kernel,

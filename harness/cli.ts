@@ -14,6 +14,8 @@ import { runCacheCommand } from "./cache-cmd.js";
 import { listSelftests } from "./list.js";
 import { prepareGuest, runPipeline, writeRunError } from "./pipeline.js";
 import { consoleOfLavaLog, writeLavaJob } from "./lava/index.js";
+import { renderKcidbForRun } from "./kcidb-provenance.js";
+import { writeFileAtomic } from "./exec/cache.js";
 import { renderJson, renderTerminal } from "./report/index.js";
 import { parseFileToRun, runFailed } from "./results/index.js";
 import { findRunDir, parseRunDir } from "./read-run-dir.js";
@@ -119,6 +121,31 @@ async function cmdRun(
   if (c.failOnSkip && runCode === EXIT.testFailed && !runFailed(outcome.run))
     io.stderr.write("kharness: --fail-on-skip: no test passed (everything skipped)\n");
   return code;
+}
+
+/** `kharness kcidb RUN_DIR`: the run's results.json with its provenance, as a KCIDB submission. */
+async function cmdKcidb(c: Extract<Command, { cmd: "kcidb" }>, io: Io): Promise<number> {
+  const problems: RequestProblem[] = await reportPathProblems({ "-o": c.output && path.resolve(c.output) });
+  const text = await fs.readFile(path.join(c.runDir, "results.json"), "utf8").catch(() => undefined);
+  if (text === undefined)
+    problems.unshift({ message: `kcidb ${c.runDir}: no results.json there`, fix: "pass the run directory of a finished run (kharness-out/<run-id>)" });
+  let run: RunResult | undefined;
+  try {
+    if (text !== undefined) run = JSON.parse(text) as RunResult;
+  } catch (e) {
+    problems.unshift({
+      message: `kcidb ${c.runDir}: results.json is not JSON: ${(e as Error).message}`,
+      fix: "run the test again, or kharness parse the directory to rewrite it",
+    });
+  }
+  if (problems.length || !run) {
+    printError(io, new RequestError(problems), io.isTty);
+    return EXIT.usage;
+  }
+  const doc = await renderKcidbForRun(run, c.runDir, { origin: c.origin, runId: run.runId ?? path.basename(path.resolve(c.runDir)) }, createExec());
+  if (c.output) await writeFileAtomic(path.resolve(c.output), doc);
+  else io.stdout.write(doc);
+  return 0;
 }
 
 /** `kharness lava-job`: the run's kernel and payload stages, then the LAVA job that boots them. */
@@ -350,6 +377,8 @@ export async function main(argv: string[], io: Io = { stdout: process.stdout, st
       );
     case "lava-job":
       return cmdLavaJob(command, io);
+    case "kcidb":
+      return cmdKcidb(command, io);
     case "merge":
       return cmdMerge(command, io);
     case "cache":

@@ -4,7 +4,9 @@ import { promises as fs } from "node:fs";
 import * as path from "node:path";
 import { writeFileAtomic } from "./exec/cache.js";
 import { writeHtmlReport } from "./html-report.js";
-import { renderJson, renderJunit, renderKcidb, renderTap } from "./report/index.js";
+import { renderJson, renderJunit, renderTap } from "./report/index.js";
+import { renderKcidbForRun } from "./kcidb-provenance.js";
+import { createExec } from "./exec/exec.js";
 import type { RunManifest } from "./results/index.js";
 import type { RunRequest, RunResult } from "./types.js";
 
@@ -38,16 +40,17 @@ export async function writeReports(run: RunResult, runDir: string | undefined, r
       results.then(() => writeHtmlReport(runDir)).then(() => undefined),
     );
   }
-  const put = async (file: string | undefined, text: () => string) => {
+  const put = async (file: string | undefined, text: () => string | Promise<string>) => {
     if (!file) return;
     await fs.mkdir(path.dirname(path.resolve(file)), { recursive: true });
-    await writeFileAtomic(path.resolve(file), text());
+    await writeFileAtomic(path.resolve(file), await text());
   };
   writes.push(
     put(reportPaths.json, json),
     put(reportPaths.junit, junit),
     put(reportPaths.tap, tap),
-    put(reportPaths.kcidb, () => renderKcidb(run, { origin: "kharness", runId: ids.runId ?? run.runId ?? "run" })),
+    // With the provenance the run directory and the build cache hold (tree, patches, compiler, config, QEMU).
+    put(reportPaths.kcidb, () => renderKcidbForRun(run, runDir, { origin: "kharness", runId: ids.runId ?? run.runId ?? "run" }, createExec())),
   );
   await Promise.all(writes);
 }
