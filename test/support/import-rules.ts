@@ -85,7 +85,7 @@ export const RULES: ImportRules = {
     { dir: "harness/expect", api: ["harness/expect/expectations.ts"] },
     { dir: "harness/history", api: ["harness/history/db.ts", "harness/history/record.ts"] },
   ],
-  subcommands: ["harness/doctor.ts", "harness/list.ts", "harness/cmd-nightly.ts"],
+  subcommands: ["harness/cache-cmd.ts", "harness/doctor.ts", "harness/list.ts", "harness/cmd-nightly.ts"],
   subcommandImporters: ["harness/cli.ts"],
 };
 
