@@ -17,6 +17,7 @@ export type Command =
     }
   | { cmd: "list"; json: boolean }
   | { cmd: "kcidb"; runDir: string; origin: string; output?: string }
+  | { cmd: "report"; runDir: string }
   | { cmd: "lava-job"; req: RunRequest; deviceDict: boolean; artifactUrl?: string; quiet: boolean; color: boolean | undefined }
   | { cmd: "doctor" }
   | { cmd: "compare"; base: string; next: string; format: "terminal" | "json" | "markdown"; expect?: string; history: HistoryOpt; color: boolean | undefined }
@@ -380,6 +381,13 @@ export function parseCommandLine(argv: string[]): Command {
       if (problems.length) throw new ArgsError(problems);
       return { cmd: "kcidb", runDir: p.positional[0] as string, origin, output: one(p, "output") };
     }
+    case "report": {
+      const p = parseOpts(rest, { help: { arity: 0 } }, "report", problems);
+      if (flag(p, "help")) return { cmd: "help", topic: "report" };
+      if (p.positional.length !== 1) problems.push(`report takes one RUN_DIR (a run directory with results.json), got ${p.positional.length}`);
+      if (problems.length) throw new ArgsError(problems);
+      return { cmd: "report", runDir: p.positional[0] as string };
+    }
     case "lava-job": {
       const p = parseOpts(rest, LAVA_OPTS, "lava-job", problems);
       if (flag(p, "help")) return { cmd: "help", topic: "lava-job" };
@@ -487,6 +495,7 @@ Usage:
   kharness cache list|prune   show or trim the kernel build cache (built kernels, kept build directories)
   kharness merge DIR... [--out DIR]  join the run directories of \`run --shard I/N\` into one run
   kharness kcidb RUN_DIR      a run as a KCIDB v5 submission (kcidb-submit reads it), with its provenance
+  kharness report RUN_DIR     write the run directory's report.html again (after its comparison or history changed)
   kharness lava-job --out DIR write a LAVA job (qemu device type) booting a run's kernel and payload
   kharness compare BASE NEW   what changed between two runs: regressions, fixes, flaky, new kernel reports
   kharness history TEST_ID    a test's results over the recorded runs (the history database)
@@ -572,6 +581,12 @@ Writes the run's results as a KCIDB v5.3 submission (stdout, or FILE): the check
 known, the patch series and its patchset_hash), the build (compiler, architecture, config name and sha256,
 duration, build log excerpt) and one test per result (path, status, start time, duration, QEMU environment).
 Object ids are ORIGIN:RUN-ID..., unique per run; --origin defaults to kharness. See docs/kcidb.md.`,
+  report: `kharness report RUN_DIR
+
+Writes RUN_DIR/report.html again from RUN_DIR/results.json, and from comparison.json and history.json when
+they are there (every run writes one; this regenerates it, e.g. after \`kharness compare --json\`). The page is
+self-contained: open it from disk, it loads nothing (uPlot, script and styles are inline) and shows every
+test name, reason, log line and kernel report as text. Prints the path written.`,
   "lava-job": `kharness lava-job --out DIR [run options] [--device-dict] [--artifact-url TEMPLATE]
 
 Prepares the kernel and the payload exactly as \`kharness run\` with the same options would (--kernel,

@@ -15,6 +15,7 @@ import { listSelftests } from "./list.js";
 import { prepareGuest, runPipeline, writeRunError } from "./pipeline.js";
 import { consoleOfLavaLog, writeLavaJob } from "./lava/index.js";
 import { renderKcidbForRun } from "./kcidb-provenance.js";
+import { runReportCommand } from "./html-report.js";
 import { writeFileAtomic } from "./exec/cache.js";
 import { renderJson, renderTerminal } from "./report/index.js";
 import { parseFileToRun, runFailed } from "./results/index.js";
@@ -379,6 +380,17 @@ export async function main(argv: string[], io: Io = { stdout: process.stdout, st
       return cmdLavaJob(command, io);
     case "kcidb":
       return cmdKcidb(command, io);
+    case "report":
+      return runReportCommand(command.runDir).then(
+        (file) => {
+          io.stdout.write(`report: ${path.relative(process.cwd(), file) || file}\n`);
+          return EXIT.ok;
+        },
+        (e: unknown) => {
+          printError(io, e, io.isTty);
+          return e instanceof KharnessError && e.kind === "usage" ? EXIT.usage : EXIT.infra;
+        },
+      );
     case "merge":
       return cmdMerge(command, io);
     case "cache":
