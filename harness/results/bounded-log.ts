@@ -1,10 +1,13 @@
 // A per-test log that keeps its first and last lines and counts what it dropped in between.
 
+import { ownCopy } from "./lines.js";
+
 /** Keeps `head` first lines and `tail` last lines; memory stays bounded however long the test talks. */
 export class BoundedLog {
   private readonly headMax: number;
   private readonly tailMax: number;
-  private readonly head: string[] = [];
+  // Starts as a one-line array: most logs hold a line or two, and an empty array's first push reserves 17 slots.
+  private head: string[] | undefined;
   // Allocated only when a test logs more than the head holds, which few do.
   private tail: string[] | undefined;
   private dropped = 0;
@@ -16,15 +19,20 @@ export class BoundedLog {
 
   /** Number of lines seen so far. */
   get size(): number {
-    return this.head.length + (this.tail?.length ?? 0) + this.dropped;
+    return (this.head?.length ?? 0) + (this.tail?.length ?? 0) + this.dropped;
   }
 
   push(line: string): void {
-    if (this.head.length < this.headMax) {
-      this.head.push(line);
+    const kept = ownCopy(line);
+    if (this.head === undefined) {
+      this.head = [kept];
       return;
     }
-    (this.tail ??= []).push(line);
+    if (this.head.length < this.headMax) {
+      this.head.push(kept);
+      return;
+    }
+    (this.tail ??= []).push(kept);
     // Trim in batches so pushing stays O(1) amortised.
     if (this.tail.length >= this.tailMax * 2) {
       this.dropped += this.tail.length - this.tailMax;
@@ -34,14 +42,15 @@ export class BoundedLog {
 
   /** The kept lines, with one marker line where lines were dropped. The log must not be pushed to afterwards. */
   toArray(): string[] {
-    if (this.tail === undefined) return this.head;
+    const head = this.head ?? [];
+    if (this.tail === undefined) return head;
     let tail = this.tail;
     let dropped = this.dropped;
     if (tail.length > this.tailMax) {
       dropped += tail.length - this.tailMax;
       tail = tail.slice(tail.length - this.tailMax);
     }
-    if (dropped === 0) return [...this.head, ...tail];
-    return [...this.head, `[kharness: ${dropped} log lines omitted]`, ...tail];
+    if (dropped === 0) return [...head, ...tail];
+    return [...head, `[kharness: ${dropped} log lines omitted]`, ...tail];
   }
 }

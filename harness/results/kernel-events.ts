@@ -60,6 +60,9 @@ export interface KernelScanner {
   readonly dropped: number;
 }
 
+// The answer for a line that is neither a marker nor the start of a report: one shared object, not one per line.
+const NONE: ScanOutcome = Object.freeze({ kind: "none" });
+
 /** Creates a scanner; `onClose` receives each report when it ends (end-of-trace line, a new report, the cap, or flush). */
 export function createKernelScanner(onClose: (e: KernelEvent) => void): KernelScanner {
   let open: KernelEvent | undefined;
@@ -88,25 +91,30 @@ export function createKernelScanner(onClose: (e: KernelEvent) => void): KernelSc
             return { kind: "marker", action: rest.startsWith("kharness: init") ? "init" : "poweroff" };
         }
       }
+      // Nearly every console line matches no rule and no report is open: answer at once, allocating nothing.
+      const anyRule = ANY_RULE.test(line);
+      if (!anyRule && !open) return NONE;
       const trimmed = line.charCodeAt(0) === 32 || line.charCodeAt(0) === 9 ? line.trimStart() : line;
       // The closing line of a report repeats its headline; it ends the report, it does not start one.
       const isEnd = END_OF_REPORT.test(trimmed);
       // A KTAP diagnostic or result line is test output, not a kernel report: a test that prints "# WARNING: x",
       // or kharness's own TAP naming the reports and reasons it saw, must not start one (no report headline
       // begins with "# ", "ok " or "not ok ").
-      for (const rule of isEnd || isKtapLine(trimmed) || !ANY_RULE.test(trimmed) ? [] : RULES) {
-        if (!rule.re.test(trimmed)) continue;
-        // A panic that follows an oops is its own report; anything else inside an open report is part of it, and
-        // so is the `Oops:` line that x86 prints a few lines below its "BUG: unable to handle..." headline.
-        if (open && rule.kind !== "panic" && (open.lines.length < 3 || (open.kind === "oops" && open.lines.length < 8 && OOPS_LINE.test(trimmed)))) break;
-        close();
-        if (kept >= MAX_EVENTS) {
-          dropped++;
-          return { kind: "none" };
+      if (anyRule && !isEnd && !isKtapLine(trimmed)) {
+        for (const rule of RULES) {
+          if (!rule.re.test(trimmed)) continue;
+          // A panic that follows an oops is its own report; anything else inside an open report is part of it, and
+          // so is the `Oops:` line that x86 prints a few lines below its "BUG: unable to handle..." headline.
+          if (open && rule.kind !== "panic" && (open.lines.length < 3 || (open.kind === "oops" && open.lines.length < 8 && OOPS_LINE.test(trimmed)))) break;
+          close();
+          if (kept >= MAX_EVENTS) {
+            dropped++;
+            return NONE;
+          }
+          kept++;
+          open = { kind: rule.kind, title: trimmed, lines: [trimmed] };
+          return { kind: "event-start", event: open };
         }
-        kept++;
-        open = { kind: rule.kind, title: trimmed, lines: [trimmed] };
-        return { kind: "event-start", event: open };
       }
       if (open) {
         if (open.lines.length < MAX_EVENT_LINES) open.lines.push(line);
@@ -115,7 +123,7 @@ export function createKernelScanner(onClose: (e: KernelEvent) => void): KernelSc
         const ruleEnd = open.kind === "kasan" && open.lines.length > 2 && KASAN_RULE.test(trimmed);
         if (isEnd || ruleEnd || open.lines.length > MAX_EVENT_LINES) close();
       }
-      return { kind: "none" };
+      return NONE;
     },
     flush() {
       close();

@@ -111,6 +111,16 @@ export function createLineSplitter(sink: LineSink): LineSplitter {
   };
 }
 
+/**
+ * The string as one of its own. A piece cut from a decoded chunk is, in V8, a view that keeps the whole chunk
+ * (64 KiB) alive: what the parser keeps (log lines, names, reasons) must not hold its chunk, or a long run's memory
+ * grows with its input. Concatenation then slicing makes V8 flatten into a fresh string of the piece's size; strings
+ * under 13 characters are always copies.
+ */
+export function ownCopy(piece: string): string {
+  return piece.length < 13 ? piece : ` ${piece}`.slice(1);
+}
+
 const ANSI = /\x1b\[[0-?]*[ -/]*[@-~]|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)|\x1b[@-Z\\-_]/g;
 /** Removes ANSI escape sequences (colours, cursor moves, OSC titles). */
 export function stripAnsi(line: string): string {

@@ -506,7 +506,8 @@ function buildRun(tree: KtapTree, kernelLog: KernelLogState, end: StreamEnd, cut
     const t = e.testId !== undefined ? claimByMarker(index, e.testId) : undefined;
     if (t) {
       e.testId = t.id;
-      t.kernelEvents.push(e);
+      // Finished tests may share one frozen empty list (ktap-tree's NO_ITEMS): add by copying.
+      t.kernelEvents = [...t.kernelEvents, e];
     } else {
       kernelEvents.push(e);
       diagnostics.push({ level: "info", message: `kernel ${e.kind} report during ${e.testId ?? "?"}, which has no result entry` });
