@@ -16,7 +16,7 @@ const RUN = parseLog("KTAP version 1\n1..2\nok 1 a\nnot ok 2 b\n");
 /** The data block of a report.html, parsed. */
 async function dataOf(file: string): Promise<{ notes: string[]; comparison?: unknown; history?: unknown; entries: { id: string }[] }> {
   const html = await fs.readFile(file, "utf8");
-  const m = /<script type="application\/json" id="kh-data">([^]*?)<\/script>/.exec(html);
+  const m = /<script type="application\/json" id="kh-data">([\s\S]*?)<\/script>/.exec(html);
   if (!m) throw new Error(`${file}: no data block`);
   return JSON.parse(m[1]!);
 }

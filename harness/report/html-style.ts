@@ -1,7 +1,7 @@
 // Pure: the stylesheet of report.html (inlined after uPlot's own).
 
 /** The page's CSS; no url(), no @import: the page loads nothing. */
-export const HTML_STYLE = String.raw`
+export const HTML_STYLE = `
 :root { --fg: #1d1f23; --dim: #6a6f78; --bg: #fff; --line: #e3e5e8; --pass: #1f8a3b; --fail: #c62828; --skip: #8a8f98; --xfail: #6d5bb5; --warn: #b26a00; }
 * { box-sizing: border-box; }
 body { margin: 0; font: 14px/1.4 system-ui, sans-serif; color: var(--fg); background: var(--bg); }

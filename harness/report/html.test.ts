@@ -49,7 +49,7 @@ const input = (over: Partial<HtmlReportInput> = {}): HtmlReportInput => ({ resul
 
 /** The JSON data block's text, and the page with that block cut out (the markup the browser parses as HTML). */
 function split(html: string): { json: string; markup: string } {
-  const m = /<script type="application\/json" id="kh-data">([^]*?)<\/script>/.exec(html);
+  const m = /<script type="application\/json" id="kh-data">([\s\S]*?)<\/script>/.exec(html);
   if (!m) throw new Error("no data block");
   return { json: m[1]!, markup: html.slice(0, m.index) + html.slice(m.index + m[0].length) };
 }
