@@ -22,6 +22,20 @@ function statusOf(p: number, c: number): Status {
   return "PASS";
 }
 
+const OOPS = {
+  kind: "oops" as const,
+  title: "Oops: general protection fault <script>x</script>",
+  lines: ["Oops: general protection fault", "RIP: 0010:foo+0x1/0x2"],
+  testId: "prog_00.case_0000",
+  atMs: 3001,
+};
+const WARNING = {
+  kind: "warning" as const,
+  title: "WARNING: CPU: 0 PID: 1 at kernel/foo.c:1 bar+0x2/0x3",
+  lines: ["WARNING: CPU: 0 PID: 1 at kernel/foo.c:1 bar+0x2/0x3"],
+  atMs: 1500,
+};
+
 function syntheticRun(): RunResult {
   const tests: TestResult[] = [];
   let clock = 3000;
@@ -45,6 +59,7 @@ function syntheticRun(): RunResult {
       });
       clock += 2 + ((p + c) % 5);
     }
+    if (p === 0 && children[0]) children[0].kernelEvents.push(OOPS);
     const failed = children.some((x) => x.status === "FAIL");
     tests.push({ id, name: id, status: failed ? "FAIL" : "PASS", durationMs: clock - start, startMs: start, log: [], kernelEvents: [], children });
   }
@@ -56,7 +71,7 @@ function syntheticRun(): RunResult {
     tests,
     summary: summarize(tests),
     diagnostics: [],
-    kernelEvents: [],
+    kernelEvents: [WARNING],
     stages: [
       { stage: "kernel", startMs: 40, durationMs: 20 },
       { stage: "payload", startMs: 60, durationMs: 80 },
@@ -86,6 +101,11 @@ t.test("a 10,000-test report opens and filters by text and status with the right
   t.equal(await page.getAttribute("#count-total", "data-count"), "10000", "total count");
   t.equal(await page.getAttribute("#count-fail", "data-count"), String(run.summary.fail), "fail count");
   t.equal(await page.getAttribute("#shown", "data-shown"), "10000", "every entry listed");
+  t.equal(await page.getAttribute("#outside-events", "data-count"), "1", "the run's kernel report outside any test is shown");
+  t.ok(((await page.textContent("#outside-events")) ?? "").includes(WARNING.title), "with its title");
+  const oops = (await page.textContent('#failures-list article[data-id="prog_00.case_0000"]')) ?? "";
+  t.ok(oops.includes(`oops: ${OOPS.title}`), "a failing test shows its attached kernel report, as text");
+  t.equal(await page.$$eval("#timeline-body line.tl-mark", (els) => els.length), 2, "both kernel reports are marks on the timeline");
   const rowsInDom = await page.$$eval("#rows .row", (els) => els.length);
   t.ok(rowsInDom > 0 && rowsInDom < 100, `only the visible rows are in the DOM (${rowsInDom})`);
 

@@ -126,6 +126,19 @@ function renderFailures(order) {
   });
 }
 
+// Kernel reports no test owns (a warning at boot, a hung task between programs): shown with the failures.
+function renderRunEvents() {
+  var list = Array.isArray(D.runEvents) ? D.runEvents : [];
+  if (!list.length) return;
+  var box = $("failures-list");
+  var a = el("article", "failure outside");
+  a.id = "outside-events";
+  a.dataset.count = String(list.length);
+  a.appendChild(el("h3", null, "Kernel reports outside any test (" + list.length + ")"));
+  list.forEach(function (ev) { a.appendChild(eventBlock(ev)); });
+  box.insertBefore(a, box.firstChild);
+}
+
 // The comparison with a baseline: regressions first.
 var CLASS_ORDER = ["regression", "missing", "flaky", "still-failing", "skip-reason-changed", "new", "fix", "unchanged"];
 function renderComparison() {
@@ -401,6 +414,7 @@ var order = entries.map(function (e, i) { return { e: e, i: i }; })
 renderHeader();
 renderNotes();
 renderFailures(order);
+renderRunEvents();
 renderComparison();
 renderTimeline();
 renderFlaky();
