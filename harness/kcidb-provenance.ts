@@ -60,10 +60,14 @@ async function checkoutOf(built: { record: BuildRecord; entry: string } | undefi
   const dir = path.join(entry, "patches");
   const files = (await fs.readdir(dir).catch(() => [] as string[])).sort();
   const patches: NonNullable<NonNullable<KcidbProvenance["checkout"]>["patches"]> = [];
-  for (const f of files) {
+  for (const [i, f] of files.entries()) {
     const file = path.join(dir, f);
     const text = await fs.readFile(file);
-    patches.push({ name: f, url: pathToFileURL(file).href, sha256: sha256(text) });
+    // Named after the file the user gave (the Nth mail of an mbox gets -N); the URL is the text that was applied.
+    const source = record.patches[i]?.source;
+    const m = source ? /^(.*?)(?:#(\d+))?$/.exec(path.basename(source)) : null;
+    const name = m?.[1] ? (m[2] ? `${m[1]}-${m[2]}` : m[1]) : f;
+    patches.push({ name, url: pathToFileURL(file).href, sha256: sha256(text) });
   }
   const remote = record.tree.kind === "git" ? await originUrl(record.tree.dir) : undefined;
   return {

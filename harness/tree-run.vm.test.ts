@@ -9,6 +9,7 @@ import { cacheRoot } from "./exec/cache.js";
 import { ensureUnpackedSource } from "./kernel/source-tree.js";
 import { leaves, readResults, REPO_ROOT, runCli, tempDir } from "../test/support/cli-run.js";
 import type { TestResult } from "./types.js";
+import { kcidbSchemaErrors } from "../test/support/kcidb-schema.js";
 
 const TARBALL = process.env.KHARNESS_LINUX_TARBALL ?? "/usr/src/linux-source-6.12.tar.xz";
 const GOOD = path.join(REPO_ROOT, "patches", "landlock-socket-create");
@@ -62,13 +63,38 @@ else {
   });
 
   t.test("--patches landlock-socket-create: every bundled case passes, socket creation included", async (t) => {
-    const r = await runCli(["run", "--tree", tree, "--patches", path.join(GOOD, "series")]);
+    const kcidb = path.join(tempDir("kh-kcidb-"), "kcidb.json");
+    const r = await runCli(["run", "--tree", tree, "--patches", path.join(GOOD, "series"), "--kcidb", kcidb]);
     t.equal(r.code, 0, r.stderr.slice(-3000));
     const run = await readResults(r.outDir);
     const all = leaves(run.tests);
     const sock = all.filter((c) => c.id.startsWith("socket_create."));
     t.same(sock.map((c) => c.id).sort(), SOCKET_CASES, "every socket_create case ran");
     t.same(notPassing(all), [], "no case skipped or failed");
+
+    // KCIDB: valid v5.3, with the series and its patchset_hash (KCIDB's definition, computed here by sha256sum).
+    const doc = JSON.parse(await fs.readFile(kcidb, "utf8"));
+    t.same(kcidbSchemaErrors()(doc), [], "the patched-tree run's KCIDB output validates against the v5.3 schema");
+    const series = (await fs.readFile(path.join(GOOD, "series"), "utf8")).split("\n").filter((l) => l.trim() && !l.startsWith("#"));
+    const shell = execFileSync("sh", ["-c", 'sha256sum "$@" | cut -c-64 | sha256sum | cut -c-64', "sh", ...series], { cwd: GOOD, encoding: "utf8" }).trim();
+    const [checkout] = doc.checkouts;
+    t.equal(checkout.patchset_hash, shell, "patchset_hash as sha256sum *.patch | cut -c-64 | sha256sum computes it");
+    t.same(
+      checkout.patchset_files.map((f: { name: string }) => f.name),
+      series.map((s) => path.basename(s)),
+      "patchset_files: the series, in order",
+    );
+    // The test tree is Debian's unpacked linux-source (plain, no git): its identity stands in for a commit.
+    t.equal(checkout.git_commit_hash, undefined, "a plain tree has no commit to report");
+    t.match(checkout.misc, { tree_kind: "plain", tree_identity: /^plain:[0-9a-f]{64}$/ });
+    t.match(doc.builds[0], { architecture: "x86_64", compiler: /gcc/, config_name: "tinyconfig+qemu-guest+landlock" });
+    t.ok(doc.builds[0].duration > 0, "the build's duration");
+    t.match(doc.builds[0].misc.config_sha256, /^[0-9a-f]{64}$/);
+    t.ok(
+      doc.tests.every((x: { duration?: number; start_time?: string }) => typeof x.duration === "number" && typeof x.start_time === "string"),
+      "every test has a duration and a start time",
+    );
+    t.equal(doc.tests.length, all.length, "one KCIDB test per result");
   });
 
   t.test("--patches landlock-socket-create with KH_FLIP_ERRNO: exactly socket_create's socketpair flips FAIL, the rest PASS", async (t) => {
