@@ -36,6 +36,8 @@ const WARNING = {
   atMs: 1500,
 };
 
+const PATCH = '[PATCH] <img src=x onerror="window.__pwned=1"></textarea><script>window.__pwned=1</script>';
+
 function syntheticRun(): RunResult {
   const tests: TestResult[] = [];
   let clock = 3000;
@@ -72,6 +74,7 @@ function syntheticRun(): RunResult {
     summary: summarize(tests),
     diagnostics: [],
     kernelEvents: [WARNING],
+    kernel: { release: "6.12.0-test", source: "tree", patches: [PATCH, "net: a plain subject"] },
     stages: [
       { stage: "kernel", startMs: 40, durationMs: 20 },
       { stage: "payload", startMs: 60, durationMs: 80 },
@@ -106,6 +109,9 @@ t.test("a 10,000-test report opens and filters by text and status with the right
   const oops = (await page.textContent('#failures-list article[data-id="prog_00.case_0000"]')) ?? "";
   t.ok(oops.includes(`oops: ${OOPS.title}`), "a failing test shows its attached kernel report, as text");
   t.equal(await page.$$eval("#timeline-body line.tl-mark", (els) => els.length), 2, "both kernel reports are marks on the timeline");
+  t.same(await page.$$eval("#patches li", (els) => els.map((e) => e.textContent)), [PATCH, "net: a plain subject"], "patch subjects are listed as text");
+  t.equal(await page.evaluate("typeof window.__pwned"), "undefined", "a patch subject with markup ran nothing");
+  t.equal(await page.$$eval("img, textarea", (els) => els.length), 0, "and made no element");
   const rowsInDom = await page.$$eval("#rows .row", (els) => els.length);
   t.ok(rowsInDom > 0 && rowsInDom < 100, `only the visible rows are in the DOM (${rowsInDom})`);
 

@@ -445,7 +445,14 @@ function finishRun(
     runId: ctx.runId,
     startedAt: ctx.started.toISOString(),
     durationMs: Date.now() - ctx.started.getTime(),
-    kernel: { release: ctx.kernel.release, path: ctx.kernel.path, source: ctx.kernel.source, cmdline: ctx.req.append.join(" ") || undefined },
+    kernel: {
+      release: ctx.kernel.release,
+      path: ctx.kernel.path,
+      source: ctx.kernel.source,
+      cmdline: ctx.req.append.join(" ") || undefined,
+      // The series under test, by subject, so report.html can say what was tested.
+      ...(ctx.kernel.build?.patches?.length ? { patches: ctx.kernel.build.patches.map((p) => p.subject) } : {}),
+    },
     boot: ctx.boot ? (bootInfo as RunResult["boot"]) : undefined,
     host: { peakRssKiB: process.resourceUsage().maxRSS },
     ...(ctx.stages?.length ? { stages: [...ctx.stages] } : {}),

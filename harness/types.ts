@@ -188,6 +188,8 @@ export interface KernelInfo {
   path?: string;
   source?: KernelImage["source"];
   cmdline?: string;
+  /** The subjects of the patches applied to the tree, in order (a tree build with patches only). */
+  patches?: string[];
 }
 
 /** The parsed outcome of a run (or of `kharness parse`). */

@@ -78,6 +78,12 @@ function renderHeader() {
   row("wall time", fmtMs(r.durationMs));
   if (r.kernel) row("kernel", [r.kernel.release, r.kernel.source].filter(Boolean).join(" (") + (r.kernel.release && r.kernel.source ? ")" : ""));
   if (r.kernel) row("command line", r.kernel.cmdline);
+  if (r.kernel && Array.isArray(r.kernel.patches) && r.kernel.patches.length) {
+    var ol = el("ol", "patches");
+    ol.id = "patches";
+    r.kernel.patches.forEach(function (subject) { ol.appendChild(el("li", null, subject)); });
+    add(meta, el("dt", null, "patches (" + r.kernel.patches.length + ")"), add(el("dd"), ol));
+  }
   if (r.boot) row("boot", [r.boot.end, r.boot.endDetail, r.boot.accel, r.boot.machine].filter(Boolean).join(", "));
   if (r.payloadBuild && r.payloadBuild.selftestDefines) row("test-only selftest build", r.payloadBuild.selftestDefines.join(" "));
 }

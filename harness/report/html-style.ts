@@ -16,7 +16,7 @@ h3 { font-size: 14px; margin: 0 0 4px; font-weight: 600; }
 .counts { display: inline-flex; flex-wrap: wrap; gap: 6px; margin-left: 12px; vertical-align: middle; }
 .count { padding: 1px 7px; border: 1px solid var(--line); border-radius: 10px; }
 .meta { display: grid; grid-template-columns: max-content 1fr; gap: 2px 12px; margin: 8px 0 0; color: var(--dim); }
-.meta dt { font-weight: 600; } .meta dd { margin: 0; word-break: break-all; }
+.meta dt { font-weight: 600; } .meta ol.patches { margin: 0; padding-left: 20px; } .meta dd { margin: 0; word-break: break-all; }
 .st { display: inline-block; min-width: 62px; text-align: center; font: 600 11px/18px ui-monospace, monospace; border-radius: 3px; color: #fff; background: var(--skip); }
 .st-PASS { background: var(--pass); } .st-FAIL, .st-CRASH, .st-TIMEOUT, .st-ERROR, .st-XPASS { background: var(--fail); }
 .st-XFAIL { background: var(--xfail); } .st-SKIP { background: var(--skip); }

@@ -42,6 +42,7 @@ function hostileRun(): RunResult {
       ...Object.fromEntries(Object.entries(run.summary).map(([k, v]) => [k, v + (panic.summary as unknown as Record<string, number>)[k]!])),
     },
     runId: "<b>run</b>",
+    kernel: { release: "6.12.0", source: "tree", patches: [`net: ${HOSTILE[0]}`, HOSTILE[1]!] },
   };
 }
 
@@ -103,10 +104,11 @@ t.test("hostile names, reasons, logs and kernel reports exist only as escaped JS
   for (const h of HOSTILE) t.notOk(markup.includes(h), `the markup does not contain ${JSON.stringify(h)}`);
   t.notMatch(markup, /__pwned|evil\.example|<img|<textarea/i, "nothing of the data leaked into the markup");
   const data = JSON.parse(json) as {
-    run: { runId: string; verdict: string };
+    run: { runId: string; verdict: string; kernel: { patches: string[] } };
     entries: { id: string; name: string; r?: string; log: string[]; ev: { t: string }[] }[];
   };
   t.equal(data.run.runId, "<b>run</b>", "the run id travels as data");
+  t.same(data.run.kernel.patches, [`net: ${HOSTILE[0]}`, HOSTILE[1]], "patch subjects travel as data, exactly");
   t.equal(data.run.verdict, "FAILED", "verdict");
   const names = data.entries.map((e) => e.name);
   for (const h of HOSTILE.slice(0, 3)) t.ok(names.includes(h), `the name ${JSON.stringify(h)} is kept exactly`);
