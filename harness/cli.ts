@@ -6,30 +6,56 @@ import { fileURLToPath } from "node:url";
 import { ArgsError, HELP, parseCommandLine, type Command } from "./cli-args.js";
 import { createProgressPrinter } from "./cli-progress.js";
 import { InterruptedError, KharnessError, RequestError, type RequestProblem } from "./errors.js";
-import { createExec, type Exec } from "./exec/exec.js";
+import type { Exec } from "./exec/exec.js";
 import { cacheRoot } from "./exec/cache.js";
 import { EXIT, exitCodeForError, exitCodeForRun, exitCodeForUsage } from "./exit-codes.js";
-import { runDoctor } from "./doctor.js";
-import { runCacheCommand } from "./cache-cmd.js";
-import { listSelftests } from "./list.js";
-import { prepareGuest, runPipeline, writeRunError } from "./pipeline.js";
 import { consoleOfLavaLog, writeLavaJob } from "./lava/index.js";
-import { renderKcidbForRun } from "./kcidb-provenance.js";
-import { runReportCommand } from "./html-report.js";
 import { writeFileAtomic } from "./exec/cache.js";
 import { renderJson, renderTerminal } from "./report/index.js";
 import { parseFileToRun, runFailed } from "./results/index.js";
 import { findRunDir, parseRunDir } from "./read-run-dir.js";
-import { mergeShardDirs } from "./scale/merge-dirs.js";
-import { makeRunId } from "./pipeline.js";
 import { REPO_ROOT } from "./repo-root.js";
 import type { RunRequest, RunResult } from "./types.js";
-import { reportPathProblems } from "./validate.js";
-import { writeReports } from "./write-reports.js";
-import { afterRunSteps } from "./after-run.js";
-import { runCompareCommand, runFlakesCommand, runHistoryCommand } from "./cmd-nightly.js";
-import { renderComparisonTerminal } from "./compare/render.js";
-import { applyExpectations, kernelFactsOf, readExpectFile } from "./expect/expectations.js";
+
+// Loaded on first use: `kharness parse`, `help` and `--version` must not pay for what only `run` needs (execa, the
+// pipeline, the validators, the history database): module loading was a third of a parse's time (issue 16). Each
+// wrapper has the signature of the function it loads.
+type Fn<M, K extends keyof M> = M[K] extends (...a: infer A) => infer R ? (...a: A) => Promise<Awaited<R>> : never;
+function lazy<M, K extends keyof M>(load: () => Promise<M>, key: K): Fn<M, K> {
+  return (async (...a: unknown[]) => ((await load())[key] as (...a: unknown[]) => unknown)(...a)) as Fn<M, K>;
+}
+const newExec = lazy(() => import("./exec/exec.js"), "createExec");
+const runDoctor = lazy(() => import("./doctor.js"), "runDoctor");
+const runCacheCommand = lazy(() => import("./cache-cmd.js"), "runCacheCommand");
+const listSelftests = lazy(() => import("./list.js"), "listSelftests");
+const prepareGuest = lazy(() => import("./pipeline.js"), "prepareGuest");
+const runPipeline = lazy(() => import("./pipeline.js"), "runPipeline");
+const writeRunError = lazy(() => import("./pipeline.js"), "writeRunError");
+const makeRunId = lazy(() => import("./pipeline.js"), "makeRunId");
+const renderKcidbForRun = lazy(() => import("./kcidb-provenance.js"), "renderKcidbForRun");
+const runReportCommand = lazy(() => import("./html-report.js"), "runReportCommand");
+const mergeShardDirs = lazy(() => import("./scale/merge-dirs.js"), "mergeShardDirs");
+const checkReportPaths = lazy(() => import("./validate.js"), "reportPathProblems");
+const afterRunSteps = lazy(() => import("./after-run.js"), "afterRunSteps");
+const runCompareCommand = lazy(() => import("./cmd-nightly.js"), "runCompareCommand");
+const runFlakesCommand = lazy(() => import("./cmd-nightly.js"), "runFlakesCommand");
+const runHistoryCommand = lazy(() => import("./cmd-nightly.js"), "runHistoryCommand");
+const renderComparisonTerminal = lazy(() => import("./compare/render.js"), "renderComparisonTerminal");
+const applyExpectations = lazy(() => import("./expect/expectations.js"), "applyExpectations");
+const kernelFactsOf = lazy(() => import("./expect/expectations.js"), "kernelFactsOf");
+const readExpectFile = lazy(() => import("./expect/expectations.js"), "readExpectFile");
+const writeReportFiles = lazy(() => import("./write-reports.js"), "writeReports");
+
+/** Problems with the report paths; the validators are loaded only when a path is given. */
+async function reportPathProblems(reports: Record<string, string | undefined>): Promise<RequestProblem[]> {
+  return Object.values(reports).some((f) => f !== undefined) ? checkReportPaths(reports) : [];
+}
+
+/** Writes the reports; with no run directory and no report path there is nothing to write, and nothing is loaded. */
+async function writeReports(...a: Parameters<typeof writeReportFiles>): Promise<void> {
+  const [, runDir, paths] = a;
+  if (runDir !== undefined || Object.values(paths).some((f) => f !== undefined)) await writeReportFiles(...a);
+}
 
 interface Io {
   stdout: NodeJS.WritableStream;
@@ -115,7 +141,7 @@ async function cmdRun(
   for (const w of after.warnings) io.stderr.write(`kharness: warning: ${w.message} (fix: ${w.fix})\n`);
   if (after.comparison)
     io.stdout.write(
-      `\n${renderComparisonTerminal(after.comparison, { color })}comparison: ${path.relative(process.cwd(), outcome.runDir) || "."}/comparison.json\n`,
+      `\n${await renderComparisonTerminal(after.comparison, { color })}comparison: ${path.relative(process.cwd(), outcome.runDir) || "."}/comparison.json\n`,
     );
   const runCode = exitCodeForRun(outcome.run, { bisect: c.req.bisect, failOnSkip: c.failOnSkip });
   const code = runCode === EXIT.ok && after.comparison?.verdict === "regressed" ? EXIT.testFailed : runCode;
@@ -143,7 +169,7 @@ async function cmdKcidb(c: Extract<Command, { cmd: "kcidb" }>, io: Io): Promise<
     printError(io, new RequestError(problems), io.isTty);
     return EXIT.usage;
   }
-  const doc = await renderKcidbForRun(run, c.runDir, { origin: c.origin, runId: run.runId ?? path.basename(path.resolve(c.runDir)) }, createExec());
+  const doc = await renderKcidbForRun(run, c.runDir, { origin: c.origin, runId: run.runId ?? path.basename(path.resolve(c.runDir)) }, await newExec());
   if (c.output) await writeFileAtomic(path.resolve(c.output), doc);
   else io.stdout.write(doc);
   return 0;
@@ -152,7 +178,7 @@ async function cmdKcidb(c: Extract<Command, { cmd: "kcidb" }>, io: Io): Promise<
 /** `kharness lava-job`: the run's kernel and payload stages, then the LAVA job that boots them. */
 async function cmdLavaJob(c: Extract<Command, { cmd: "lava-job" }>, io: Io): Promise<number> {
   const color = c.color ?? io.isTty;
-  const exec = createExec();
+  const exec = await newExec();
   const ac = new AbortController();
   const onSignal = (sig: "SIGINT" | "SIGTERM") => ac.abort(new InterruptedError(sig));
   const onInt = () => onSignal("SIGINT");
@@ -215,7 +241,7 @@ async function cmdRunRepeated(
   interrupted: () => "SIGINT" | "SIGTERM" | undefined,
 ): Promise<number> {
   if (c.repeat <= 1) return cmdRun(c, exec, io, signal, interrupted);
-  const group = makeRunId(new Date());
+  const group = await makeRunId(new Date());
   const parent = path.resolve(c.req.outDir ?? path.join("kharness-out", group));
   let worst = 0;
   for (let i = 1; i <= c.repeat; i++) {
@@ -274,7 +300,7 @@ async function cmdParse(c: Extract<Command, { cmd: "parse" }>, io: Io): Promise<
     printError(io, e, color);
     return exitCodeForError(e, { bisect: false, fromCommit: false });
   }
-  if (expect?.expect) run = applyExpectations(run, expect.expect, await kernelFactsOf(run, runDir)).run;
+  if (expect?.expect) run = (await applyExpectations(run, expect.expect, await kernelFactsOf(run, runDir))).run;
   const written = await writeReports(run, undefined, reports, {}).then(
     () => undefined,
     (e: unknown) => e,
@@ -304,7 +330,7 @@ async function cmdMerge(c: Extract<Command, { cmd: "merge" }>, io: Io): Promise<
     printError(io, new RequestError(problems), color);
     return EXIT.usage;
   }
-  const runId = makeRunId(new Date());
+  const runId = await makeRunId(new Date());
   const outDir = path.resolve(c.outDir ?? path.join("kharness-out", runId));
   let run: RunResult;
   try {
@@ -369,7 +395,7 @@ export async function main(argv: string[], io: Io = { stdout: process.stdout, st
     case "parse":
       return cmdParse(command, io);
     case "list":
-      return listSelftests(createExec(), REPO_ROOT, cacheRoot(), command.json, io.stdout).then(
+      return listSelftests(await newExec(), REPO_ROOT, cacheRoot(), command.json, io.stdout).then(
         () => 0,
         (e) => {
           printError(io, e, io.isTty);
@@ -420,9 +446,9 @@ export async function main(argv: string[], io: Io = { stdout: process.stdout, st
         },
       );
     case "doctor":
-      return runDoctor(createExec(), cacheRoot(), io.stdout, { qemuBinary: qemuBinaryFromEnv() });
+      return runDoctor(await newExec(), cacheRoot(), io.stdout, { qemuBinary: qemuBinaryFromEnv() });
     case "run": {
-      const exec = createExec();
+      const exec = await newExec();
       const ac = new AbortController();
       let caught: "SIGINT" | "SIGTERM" | undefined;
       const onSignal = (sig: "SIGINT" | "SIGTERM") => {
