@@ -21,6 +21,7 @@ import {
   pickNearest,
   syncChangedFiles,
 } from "./build-cache.js";
+import { prepareSparseSource } from "./source-tree.js";
 
 const tmp = async (t: { teardown(fn: () => unknown): void }, prefix: string) => {
   const d = await fs.mkdtemp(path.join(os.tmpdir(), prefix));
@@ -237,4 +238,41 @@ t.test("evict and `kharness cache list|prune`: LRU over kernels and build dirs; 
   t.equal(await main(["cache", "list", "--all"], io as never), 2);
   t.match(out.join(""), /belong to `cache prune`/);
   t.equal(await main(["cache"], io as never), 2);
+});
+
+t.test("prepareSparseSource: just the touched files at the base version, committed, for git am", async (t) => {
+  const root = await tmp(t, "kh-sparse-");
+  const treeDir = path.join(root, "tree");
+  await write(path.join(treeDir, "a/x.c"), "x\n");
+  await write(path.join(treeDir, "b/y.sh"), "#!/bin/sh\n");
+  await fs.chmod(path.join(treeDir, "b/y.sh"), 0o755);
+  await write(path.join(treeDir, "c/other.c"), "not touched\n");
+  const exec = createExec();
+  const plain = await prepareSparseSource(exec, { dir: treeDir, kind: "plain", dirty: false, identity: "plain:x" }, path.join(root, "w1"), [
+    "a/x.c",
+    "b/y.sh",
+    "new/z.c",
+  ]);
+  t.equal(await fs.readFile(path.join(plain.srcDir, "a/x.c"), "utf8"), "x\n");
+  t.equal((await fs.stat(path.join(plain.srcDir, "b/y.sh"))).mode & 0o777, 0o755, "the mode comes along");
+  t.notOk(await fs.stat(path.join(plain.srcDir, "c/other.c")).catch(() => undefined), "an untouched file is not there");
+  t.notOk(await fs.stat(path.join(plain.srcDir, "new/z.c")).catch(() => undefined), "a file the tree does not have is not made up");
+  const ls = spawnSync("git", ["-C", plain.srcDir, "ls-files"], { encoding: "utf8" }).stdout.trim().split("\n");
+  t.same(ls.sort(), ["a/x.c", "b/y.sh"], "committed");
+  await plain.cleanup();
+  t.notOk(await fs.stat(plain.srcDir).catch(() => undefined), "cleanup removes it");
+
+  // A git tree: the content at the commit, not the working tree's.
+  const env = { ...process.env, GIT_AUTHOR_NAME: "t", GIT_AUTHOR_EMAIL: "t@x", GIT_COMMITTER_NAME: "t", GIT_COMMITTER_EMAIL: "t@x" };
+  spawnSync("git", ["init", "-q", treeDir], { env });
+  spawnSync("git", ["-C", treeDir, "add", "."], { env });
+  spawnSync("git", ["-C", treeDir, "commit", "-q", "-m", "base"], { env });
+  const commit = spawnSync("git", ["-C", treeDir, "rev-parse", "HEAD"], { encoding: "utf8" }).stdout.trim();
+  await fs.writeFile(path.join(treeDir, "a/x.c"), "uncommitted\n");
+  const git = await prepareSparseSource(exec, { dir: treeDir, kind: "git", commit, dirty: true, identity: `git:${commit}` }, path.join(root, "w2"), [
+    "a/x.c",
+    "b/y.sh",
+  ]);
+  t.equal(await fs.readFile(path.join(git.srcDir, "a/x.c"), "utf8"), "x\n", "the committed content");
+  t.equal((await fs.stat(path.join(git.srcDir, "b/y.sh"))).mode & 0o777, 0o755);
 });

@@ -252,7 +252,12 @@ export async function syncChangedFiles(fresh: string, dest: string, paths: reado
  * The directory is moved, not copied. A kept build that already exists wins (a concurrent build of the
  * same key); then `srcDir` is left for the caller to remove. Returns whether it was kept.
  */
-export async function keepBuild(cacheRoot: string, srcDir: string, meta: Omit<KeptBuildMeta, "sizeBytes" | "createdAt">): Promise<boolean> {
+export async function keepBuild(
+  cacheRoot: string,
+  srcDir: string,
+  meta: Omit<KeptBuildMeta, "sizeBytes" | "createdAt">,
+  opts: { linkedSource?: boolean } = {},
+): Promise<boolean> {
   const dir = path.join(cacheRoot, "builds", meta.lineage, meta.key);
   if (await exists(path.join(dir, ".complete"))) return false;
   await fs.mkdir(path.dirname(dir), { recursive: true });
@@ -262,7 +267,17 @@ export async function keepBuild(cacheRoot: string, srcDir: string, meta: Omit<Ke
     // A git worktree's .git file points at metadata removed with the worktree; a plain tree's is a throwaway repo.
     await fs.rm(path.join(srcDir, ".git"), { recursive: true, force: true });
     await fs.rename(srcDir, path.join(tmp, "src"));
-    const full: KeptBuildMeta = { ...meta, sizeBytes: await ownSize(tmp), createdAt: new Date().toISOString() };
+    // A source made of hard links (a plain tree's copy, or a kept build's) owns only the files the series
+    // wrote: sizing it needs no walk over every file of the tree (seconds on every build).
+    let sizeBytes: number;
+    if (opts.linkedSource) {
+      sizeBytes = await ownSize(path.join(tmp, "src", BUILD_SUBDIR));
+      for (const p of meta.touched) {
+        const st = await fs.lstat(path.join(tmp, "src", p)).catch(() => undefined);
+        if (st?.isFile()) sizeBytes += (st.blocks * 512) / Math.max(1, st.nlink);
+      }
+    } else sizeBytes = await ownSize(tmp);
+    const full: KeptBuildMeta = { ...meta, sizeBytes: Math.round(sizeBytes), createdAt: new Date().toISOString() };
     await fs.writeFile(path.join(tmp, "meta.json"), JSON.stringify(full, null, 2) + "\n");
     await fs.writeFile(path.join(tmp, ".complete"), full.createdAt);
     await fs.rename(tmp, dir).catch(async (e: NodeJS.ErrnoException) => {

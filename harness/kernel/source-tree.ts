@@ -228,6 +228,50 @@ export async function prepareSource(exec: Exec, tree: TreeInfo, workDir: string,
 }
 
 /**
+ * Only the files a series touches, at the tree's base version, in a throwaway git repo: enough for
+ * `git am -3` to produce the patched content of every touched path (and to fail exactly as on a full
+ * copy when a patch does not apply). For builds that take the rest of the source from a kept build.
+ */
+export async function prepareSparseSource(exec: Exec, tree: TreeInfo, workDir: string, touched: string[], signal?: AbortSignal): Promise<PreparedSource> {
+  const srcDir = path.join(workDir, "sparse");
+  const cleanup = async () => fs.rm(srcDir, { recursive: true, force: true });
+  const env = { ...GIT_ENV };
+  try {
+    await runChecked(exec, ["git", "init", "-q", srcDir], { env, signal, what: "git init (throwaway repo for patching)" });
+    const present: string[] = [];
+    for (const p of [...new Set(touched)]) {
+      if (p.split("/").some((s) => s === ".." || s === "" || s === ".git")) continue;
+      const dest = path.join(srcDir, p);
+      if (tree.kind === "git") {
+        const res = await exec.run(["git", "-C", tree.dir, "cat-file", "-e", `${tree.commit ?? "HEAD"}:${p}`]);
+        if (res.exitCode !== 0) continue;
+        await fs.mkdir(path.dirname(dest), { recursive: true });
+        // Through a file, not stdout: a touched file may be large or binary.
+        await runChecked(exec, ["sh", "-c", 'git -C "$1" show "$2" > "$3"', "sh", tree.dir, `${tree.commit ?? "HEAD"}:${p}`, dest], {
+          signal,
+          what: `git show ${p}`,
+        });
+        const mode = await exec.run(["git", "-C", tree.dir, "ls-tree", tree.commit ?? "HEAD", "--", p]);
+        if (/^100755 /.test(mode.stdout)) await fs.chmod(dest, 0o755);
+      } else {
+        const st = await fs.lstat(path.join(tree.dir, p)).catch(() => undefined);
+        if (!st?.isFile()) continue;
+        await fs.mkdir(path.dirname(dest), { recursive: true });
+        await fs.copyFile(path.join(tree.dir, p), dest);
+        await fs.chmod(dest, st.mode & 0o7777);
+      }
+      present.push(p);
+    }
+    if (present.length) await runChecked(exec, ["git", "-C", srcDir, "add", "-f", "--", ...present], { env, what: "git add" });
+    await runChecked(exec, ["git", "-C", srcDir, "commit", "-q", "--allow-empty", "--no-verify", "-m", "kharness: base"], { env, what: "git commit" });
+  } catch (e) {
+    await cleanup();
+    throw e;
+  }
+  return { srcDir, cleanup };
+}
+
+/**
  * Unpacks a kernel source tarball into the cache once (reused by later calls) and returns the tree's
  * top directory. The entry is named by the tarball's name, size and mtime, so an updated package
  * gets a fresh unpack.

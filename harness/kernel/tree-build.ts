@@ -15,7 +15,7 @@ import { BUILD_RECIPE_VERSION, readBuildRecord, type BuildRecord, type TreeBuild
 import { BuildLog, buildEnv, defaultJobs, kernelMakeArgv, runMake, type MakeSetup } from "./kbuild.js";
 import { applyPatches } from "./patch-apply.js";
 import { parseQuiltSeries, patchesFromFile, type Patch } from "./patch-series.js";
-import { inspectTree, kernelTreeProblems, prepareSource, touchedPaths, type PreparedSource } from "./source-tree.js";
+import { inspectTree, kernelTreeProblems, prepareSource, prepareSparseSource, touchedPaths, type PreparedSource } from "./source-tree.js";
 import {
   BUILD_SUBDIR,
   cacheMaxBytes,
@@ -345,21 +345,22 @@ export async function buildKernelFromTree(req: TreeKernelRequest, deps: TreeBuil
     let buildSrc: string | undefined;
     try {
       log.write(`# kharness build ${key} of ${tree.identity} (${tree.dir})`);
+      const nearest = incremental ? pickNearest(await listKeptBuilds(cacheRoot, lineage), patchShas) : undefined;
+      // With a kept build to start from, only the paths either series touches are needed fresh.
+      const syncPaths = nearest ? [...new Set([...nearest.meta.touched, ...touchedNow])] : [];
       if (usesWorkingTree) {
         prepared = { srcDir: tree.dir, cleanup: async () => undefined };
       } else {
         onProgress?.({
           kind: "stage",
           stage: "build",
-          detail: tree.kind === "git" ? `worktree at ${tree.commit?.slice(0, 12)}` : "hard-link copy of the tree",
+          detail: nearest
+            ? `the ${syncPaths.length} files the series touch, from ${tree.kind === "git" ? tree.commit?.slice(0, 12) : "the tree"}`
+            : tree.kind === "git"
+              ? `worktree at ${tree.commit?.slice(0, 12)}`
+              : "hard-link copy of the tree",
         });
-        prepared = await prepareSource(
-          exec,
-          tree,
-          workDir,
-          patchSet.patches.flatMap((p) => touchedPaths(p.text)),
-          signal,
-        );
+        prepared = nearest ? await prepareSparseSource(exec, tree, workDir, syncPaths, signal) : await prepareSource(exec, tree, workDir, touchedNow, signal);
         if (patchSet.patches.length) {
           onProgress?.({ kind: "stage", stage: "build", detail: `applying ${patchSet.patches.length} patch${patchSet.patches.length === 1 ? "" : "es"}` });
           const target = tree.kind === "git" ? `${tree.dir} at ${tree.commit?.slice(0, 12)}` : tree.dir;
@@ -368,7 +369,6 @@ export async function buildKernelFromTree(req: TreeKernelRequest, deps: TreeBuil
       }
       buildSrc = prepared.srcDir;
       let startedFrom: BuildRecord["startedFrom"];
-      const nearest = incremental ? pickNearest(await listKeptBuilds(cacheRoot, lineage), patchShas) : undefined;
       if (nearest) {
         const common = commonPrefix(
           nearest.meta.patches.map((p) => p.sha),
@@ -381,7 +381,7 @@ export async function buildKernelFromTree(req: TreeKernelRequest, deps: TreeBuil
         });
         const clone = path.join(workDir, "tree");
         await cloneKeptBuild(exec, nearest, clone, signal);
-        const changedFiles = await syncChangedFiles(prepared.srcDir, clone, [...nearest.meta.touched, ...touchedNow]);
+        const changedFiles = await syncChangedFiles(prepared.srcDir, clone, syncPaths);
         log.write(`# kharness: started from the kept build ${nearest.meta.key} (${nearest.dir}); changed files: ${changedFiles.join(" ") || "none"}`);
         startedFrom = { key: nearest.meta.key, commonPatches: common, changedFiles };
         buildSrc = clone;
@@ -422,18 +422,23 @@ export async function buildKernelFromTree(req: TreeKernelRequest, deps: TreeBuil
       await fs.writeFile(path.join(tmp, "build.json"), JSON.stringify(record, null, 2) + "\n");
       if (keepable) {
         // Kept for the next key of this lineage to start from; a failure to keep costs speed, not the build.
-        await keepBuild(cacheRoot, buildSrc, {
-          key,
-          lineage,
-          treeIdentity: tree.identity,
-          treeDir: tree.dir,
-          arch: deps.profile.linuxArch,
-          baseConfig: req.baseConfig,
-          fragments: fragmentSet.fragments.map((f) => f.name),
-          patches: patchSet.patches.map((p, i) => ({ sha: patchShas[i]!, subject: p.subject })),
-          touched: [...new Set(touchedNow)].sort(),
-          builtAtPath: buildSrc,
-        }).catch((e: unknown) => onProgress?.({ kind: "info", message: `could not keep the build directory: ${(e as Error).message}` }));
+        await keepBuild(
+          cacheRoot,
+          buildSrc,
+          {
+            key,
+            lineage,
+            treeIdentity: tree.identity,
+            treeDir: tree.dir,
+            arch: deps.profile.linuxArch,
+            baseConfig: req.baseConfig,
+            fragments: fragmentSet.fragments.map((f) => f.name),
+            patches: patchSet.patches.map((p, i) => ({ sha: patchShas[i]!, subject: p.subject })),
+            touched: [...new Set(touchedNow)].sort(),
+            builtAtPath: buildSrc,
+          },
+          { linkedSource: startedFrom !== undefined || tree.kind === "plain" },
+        ).catch((e: unknown) => onProgress?.({ kind: "info", message: `could not keep the build directory: ${(e as Error).message}` }));
       }
     } catch (e) {
       if (e instanceof KharnessError) log.write(`# kharness: ${e.message.split("\n")[0]}`);
