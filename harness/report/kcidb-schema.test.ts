@@ -84,16 +84,17 @@ t.test("the validator can fail: a mutated document is rejected, naming the field
   const run = { ...parseLog(readFileSync(path.join(testdata, "panic-mid-test.log"))), runId: "r1" };
   const good = JSON.parse(renderKcidb(run, { origin: "kharness", runId: "r1", provenance: PROVENANCE }));
   t.same(validate(good), []);
-  const mutations: [string, (d: Record<string, any>) => void, RegExp][] = [
-    ["a test status KCIDB does not have", (d) => (d.tests[0].status = "XFAIL"), /\/tests\/0\/status/],
-    ["a short commit hash", (d) => (d.checkouts[0].git_commit_hash = "adc2186"), /git_commit_hash/],
-    ["an id without its origin", (d) => (d.builds[0].id = "build-1"), /\/builds\/0\/id/],
-    ["a property the schema does not define", (d) => (d.tests[0].verdict = "PASS"), /additional/],
-    ["a non-https repository URL", (d) => (d.checkouts[0].git_repository_url = "git@github.com:a/b.git"), /git_repository_url/],
+  type Doc = { version: unknown; tests: Record<string, unknown>[]; checkouts: Record<string, unknown>[]; builds: Record<string, unknown>[] };
+  const mutations: [string, (d: Doc) => void, RegExp][] = [
+    ["a test status KCIDB does not have", (d) => (d.tests[0]!.status = "XFAIL"), /\/tests\/0\/status/],
+    ["a short commit hash", (d) => (d.checkouts[0]!.git_commit_hash = "adc2186"), /git_commit_hash/],
+    ["an id without its origin", (d) => (d.builds[0]!.id = "build-1"), /\/builds\/0\/id/],
+    ["a property the schema does not define", (d) => (d.tests[0]!.verdict = "PASS"), /additional/],
+    ["a non-https repository URL", (d) => (d.checkouts[0]!.git_repository_url = "git@github.com:a/b.git"), /git_repository_url/],
     ["version 4", (d) => (d.version = { major: 4, minor: 0 }), /\/version\/major/],
   ];
   for (const [what, mutate, where] of mutations) {
-    const doc = structuredClone(good);
+    const doc = structuredClone(good) as Doc;
     mutate(doc);
     const errors = validate(doc);
     t.ok(errors.length > 0, `${what}: rejected`);
