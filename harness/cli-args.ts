@@ -570,7 +570,8 @@ Output:
                          boot failed), 128 (stop the bisection) when the problem is not the commit's`,
   parse: `kharness parse FILE|RUN_DIR [--json] [--junit F] [--tap F] [--kcidb F] [--json-out F] [--expect FILE] [--fail-on-warn] [--fail-on-skip]
 
-Reads a console log or a TAP/KTAP file (FILE may be - for stdin) and reports it like a run. A run
+Reads a console log, a LAVA dispatcher's log (lava-run's stderr: its console lines are read, see
+docs/lava.md) or a TAP/KTAP file (FILE may be - for stdin) and reports it like a run. A run
 directory (or its console.log, beside results.log) is parsed again from both logs, with the run's verdicts.
 --json prints the results JSON on stdout instead of the terminal summary; --json-out F writes it to F.
 --expect FILE applies known failures (docs/expect.md), with the release and kernel.config of a run directory.
