@@ -388,9 +388,10 @@ function showDetail(e) {
   var recent = recentOf(e.id);
   if (recent) {
     add(body, el("h3", null, "Last " + recent.length + " results (oldest first)"), strip(e.id));
-    var xs = [], ys = [], any = false;
-    recent.forEach(function (r, i) { xs.push(i + 1); var d = typeof r.durationMs === "number" ? r.durationMs : null; if (d !== null) any = true; ys.push(d); });
-    if (any && typeof window.uPlot === "function") {
+    var xs = [], ys = [], timed = 0;
+    recent.forEach(function (r, i) { xs.push(i + 1); var d = typeof r.durationMs === "number" ? r.durationMs : null; if (d !== null) timed++; ys.push(d); });
+    // A trend needs two points at least.
+    if (timed >= 2 && typeof window.uPlot === "function") {
       var box = el("div", "chart");
       body.appendChild(box);
       chart = new window.uPlot({
