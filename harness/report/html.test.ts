@@ -151,3 +151,18 @@ t.test("bad nonce and an asset that would end its element early are refused", as
   t.throws(() => renderHtmlReport(input({ assets: { ...ASSETS, chartJs: "a='</script>'" } })), /chart library contains "<\/script"/);
   t.throws(() => renderHtmlReport(input({ assets: { ...ASSETS, chartCss: "</STYLE>" } })), /stylesheet contains "<\/style"/);
 });
+
+t.test("the page's log lines are bounded: failing tests keep theirs first, a cut log says where the rest is", async (t) => {
+  const lines = (n: number, tag: string) => Array.from({ length: n }, (_, i) => `${tag} ${i}`);
+  const run = parseLog("KTAP version 1\n1..3\nok 1 a\nok 2 b\nnot ok 3 c\n");
+  const [a, b, c] = run.tests;
+  a!.log = lines(30, "a");
+  b!.log = lines(30, "b");
+  c!.log = lines(30, "c");
+  const { json } = split(renderHtmlReport(input({ results: run, maxLogLines: 65 })));
+  const data = JSON.parse(json) as { entries: { id: string; log: string[] }[] };
+  const log = (id: string) => data.entries.find((e) => e.id === id)?.log;
+  t.same(log("c"), lines(30, "c"), "the failing test keeps its whole log");
+  t.same(log("a"), lines(30, "a"), "then the first passing test");
+  t.same(log("b"), ["[report.html: 30 log lines left out to keep the page small; results.json has them]"], "the one that does not fit says so");
+});

@@ -2,7 +2,7 @@
 // run's results and, when present, its comparison and history. Nothing from the run is written into the markup:
 // it travels as JSON in a non-executed script block, and the page's own script puts it on screen as text.
 
-import type { KernelEvent, RunResult, Status, TestResult } from "../types.js";
+import { FAILING_STATUSES, type KernelEvent, type RunResult, type Status, type TestResult } from "../types.js";
 import { listReportedTests, nothingPassed, runFailed } from "../results/index.js";
 import { HTML_CLIENT_SCRIPT } from "./html-client.js";
 import { HTML_STYLE } from "./html-style.js";
@@ -37,6 +37,8 @@ export interface HtmlReportInput {
   assets: { chartJs: string; chartCss: string };
   /** The CSP nonce of the page's own script and style elements (base64; a fresh random value per page). */
   nonce: string;
+  /** At most this many log lines in the page (default HTML_LOG_LINES_MAX). */
+  maxLogLines?: number;
 }
 
 /** The page's Content-Security-Policy: nothing may load, only the page's own inline script and style run. */
@@ -103,6 +105,22 @@ function allEvents(run: RunResult): PageEvent[] {
   return out.sort((x, y) => (x.a ?? Infinity) - (y.a ?? Infinity));
 }
 
+/** At most this many log lines go into one page (a 10,000-test run with long logs would be hundreds of MB). */
+export const HTML_LOG_LINES_MAX = 200_000;
+
+/**
+ * Keeps the page's log lines within max: failing tests keep theirs first, then the others in report order; a
+ * log that does not fit is replaced by one line saying so (results.json keeps every line).
+ */
+function cutLogs(entries: PageEntry[], max: number): void {
+  let left = max;
+  const failingFirst = [...entries].sort((a, b) => Number(FAILING_STATUSES.has(b.st)) - Number(FAILING_STATUSES.has(a.st)));
+  for (const e of failingFirst) {
+    if (e.log.length <= left) left -= e.log.length;
+    else if (e.log.length > 0) e.log = [`[report.html: ${e.log.length} log lines left out to keep the page small; results.json has them]`];
+  }
+}
+
 function verdictOf(run: RunResult): { text: string; cls: "pass" | "fail" | "none" | "untested" } {
   if (run.couldNotTest) return { text: "COULD NOT TEST", cls: "untested" };
   if (runFailed(run)) return { text: "FAILED", cls: "fail" };
@@ -111,7 +129,7 @@ function verdictOf(run: RunResult): { text: string; cls: "pass" | "fail" | "none
 }
 
 /** The data block of the page: what the script shows, shaped for it. */
-export function htmlReportData(input: Pick<HtmlReportInput, "results" | "comparison" | "history" | "notes">): unknown {
+export function htmlReportData(input: Pick<HtmlReportInput, "results" | "comparison" | "history" | "notes" | "maxLogLines">): unknown {
   const run = input.results;
   const verdict = verdictOf(run);
   const entries: PageEntry[] = listReportedTests(run.tests ?? []).map((t) => ({
@@ -124,6 +142,7 @@ export function htmlReportData(input: Pick<HtmlReportInput, "results" | "compari
     log: t.log ?? [],
     ev: (t.kernelEvents ?? []).map(pageEvent),
   }));
+  cutLogs(entries, input.maxLogLines ?? HTML_LOG_LINES_MAX);
   return {
     run: {
       verdict: verdict.text,
