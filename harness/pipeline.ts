@@ -18,7 +18,7 @@ import { writeReports, writeRunManifest } from "./write-reports.js";
 import { createRunParser, makeRunManifest } from "./results/index.js";
 import type { AccelChoice } from "./qemu/accel.js";
 import { bootGuests, checkGuestMemory, lastRunDurations, planGuests, resolveJobs, type PartsManifest } from "./scale/jobs.js";
-import { loadShardPlan, shardPrograms, type ShardRecord } from "./scale/shard.js";
+import { loadShardPlan, shardPrograms, type ShardPlan, type ShardRecord } from "./scale/shard.js";
 import type { BootResult, KernelImage, Payload, ProgressSink, ProgressStage, RunRequest, RunResult } from "./types.js";
 
 export interface PipelineDeps {
@@ -207,7 +207,7 @@ async function inOwnedRunDir<T>(
   deps: PipelineDeps,
   body: (
     req: RunRequest,
-    v: ValidatedRun,
+    v: Validated,
     deps: PipelineDeps & { qemuBinary: string; profile: ArchProfile },
     ctx: { runId: string; runDir: string; started: Date },
   ) => Promise<T>,
@@ -223,7 +223,7 @@ async function inOwnedRunDir<T>(
     // The one place the architecture is chosen; the stages get it as a parameter.
     const profile = deps.profile ?? X86_64;
     const qemuBinary = deps.qemuBinary ?? profile.qemuBinary;
-    const [validated, qemu] = await Promise.allSettled([
+    const [validated, qemu, shardPlan] = await Promise.allSettled([
       validateRunRequest(req, runDir, {
         exec: deps.exec,
         cacheRoot: deps.cacheRoot,
@@ -233,10 +233,13 @@ async function inOwnedRunDir<T>(
         onProgress: deps.onProgress,
       }),
       checkQemu(deps.exec, qemuBinary),
+      // --shard's --durations file: read here, so a bad one leaves no run directory.
+      req.shard ? loadShardPlan(req.shard, req.durationsFile === undefined ? undefined : path.resolve(deps.cwd, req.durationsFile)) : undefined,
     ]);
     if (validated.status === "rejected") throw new StageFailure("validate", validated.reason);
     if (qemu.status === "rejected") throw new StageFailure("preflight", qemu.reason);
-    const v = validated.value;
+    if (shardPlan.status === "rejected") throw new StageFailure("validate", shardPlan.reason);
+    const v: Validated = { ...validated.value, ...(shardPlan.value ? { shardPlan: shardPlan.value } : {}) };
     deps.signal.throwIfAborted();
 
     // Validation probed that this can be created (a recursive mkdir on /proc would spin forever).
@@ -257,17 +260,17 @@ async function inOwnedRunDir<T>(
   }
 }
 
+/** What validation learned, and the --shard plan with its --durations file read. */
+type Validated = ValidatedRun & { shardPlan?: ShardPlan };
+
 /** The kernel stage and the accelerator, then the payload for them; writes kernel.config and manifest.json. */
 async function kernelAndPayload(
   req: RunRequest,
-  v: ValidatedRun,
+  v: Validated,
   deps: PipelineDeps & { qemuBinary: string; profile: ArchProfile },
   runDir: string,
 ): Promise<{ kernel: KernelImage; accel: AccelChoice; payload: Payload; manifest: PartsManifest }> {
-  // --shard: a bad --durations file fails before any build.
-  const shardPlan = req.shard
-    ? await inStage("validate", loadShardPlan(req.shard, req.durationsFile === undefined ? undefined : path.resolve(deps.cwd, req.durationsFile)))
-    : undefined;
+  const shardPlan = v.shardPlan;
   const [kernel, accel] = await Promise.all([
     inStage("kernel", getKernel(req, deps, runDir, v.image)),
     inStage("preflight", resolveAccel(req.accel, { exec: deps.exec, cacheDir: deps.cacheRoot, qemuBinary: deps.qemuBinary, profile: deps.profile })),
@@ -329,7 +332,7 @@ async function kernelAndPayload(
 /** kernel -> payload -> boot -> results -> reports, in a locked run directory. */
 async function runStages(
   req: RunRequest,
-  v: ValidatedRun,
+  v: Validated,
   deps: PipelineDeps & { qemuBinary: string; profile: ArchProfile },
   ctx: { runId: string; runDir: string; started: Date },
 ): Promise<PipelineOutcome> {
