@@ -2,13 +2,14 @@
 // text filter and a status filter give the right counts with only the visible rows in the DOM. The times are
 // printed (t.comment), never asserted: speed goals belong to benchmark scripts.
 import t from "tap";
-import { promises as fs } from "node:fs";
+import { promises as fs, readFileSync } from "node:fs";
+import { fileURLToPath } from "node:url";
 import * as path from "node:path";
 import { tempDir } from "../test/support/cli-run.js";
 import { openReport, screenshotPath } from "../test/support/report-browser.js";
 import { writeHtmlReport } from "./html-report.js";
 import { renderJson } from "./report/index.js";
-import { listReportedTests, summarize } from "./results/index.js";
+import { listReportedTests, parseLog, summarize } from "./results/index.js";
 import type { RunResult, Status, TestResult } from "./types.js";
 
 const PROGRAMS = 100;
@@ -161,6 +162,31 @@ t.test("a 10,000-test report opens and filters by text and status with the right
   t.comment(`clearing the text (status filter over 10,000): ${allMs} ms in the page (${allWall} ms with the debounce)`);
   const shot = screenshotPath("10000-tests.png");
   await page.screenshot({ path: shot });
+  t.comment(`screenshot: ${shot}`);
+  t.same(r.problems, [], "no console error or warning, no page error");
+  t.same(r.requests, [r.url], "the only request is the report file itself");
+});
+
+t.test("a crashed run (a recorded panic mid-test): the CRASH entry first with its kernel report; open bars; no error", async (t) => {
+  const testdata = path.join(path.dirname(fileURLToPath(import.meta.url)), "results", "testdata");
+  const run = parseLog(readFileSync(path.join(testdata, "panic-mid-test.log")));
+  const dir = tempDir("kh-html-crash-");
+  await fs.writeFile(path.join(dir, "results.json"), renderJson(run));
+  await writeHtmlReport(dir);
+  const r = await openReport(path.join(dir, "report.html"));
+  t.teardown(() => r.close());
+  const { page } = r;
+  t.equal(await page.textContent("#verdict"), "FAILED", "verdict");
+  const crashed = listReportedTests(run.tests).filter((e) => e.status === "CRASH");
+  t.ok(crashed.length > 0, "the recorded log has CRASH entries");
+  const first = await page.getAttribute("#failures-list article", "data-id");
+  t.equal(first, crashed[0]?.id, "the first failure shown is the first CRASH");
+  const text = (await page.textContent("#failures-list")) ?? "";
+  t.ok(text.includes("BUG: kernel NULL pointer dereference"), "its kernel report is shown");
+  t.ok((await page.$$("#timeline-body rect.tl-open")).length > 0, "the program that never ended is an open bar");
+  t.ok((await page.$$("#timeline-body line.tl-mark")).length > 0, "the reports are marks");
+  const shot = screenshotPath("crashed-run.png");
+  await page.screenshot({ path: shot, fullPage: true });
   t.comment(`screenshot: ${shot}`);
   t.same(r.problems, [], "no console error or warning, no page error");
   t.same(r.requests, [r.url], "the only request is the report file itself");

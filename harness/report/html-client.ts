@@ -339,6 +339,8 @@ function applyFilter() {
   s.textContent = "showing " + shown.length + " of " + all.length;
   s.dataset.shown = String(shown.length);
   $("rows-spacer").style.height = shown.length * ROW_H + "px";
+  // As tall as its rows, up to a screenful.
+  $("rows").style.height = Math.min(480, Math.max(2, shown.length) * ROW_H + 2) + "px";
   $("rows").scrollTop = 0;
   drawRows();
   document.body.dataset.filterMs = (performance.now() - t0).toFixed(1);
