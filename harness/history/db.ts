@@ -44,6 +44,8 @@ export const MIGRATIONS: readonly string[] = [
    ALTER TABLE runs ADD COLUMN repeat_index INTEGER;
    CREATE INDEX runs_by_build_key ON runs(build_key, time);
    CREATE INDEX runs_green ON runs(verdict, selection, time);`,
+  // 3: a run's results by run (history.json reads the newest runs whole; deleting a run finds its results).
+  `CREATE INDEX results_by_run ON results(run);`,
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS.length;
@@ -233,6 +235,64 @@ export function testTimeline(db: Db, testId: string, limit?: number): TimelineEn
     )
     .all(...(limit !== undefined ? [testId, limit] : [testId])) as TimelineRow[];
   return rows.reverse().map(toEntry);
+}
+
+/**
+ * The newest `limit` results of each test, oldest first (history.json of a large run). One query reads the
+ * newest `limit` runs whole; only a test with fewer entries there, in a history with more runs, is looked up alone
+ * (it skipped some of those runs). Each run's details are read once.
+ */
+export function recentResults(db: Db, testIds: readonly string[], limit: number): Map<string, TimelineEntry[]> {
+  type RunRow = { run_id: string; time: string; build_key: string | null; kernel_release: string | null };
+  const runQ = db.prepare("SELECT run_id, time, build_key, kernel_release FROM runs WHERE id = ?");
+  const runs = new Map<number, RunRow>();
+  const runOf = (id: number): RunRow => {
+    let r = runs.get(id);
+    if (!r) {
+      r = runQ.get(id) as RunRow;
+      runs.set(id, r);
+    }
+    return r;
+  };
+  const wanted = new Set(testIds);
+  const rows = new Map<string, [number, Status, string | null, number | null][]>();
+  const bulk = db
+    .prepare(
+      `SELECT t.name, res.run, res.status, res.reason, res.duration_ms FROM results res JOIN tests t ON t.id = res.test
+       WHERE res.run IN (SELECT id FROM runs ORDER BY id DESC LIMIT ?) ORDER BY res.run DESC`,
+    )
+    .raw();
+  for (const [name, run, status, reason, duration] of bulk.iterate(limit) as Iterable<[string, number, Status, string | null, number | null]>) {
+    if (!wanted.has(name)) continue;
+    let list = rows.get(name);
+    if (!list) rows.set(name, (list = []));
+    list.push([run, status, reason, duration]);
+  }
+  const moreRuns = (db.prepare("SELECT COUNT(*) FROM runs").pluck().get() as number) > limit;
+  const one = db
+    .prepare(
+      "SELECT res.run, res.status, res.reason, res.duration_ms FROM results res WHERE res.test = (SELECT id FROM tests WHERE name = ?) ORDER BY res.run DESC LIMIT ?",
+    )
+    .raw();
+  const out = new Map<string, TimelineEntry[]>();
+  for (const name of testIds) {
+    let list = rows.get(name) ?? [];
+    if (list.length < limit && moreRuns) list = one.all(name, limit) as [number, Status, string | null, number | null][];
+    const entries: TimelineEntry[] = [];
+    for (let i = list.length - 1; i >= 0; i--) {
+      const [run, status, reason, duration] = list[i] as [number, Status, string | null, number | null];
+      // Built field by field: this loop makes every entry of history.json (200,000 for a 10,000-test run).
+      const r = runOf(run);
+      const e: TimelineEntry = { runId: r.run_id, time: r.time, status };
+      if (reason !== null) e.reason = reason;
+      if (duration !== null) e.durationMs = duration;
+      if (r.build_key !== null) e.buildKey = r.build_key;
+      if (r.kernel_release !== null) e.kernelRelease = r.kernel_release;
+      entries.push(e);
+    }
+    out.set(name, entries);
+  }
+  return out;
 }
 
 /** Test ids in the history that match a predicate (for "did you mean"). */

@@ -9,7 +9,7 @@ import { writeFileAtomic } from "../exec/cache.js";
 import { runFailed } from "../results/index.js";
 import { verdictEntries } from "../compare/classify.js";
 import type { RunRequest, RunResult, TestResult } from "../types.js";
-import { flakeOf, greenRuns, historyError, openHistory, recordRun, testTimeline, type RunRecord } from "./db.js";
+import { flakeOf, greenRuns, historyError, openHistory, recentResults, recordRun, type RunRecord } from "./db.js";
 
 export const HISTORY_JSON_VERSION = 1;
 /** Entries per test in history.json (docs/nightly.md). */
@@ -127,8 +127,13 @@ export async function recordAndDescribe(file: string, rec: RunRecord): Promise<H
   try {
     recordRun(db, rec);
     const tests: HistoryJson["tests"] = {};
+    const recents = recentResults(
+      db,
+      rec.tests.map((t) => t.id),
+      HISTORY_RECENT,
+    );
     for (const t of rec.tests) {
-      const recent = testTimeline(db, t.id, HISTORY_RECENT);
+      const recent = recents.get(t.id) ?? [];
       const same = recent.filter((e) => e.buildKey !== undefined && e.buildKey === rec.buildKey);
       const flake = rec.buildKey ? flakeOf(t.id, rec.buildKey, same) : undefined;
       tests[t.id] = {
