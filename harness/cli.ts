@@ -11,7 +11,7 @@ import { cacheRoot } from "./exec/cache.js";
 import { EXIT, exitCodeForError, exitCodeForRun, exitCodeForUsage } from "./exit-codes.js";
 import { consoleOfLavaLog, writeLavaJob } from "./lava/index.js";
 import { writeFileAtomic } from "./exec/cache.js";
-import { renderJson, renderTerminal } from "./report/index.js";
+import { renderJson, renderJsonChunks, renderTerminal } from "./report/index.js";
 import { parseFileToRun, runFailed } from "./results/index.js";
 import { findRunDir, parseRunDir } from "./read-run-dir.js";
 import { REPO_ROOT } from "./repo-root.js";
@@ -305,7 +305,9 @@ async function cmdParse(c: Extract<Command, { cmd: "parse" }>, io: Io): Promise<
     () => undefined,
     (e: unknown) => e,
   );
-  io.stdout.write(c.json ? renderJson(run) : renderTerminal(run, { color }));
+  // In pieces: a huge run's JSON is never one string (the memory peak of a parse).
+  if (c.json) for (const piece of renderJsonChunks(run)) io.stdout.write(piece);
+  else io.stdout.write(renderTerminal(run, { color }));
   if (written !== undefined) {
     printError(io, written, color);
     return EXIT.infra;

@@ -275,10 +275,12 @@ function scanKernelLine(kernelLog: KernelLogState, text: string, raw: string, op
 function assignIds(tests: TestResult[], prefix: string, index: Map<string, TestResult> | undefined): void {
   // Sibling ids are unique and the parent's id is unique, so checking siblings makes ids unique run-wide.
   const used = new Set<string>();
+  // One "parent." string for all siblings: each id is then one concatenation, not two (200,000 strings fewer).
+  const dotted = prefix ? `${prefix}.` : "";
   for (let i = 0; i < tests.length; i++) {
     const t = tests[i]!;
     const seg = toIdSegment(t.name, i + 1);
-    let id = prefix ? `${prefix}.${seg}` : seg;
+    let id = dotted + seg;
     if (used.has(id)) {
       let k = 2;
       while (used.has(`${id}~${k}`)) k++;

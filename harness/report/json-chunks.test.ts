@@ -1,0 +1,38 @@
+// renderJsonChunks writes the same bytes as renderJson, in pieces, for a run above the pretty-print limit and below it.
+
+import t from "tap";
+import { PRETTY_JSON_MAX_TESTS } from "./json.js";
+import { renderJson, renderJsonChunks } from "./index.js";
+import { parseLog } from "../results/index.js";
+
+/** A KTAP log with `suites` suites of `cases` cases, some failing, some skipped, a kernel line among them. */
+function ktap(suites: number, cases: number): string {
+  const out = ["KTAP version 1", `1..${suites}`];
+  for (let s = 1; s <= suites; s++) {
+    out.push("    KTAP version 1", `    # Subtest: suite_${s}`, `    1..${cases}`);
+    for (let c = 1; c <= cases; c++) {
+      if (c % 7 === 0) out.push(`    not ok ${c} case "${c}" \\ quoted`);
+      else if (c % 11 === 0) out.push(`    ok ${c} case_${c} # SKIP not here`);
+      else out.push(`    ok ${c} case_${c}`);
+      if (c % 13 === 0) out.push(`    # case_${c}: a log line with \u00e9 and a tab\there`);
+    }
+    out.push(`ok ${s} suite_${s}`);
+  }
+  return `${out.join("\n")}\n`;
+}
+
+t.test("a run above the pretty-print limit: the pieces join to renderJson's text, and there are several", async (t) => {
+  const run = parseLog(ktap(120, 100));
+  t.ok(run.summary.total > PRETTY_JSON_MAX_TESTS, "the run is over the limit");
+  const pieces = [...renderJsonChunks(run)];
+  t.equal(pieces.join(""), renderJson(run), "same text");
+  t.ok(pieces.length >= 2, `written in ${pieces.length} pieces`);
+  t.same(JSON.parse(pieces.join("")).summary, run.summary, "and it is JSON");
+});
+
+t.test("a small run: one piece, the indented document", async (t) => {
+  const run = parseLog(ktap(2, 5));
+  const pieces = [...renderJsonChunks(run)];
+  t.equal(pieces.length, 1);
+  t.equal(pieces[0], renderJson(run));
+});
