@@ -131,3 +131,12 @@ t.test("applying: FAIL -> XFAIL, PASS -> XPASS, the parent follows, exit code 0 
   t.equal(exitCodeForRun(g.run, { bisect: false }), 1, "a stale entry fails the run, so it surfaces");
   t.match(g.run.diagnostics.at(-1)?.message, /0 known failures \(XFAIL\), 2 stale entries \(XPASS\)/);
 });
+
+t.test("a hostile nesting depth (100,000 levels) is walked without overflowing the stack", async (t) => {
+  let deep = leaf("d", "FAIL");
+  for (let i = 0; i < 100000; i++) deep = prog(`p${i}`, "PASS", [deep]);
+  const p = parseExpectText(`- tests: d\n  reason: deep`, "deep.yaml");
+  const r = applyExpectations(run([deep]), { file: "deep.yaml", entries: p.entries }, {});
+  t.same(r.xfail, ["d"]);
+  t.equal(r.run.summary.xfail, 1);
+});

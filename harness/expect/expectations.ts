@@ -215,6 +215,35 @@ function findEntry(id: string, entries: readonly { e: Expectation; globs: ((s: s
 
 const explain = (e: Expectation) => `${e.reason}${e.link ? ` (${e.link})` : ""}`;
 
+/** True when some test at any depth below has a failing status. Iterative: nesting depth comes from the guest. */
+function hasBad(tests: readonly TestResult[]): boolean {
+  const work = [...tests];
+  while (work.length) {
+    const c = work.pop() as TestResult;
+    if (FAILING_STATUSES.has(c.status)) return true;
+    work.push(...c.children);
+  }
+  return false;
+}
+
+/** Rebuilds a test tree bottom-up: visit gets each test and its rebuilt children. Iterative, like hasBad. */
+function rebuildTree(roots: readonly TestResult[], visit: (t: TestResult, children: TestResult[]) => TestResult): TestResult[] {
+  const out: TestResult[] = [];
+  const stack: { t: TestResult; i: number; kids: TestResult[]; sink: TestResult[] }[] = [];
+  for (const root of roots) {
+    stack.push({ t: root, i: 0, kids: [], sink: out });
+    while (stack.length) {
+      const f = stack[stack.length - 1] as (typeof stack)[number];
+      if (f.i < f.t.children.length) stack.push({ t: f.t.children[f.i++] as TestResult, i: 0, kids: [], sink: f.kids });
+      else {
+        stack.pop();
+        f.sink.push(visit(f.t, f.kids));
+      }
+    }
+  }
+  return out;
+}
+
 /** Counts of what applying an expectation file changed. */
 export interface ExpectOutcome {
   run: RunResult;
@@ -247,18 +276,16 @@ export function applyExpectations(run: RunResult, expect: ExpectFile, kernel: Ke
     }
     return t;
   };
-  const hasBad = (ts: readonly TestResult[]): boolean => ts.some((c) => FAILING_STATUSES.has(c.status) || hasBad(c.children));
-  const walk = (t: TestResult): TestResult => {
+  const visit = (t: TestResult, children: TestResult[]): TestResult => {
     if (t.children.length === 0) return judge(t);
-    const children = t.children.map(walk);
     const next = { ...t, children };
     if (!FAILING_STATUSES.has(t.status)) return next;
-    if (hasBad(t.children) && !hasBad(children))
-      return { ...next, status: "XFAIL", reason: `every failure below is a known failure${t.reason ? ` (${t.reason})` : ""}` };
+    const before = hasBad(t.children);
+    if (before && !hasBad(children)) return { ...next, status: "XFAIL", reason: `every failure below is a known failure${t.reason ? ` (${t.reason})` : ""}` };
     // A parent whose own failure no child shows carries a verdict of its own.
-    return hasBad(t.children) ? next : judge(next);
+    return before ? next : judge(next);
   };
-  const tests = run.tests.map(walk);
+  const tests = rebuildTree(run.tests, visit);
   const diagnostics = [...run.diagnostics];
   if (xfail.length || xpass.length)
     diagnostics.push({
