@@ -9,7 +9,8 @@ import { InterruptedError, KharnessError, RequestError, type RequestProblem } fr
 import type { Exec } from "./exec/exec.js";
 import { cacheRoot } from "./exec/cache.js";
 import { EXIT, exitCodeForError, exitCodeForRun, exitCodeForUsage } from "./exit-codes.js";
-import { consoleOfLavaLog, writeLavaJob } from "./lava/index.js";
+// The LAVA log sniffer is small and YAML-free; the job writer (and the YAML printer) loads only for lava-job.
+import { consoleOfLavaLog } from "./lava/console.js";
 import { writeFileAtomic } from "./exec/cache.js";
 import { renderJson, renderJsonChunks, renderTerminal } from "./report/index.js";
 import { parseFileToRun, runFailed } from "./results/index.js";
@@ -33,6 +34,7 @@ const runPipeline = lazy(() => import("./pipeline.js"), "runPipeline");
 const writeRunError = lazy(() => import("./pipeline.js"), "writeRunError");
 const makeRunId = lazy(() => import("./pipeline.js"), "makeRunId");
 const renderKcidbForRun = lazy(() => import("./kcidb-provenance.js"), "renderKcidbForRun");
+const writeLavaJob = lazy(() => import("./lava/index.js"), "writeLavaJob");
 const runReportCommand = lazy(() => import("./html-report.js"), "runReportCommand");
 const mergeShardDirs = lazy(() => import("./scale/merge-dirs.js"), "mergeShardDirs");
 const checkReportPaths = lazy(() => import("./validate.js"), "reportPathProblems");

@@ -3,6 +3,7 @@
 
 import { StringDecoder } from "node:string_decoder";
 import { parse as parseYaml } from "yaml";
+import { isLavaRecordLine } from "./console.js";
 
 /** One record of the dispatcher's log: `{dt, lvl, msg, ns?}`. */
 interface LavaRecord {
@@ -25,11 +26,6 @@ export interface LavaLogStats {
   badLines: number;
   /** The monitor's results (definition other than the dispatcher's own `lava`). */
   monitorResults: LavaMonitorResult[];
-}
-
-/** Whether a line is one of the dispatcher's records (`{"dt": ..., "lvl": ...}` or the YAML list form `- {dt: ...}`). */
-export function isLavaRecordLine(line: string): boolean {
-  return /^(?:- )?\{\s*"?(?:dt|lvl)"?\s*:/.test(line);
 }
 
 function parseRecord(line: string): LavaRecord | undefined {
@@ -99,42 +95,4 @@ export function createLavaLogDecoder(): { push(chunk: string | Uint8Array): stri
     finish: () => feed(decoder.end(), true),
     stats,
   };
-}
-
-/** How many bytes of the input decide whether it is a dispatcher log. */
-const SNIFF_BYTES = 64 * 1024;
-
-/**
- * The console stream of an input that may be a dispatcher's log: when its first line is a dispatcher record the
- * log is decoded (stats, when given, are filled in as it goes), otherwise the bytes pass through unchanged (a
- * plain console log or TAP file).
- */
-export async function* consoleOfLavaLog(
-  chunks: AsyncIterable<string | Uint8Array>,
-  onStats?: (stats: LavaLogStats) => void,
-): AsyncIterable<string | Uint8Array> {
-  const head: (string | Uint8Array)[] = [];
-  let headText = "";
-  const it = chunks[Symbol.asyncIterator]();
-  let done = false;
-  while (!headText.includes("\n") && headText.length < SNIFF_BYTES) {
-    const n = await it.next();
-    if (n.done) {
-      done = true;
-      break;
-    }
-    head.push(n.value);
-    headText += typeof n.value === "string" ? n.value : Buffer.from(n.value).toString("latin1");
-  }
-  const first = headText.split("\n").find((l) => l.trim() !== "") ?? "";
-  if (!isLavaRecordLine(first)) {
-    yield* head;
-    if (!done) for (let n = await it.next(); !n.done; n = await it.next()) yield n.value;
-    return;
-  }
-  const d = createLavaLogDecoder();
-  for (const c of head) yield d.push(c);
-  if (!done) for (let n = await it.next(); !n.done; n = await it.next()) yield d.push(n.value);
-  yield d.finish();
-  onStats?.(d.stats);
 }
