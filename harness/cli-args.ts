@@ -480,7 +480,9 @@ export function parseCommandLine(argv: string[]): Command {
       };
     }
     default:
-      throw new ArgsError([`unknown command ${JSON.stringify(cmd)}: expected run, parse, list, doctor, cache or lava-job (see \`kharness --help\`)`]);
+      throw new ArgsError([
+        `unknown command ${JSON.stringify(cmd)}: expected run, parse, list, doctor, cache, lava-job, compare, history or flakes (see \`kharness --help\`)`,
+      ]);
   }
 }
 
