@@ -5,8 +5,6 @@ import * as path from "node:path";
 import { writeFileAtomic } from "./exec/cache.js";
 import { writeHtmlReport } from "./html-report.js";
 import { renderJson, renderJunit, renderTap } from "./report/index.js";
-import { renderKcidbForRun } from "./kcidb-provenance.js";
-import { createExec } from "./exec/exec.js";
 import type { RunManifest } from "./results/index.js";
 import type { RunRequest, RunResult } from "./types.js";
 
@@ -50,7 +48,11 @@ export async function writeReports(run: RunResult, runDir: string | undefined, r
     put(reportPaths.junit, junit),
     put(reportPaths.tap, tap),
     // With the provenance the run directory and the build cache hold (tree, patches, compiler, config, QEMU).
-    put(reportPaths.kcidb, () => renderKcidbForRun(run, runDir, { origin: "kharness", runId: ids.runId ?? run.runId ?? "run" }, createExec())),
+    // Loaded only for --kcidb: the provenance reader brings the process runner (for QEMU's version) with it.
+    put(reportPaths.kcidb, async () => {
+      const [{ renderKcidbForRun }, { createExec }] = await Promise.all([import("./kcidb-provenance.js"), import("./exec/exec.js")]);
+      return renderKcidbForRun(run, runDir, { origin: "kharness", runId: ids.runId ?? run.runId ?? "run" }, createExec());
+    }),
   );
   await Promise.all(writes);
 }
