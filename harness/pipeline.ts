@@ -8,7 +8,7 @@ import type { Exec } from "./exec/exec.js";
 import { withLock, writeFileAtomic } from "./exec/cache.js";
 import { resolveDefaultKernel, resolveImageKernel } from "./kernel/default.js";
 import { buildKernelFromTree } from "./kernel/tree-build.js";
-import { buildKselftests, buildPayload } from "./payload/payload.js";
+import { buildKselftests, buildPayload, listBundledCatalog } from "./payload/payload.js";
 import { absoluteRequest, validateRunRequest, type ValidatedRun } from "./validate.js";
 import { withExpectations } from "./expect/expectations.js";
 import { checkQemu, resolveAccel } from "./qemu/accel.js";
@@ -19,7 +19,7 @@ import { createRunParser, makeRunManifest } from "./results/index.js";
 import type { AccelChoice } from "./qemu/accel.js";
 import { bootGuests, checkGuestMemory, lastRunDurations, planGuests, resolveJobs, type PartsManifest } from "./scale/jobs.js";
 import { loadShardPlan, shardPrograms, type ShardPlan, type ShardRecord } from "./scale/shard.js";
-import type { BootResult, KernelImage, Payload, ProgressSink, ProgressStage, RunRequest, RunResult } from "./types.js";
+import type { BootResult, GuestProgram, KernelImage, Payload, ProgressSink, ProgressStage, RunRequest, RunResult } from "./types.js";
 
 export interface PipelineDeps {
   exec: Exec;
@@ -348,10 +348,11 @@ async function runStages(
     },
   };
   const { kernel, accel, payload, manifest } = await kernelAndPayload(req, v, deps, runDir);
-  const jobs = resolveJobs(req.jobs ?? 1, payload.programs.length);
+  const jobs = resolveJobs(req.jobs ?? 1, Number.MAX_SAFE_INTEGER);
+  const plan = jobs > 1 ? await inStage("payload", planShares(req, v, deps, runDir, payload, jobs)) : undefined;
   const { parsed, boot } =
-    jobs > 1
-      ? await bootInGuests(req, deps, { runDir, kernel, accel, payload, manifest, jobs })
+    plan && plan.shares.length > 1
+      ? await bootInGuests(req, deps, { runDir, kernel, accel, payload, manifest, ...plan })
       : await bootOneGuest(req, deps, { runId, runDir, started, kernel, accel, payload, stages });
   const run = await timedStage(deps.onProgress, "results", undefined, async () => finishRun(parsed, { runId, started, kernel, req, boot, stages }));
   // A full disk here must not hide the verdicts already parsed: the caller shows them, then the error.
@@ -408,13 +409,20 @@ async function bootOneGuest(
 async function bootInGuests(
   req: RunRequest,
   deps: PipelineDeps & { qemuBinary: string; profile: ArchProfile },
-  ctx: { runDir: string; kernel: KernelImage; accel: AccelChoice; payload: Payload; manifest: PartsManifest; jobs: number },
+  ctx: {
+    runDir: string;
+    kernel: KernelImage;
+    accel: AccelChoice;
+    payload: Payload;
+    manifest: PartsManifest;
+    shares: GuestProgram[][];
+    splitCases: Record<string, string[]>;
+  },
 ): Promise<{ parsed: RunResult; boot: BootResult }> {
-  const { runDir, kernel, accel, payload, jobs } = ctx;
-  await inStage("preflight", checkGuestMemory(jobs, deps.profile));
-  const shares = planGuests(payload.programs, jobs, await lastRunDurations(runDir, !req.outDir));
+  const { runDir, kernel, accel, payload, shares, splitCases } = ctx;
+  await inStage("preflight", checkGuestMemory(shares.length, deps.profile));
   const parts = shares.map((share, k) => ({ dir: `guest-${k + 1}`, programs: share.map((p) => p.name) }));
-  const manifest: PartsManifest = { ...ctx.manifest, jobs: shares.length, parts };
+  const manifest: PartsManifest = { ...ctx.manifest, jobs: shares.length, parts, ...(Object.keys(splitCases).length ? { splitCases } : {}) };
   await inStage("payload", writeRunManifest(runDir, manifest));
   const { run: parsed, boot } = await inStage("boot", () =>
     timedStage(deps.onProgress, "boot", `${kernel.release ?? path.basename(kernel.path)} (${accel.accel}, ${shares.length} guests)`, () =>
@@ -431,11 +439,42 @@ async function bootInGuests(
           append: req.append,
           bootTimeoutSec: req.bootTimeoutSec,
           failOnWarn: req.failOnWarn,
+          splitCases,
         },
       ),
     ),
   );
   return { parsed, boot };
+}
+
+/**
+ * The guests' shares: longest first by the last run's durations; with fewer programs than guests, the longest
+ * bundled program is split by case (its case list from the selection, or from the compiled program's --list).
+ * splitCases keeps a split program's whole case list, in its order, for joining its parts again.
+ */
+async function planShares(
+  req: RunRequest,
+  v: Validated,
+  deps: PipelineDeps & { profile: ArchProfile },
+  runDir: string,
+  payload: Payload,
+  jobs: number,
+): Promise<{ shares: GuestProgram[][]; splitCases: Record<string, string[]> }> {
+  const durations = await lastRunDurations(runDir, !req.outDir);
+  const bundled = new Set(v.bundled.map((b) => b.program));
+  const cases = new Map<string, string[]>();
+  for (const b of v.bundled) if (b.cases?.length) cases.set(b.program, b.cases);
+  if (payload.programs.length < jobs && payload.programs.some((p) => bundled.has(p.name) && !cases.has(p.name))) {
+    const catalog = await listBundledCatalog(
+      { exec: deps.exec, cacheRoot: deps.cacheRoot, repoRoot: deps.repoRoot, signal: deps.signal, profile: deps.profile },
+      req.selftestDefines,
+    );
+    for (const e of catalog) if (!cases.has(e.program)) cases.set(e.program, [...e.cases]);
+  }
+  const shares = planGuests(payload.programs, jobs, durations, (name) => (bundled.has(name) ? cases.get(name) : undefined));
+  const splitCases: Record<string, string[]> = {};
+  for (const p of payload.programs) if (shares.filter((s) => s.some((x) => x.name === p.name)).length > 1) splitCases[p.name] = cases.get(p.name) ?? [];
+  return { shares, splitCases };
 }
 
 function finishRun(

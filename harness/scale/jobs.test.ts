@@ -57,3 +57,33 @@ t.test("the plan: longest first by the durations, each share in run order, no em
   t.same(shares, [["net_tcp"], ["net_abi", "net_rules", "net_unrestricted", "net_layers", "socket_create"]], "2.6 s | 2.6 s");
   t.equal(planGuests(programs.slice(0, 1), 2, d).length, 1, "one program: one guest");
 });
+
+t.test("fewer programs than guests: the longest bundled program is split by case, dealt in turn", async (t) => {
+  const p = (name: string): GuestProgram => ({ name, hostPath: `/x/${name}`, guestPath: `/kharness/bin/${name}`, timeoutSec: 45, args: [] });
+  const cases = ["f.a.one", "f.a.two", "f.b.one", "f.b.two", "g.a.one"];
+  const shares = planGuests(
+    [p("net_tcp"), p("mine")],
+    3,
+    new Map([
+      ["net_tcp", 5000],
+      ["mine", 100],
+    ]),
+    (n) => (n === "net_tcp" ? cases : undefined),
+  );
+  t.equal(shares.length, 3);
+  const parts = shares.flat().filter((x) => x.name === "net_tcp");
+  t.same(
+    parts.map((x) => x.args),
+    [
+      ["f.a.one", "f.b.one", "g.a.one"],
+      ["f.a.two", "f.b.two"],
+    ],
+    "two parts of net_tcp (3 guests, 2 programs), each with its cases as arguments",
+  );
+  t.same(planGuests([p("mine")], 3, new Map(), () => undefined).length, 1, "a program without known cases is not split");
+  t.same(
+    planGuests([p("a"), p("b")], 2, new Map(), () => cases).map((s) => s.map((x) => x.args.length)),
+    [[0], [0]],
+    "as many programs as guests: nothing is split",
+  );
+});

@@ -32,6 +32,8 @@ export interface PartsManifest extends RunManifest {
   parts?: RunPartRecord[];
   /** --jobs N as run (after being capped at the number of programs). */
   jobs?: number;
+  /** Programs split by case over several guests: each one's whole case list, in its order. */
+  splitCases?: Record<string, string[]>;
 }
 
 /** The number of guests for --jobs: "auto" is the host's CPU count; never more than the programs to run. */
@@ -87,14 +89,48 @@ export async function lastRunDurations(runDir: string, defaultLayout: boolean): 
   return new Map();
 }
 
-/** The guests' shares of the programs: longest first by the given durations, each share in the run's order. */
-export function planGuests(programs: readonly GuestProgram[], jobs: number, durations: ReadonlyMap<string, number>): GuestProgram[][] {
+/**
+ * The guests' shares of the programs: longest first by the given durations, each share in the run's order.
+ * With fewer programs than guests, the longest program whose cases are known (`casesOf`, a bundled program's)
+ * is split by case into as many parts as the spare guests allow: each part runs the program with its cases
+ * (dealt in turn, so each part gets some of every fixture) as arguments, and the results join them again.
+ */
+export function planGuests(
+  programs: readonly GuestProgram[],
+  jobs: number,
+  durations: ReadonlyMap<string, number>,
+  casesOf?: (name: string) => readonly string[] | undefined,
+): GuestProgram[][] {
+  const items: { prog: GuestProgram; key: string; durationMs?: number }[] = programs.map((p) => ({
+    prog: p,
+    key: p.name,
+    ...(durations.has(p.name) ? { durationMs: durations.get(p.name) } : {}),
+  }));
+  const candidates =
+    casesOf && programs.length < jobs ? programs.map((p, i) => ({ p, i, cases: casesOf(p.name) ?? [] })).filter((c) => c.cases.length >= 2) : [];
+  const longest = candidates.sort(
+    (a, b) => (durations.get(b.p.name) ?? -1) - (durations.get(a.p.name) ?? -1) || b.cases.length - a.cases.length || a.i - b.i,
+  )[0];
+  if (longest) {
+    const k = Math.min(jobs - programs.length + 1, longest.cases.length);
+    const total = durations.get(longest.p.name);
+    const parts = Array.from({ length: k }, (_, j) => longest.cases.filter((_, c) => c % k === j));
+    items.splice(
+      longest.i,
+      1,
+      ...parts.map((cases, j) => ({
+        prog: { ...longest.p, args: [...cases] },
+        key: `${longest.p.name}#${j}`,
+        ...(total !== undefined ? { durationMs: (total * cases.length) / longest.cases.length } : {}),
+      })),
+    );
+  }
   return splitLongestFirst(
-    programs.map((p) => ({ name: p.name, ...(durations.has(p.name) ? { durationMs: durations.get(p.name) } : {}) })),
+    items.map((x) => ({ name: x.key, ...(x.durationMs !== undefined ? { durationMs: x.durationMs } : {}) })),
     jobs,
   )
     .filter((bin) => bin.length > 0)
-    .map((bin) => bin.map((i) => programs[i] as GuestProgram));
+    .map((bin) => bin.map((i) => (items[i] as (typeof items)[number]).prog));
 }
 
 /** What bootGuests needs beyond bootGuest's options. */
@@ -103,6 +139,8 @@ export interface GuestsOpts extends Omit<BootOpts, "runDir" | "payload" | "onCon
   runDir: string;
   shares: GuestProgram[][];
   failOnWarn: boolean;
+  /** Programs split by case over several guests, with their whole case list (PartsManifest.splitCases). */
+  splitCases?: Record<string, string[]>;
 }
 
 /**
@@ -129,7 +167,7 @@ export async function bootGuests(deps: BootDeps, opts: GuestsOpts): Promise<{ ru
         now: Date.now,
         programs: share,
       });
-      const { shares: _s, failOnWarn: _f, ...bootOpts } = opts;
+      const { shares: _s, failOnWarn: _f, splitCases: _sc, ...bootOpts } = opts;
       let boot: BootResult;
       try {
         boot = await bootGuest(deps, {
@@ -157,6 +195,7 @@ export async function bootGuests(deps: BootDeps, opts: GuestsOpts): Promise<{ ru
   const run = mergeRunParts(
     outcomes.map((o) => ({ label: o.label, run: o.run })),
     opts.payload.programs.map((p) => p.name),
+    (name) => opts.splitCases?.[name],
   );
   const boot = mergeBoots(outcomes) as PartBoot;
   return {

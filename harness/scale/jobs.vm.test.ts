@@ -1,5 +1,6 @@
-// VM level (default kernel): --jobs 2 gives the verdicts of --jobs 1, a panic in one guest keeps the other's
-// results, and three --shard runs joined by `kharness merge` give the unsharded run's verdicts and counts.
+// VM level (default kernel): --jobs 2 gives the verdicts of --jobs 1 (programs shared out, or one program's
+// cases split), a panic in one guest keeps the other's results, and three --shard runs joined by
+// `kharness merge` give the unsharded run's verdicts and counts.
 
 import t from "tap";
 import { cpSync, existsSync, readFileSync, writeFileSync } from "node:fs";
@@ -51,6 +52,27 @@ t.test("--jobs 2: the verdicts of --jobs 1, each guest with its own logs, parse 
   const parsed = await runCli(["parse", two.outDir, "--json"]);
   t.equal(parsed.code, 0, parsed.stderr);
   t.same(verdicts(JSON.parse(parsed.stdout) as RunResult), verdicts(run), "kharness parse RUN_DIR re-parses each guest and joins them the same way");
+});
+
+t.test("--jobs 2 with one program: its cases split over the guests, joined into the one-guest verdicts", async (t) => {
+  const r = await runCli(["run", "--jobs", "2", "--tests", "net_tcp"]);
+  t.equal(r.code, 0, r.stderr.slice(-2000));
+  const run = await readResults(r.outDir);
+  const manifest = JSON.parse(readFileSync(path.join(r.outDir, "manifest.json"), "utf8")) as {
+    parts: { programs: string[] }[];
+    splitCases: Record<string, string[]>;
+  };
+  t.same(
+    manifest.parts.map((p) => p.programs),
+    [["net_tcp"], ["net_tcp"]],
+    "net_tcp ran in both guests",
+  );
+  const base = single?.tests.find((x) => x.id === "net_tcp");
+  t.ok(base, "the --jobs 1 run has net_tcp");
+  t.same(verdicts(run), verdicts({ ...run, tests: base ? [base] : [] }), "the same cases, order and verdicts as in one guest");
+  t.equal(manifest.splitCases.net_tcp?.length, base?.children.length, "manifest.json keeps its whole case list");
+  const parsed = await runCli(["parse", r.outDir, "--json"]);
+  t.same(verdicts(JSON.parse(parsed.stdout) as RunResult), verdicts(run), "and kharness parse joins it the same way");
 });
 
 t.test("--jobs 2 with a kernel panic in one guest: the other guest's results stand", async (t) => {

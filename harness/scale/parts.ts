@@ -9,10 +9,10 @@ import type { RunPartRecord } from "./jobs.js";
 import { mergeRunParts } from "./merge-runs.js";
 
 /** The parts manifest.json names, or undefined for a run of one guest (or no readable manifest). */
-export async function readRunParts(runDir: string): Promise<{ parts: RunPartRecord[]; programs: string[] } | undefined> {
+export async function readRunParts(runDir: string): Promise<{ parts: RunPartRecord[]; programs: string[]; splitCases?: Record<string, string[]> } | undefined> {
   const text = await fs.readFile(path.join(runDir, "manifest.json"), "utf8").catch(() => undefined);
   if (text === undefined) return undefined;
-  let doc: { parts?: unknown; programs?: { name?: unknown }[] };
+  let doc: { parts?: unknown; programs?: { name?: unknown }[]; splitCases?: unknown };
   try {
     doc = JSON.parse(text) as typeof doc;
   } catch {
@@ -29,7 +29,11 @@ export async function readRunParts(runDir: string): Promise<{ parts: RunPartReco
   );
   if (parts.length === 0) return undefined;
   const programs = Array.isArray(doc.programs) ? doc.programs.map((p) => p?.name).filter((n): n is string => typeof n === "string") : [];
-  return { parts, programs };
+  const split = doc.splitCases && typeof doc.splitCases === "object" ? (doc.splitCases as Record<string, unknown>) : {};
+  const splitCases = Object.fromEntries(
+    Object.entries(split).filter((e): e is [string, string[]] => Array.isArray(e[1]) && e[1].every((c) => typeof c === "string")),
+  );
+  return { parts, programs, ...(Object.keys(splitCases).length ? { splitCases } : {}) };
 }
 
 /**
@@ -39,13 +43,13 @@ export async function readRunParts(runDir: string): Promise<{ parts: RunPartReco
  */
 export async function parsePartedRunDir(
   runDir: string,
-  layout: { parts: RunPartRecord[]; programs: string[] },
+  layout: { parts: RunPartRecord[]; programs: string[]; splitCases?: Record<string, string[]> },
   parseOne: (dir: string) => Promise<RunResult>,
 ): Promise<RunResult> {
   const runs = [];
   for (const p of layout.parts) runs.push({ label: p.dir, run: await parseOne(path.join(runDir, p.dir)) });
   const order = layout.programs.length ? layout.programs : layout.parts.flatMap((p) => p.programs);
-  const run = mergeRunParts(runs, order);
+  const run = mergeRunParts(runs, order, (name) => layout.splitCases?.[name]);
   const previous = bootFromResultsJson(
     await fs.readFile(path.join(runDir, "results.json"), "utf8").then(
       (t): unknown => {

@@ -3,7 +3,7 @@
 
 import t from "tap";
 import type { RunResult, TestResult } from "../types.js";
-import { mergeBoots, mergeRunParts } from "./merge-runs.js";
+import { joinSplitProgram, mergeBoots, mergeRunParts } from "./merge-runs.js";
 import { assignShards, parseDurations, parseShardSpec, splitLongestFirst, stableHash64, testListId } from "./split.js";
 
 const names = (n: number, prefix = "prog_") => Array.from({ length: n }, (_, i) => `${prefix}${i}`);
@@ -162,4 +162,39 @@ t.test("joining parts: run order, counts again, diagnostics and could-not-test k
   t.equal(boot?.end, "panic");
   t.equal(boot?.endDetail, "guest-2: Kernel panic");
   t.same(boot?.durations, { bootMs: 3500, totalMs: 9000 });
+});
+
+t.test("a program split by case joins into one entry: its cases in order, the whole program's status", async (t) => {
+  const order = ["c1", "c2", "c3", "c4"];
+  const part1 = { ...prog("p", leaf("p.c1", "PASS"), leaf("p.c3", "SKIP")), status: "PASS" as const, durationMs: 10 };
+  const part2 = { ...prog("p", leaf("p.c2", "SKIP"), leaf("p.c4", "SKIP")), status: "SKIP" as const, durationMs: 5 };
+  for (const c of [...part1.children, ...part2.children]) c.name = c.id.slice(2);
+  const joined = joinSplitProgram(part1, part2, order);
+  t.same(
+    joined.children.map((c) => c.id),
+    ["p.c1", "p.c2", "p.c3", "p.c4"],
+  );
+  t.equal(joined.status, "PASS", "a program with a passing case and skips exits 0: PASS");
+  t.equal(joined.durationMs, 15);
+  const failing = joinSplitProgram(part2, { ...part1, status: "FAIL", reason: "exit=1" }, order);
+  t.equal(failing.status, "FAIL");
+  t.equal(failing.reason, "exit=1");
+  const run = mergeRunParts(
+    [
+      { label: "guest-1", run: runOf([part1]) },
+      { label: "guest-2", run: runOf([part2]) },
+    ],
+    ["p"],
+    (n) => (n === "p" ? order : undefined),
+  );
+  t.equal(run.tests.length, 1, "one entry for the program");
+  t.same(run.summary.total, 4);
+  const twoNoOutput = mergeRunParts(
+    [
+      { label: "guest-1", run: runOf([leaf("no_tap_output", "CRASH")]) },
+      { label: "guest-2", run: runOf([leaf("no_tap_output", "CRASH")]) },
+    ],
+    [],
+  );
+  t.equal(twoNoOutput.tests.length, 2, "entries that were not split stay apart");
 });
