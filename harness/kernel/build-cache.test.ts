@@ -126,6 +126,9 @@ async function fakeKept(cacheRoot: string, lineage: string, key: string, shas: s
     newer,
   );
   await write(path.join(src, ".git/HEAD"), "ref: x\n");
+  // kbuild's own link back to the source: walking must not follow it.
+  await fs.symlink("..", path.join(src, BUILD_SUBDIR, "source"));
+  await write(path.join(src, "big.bin"), "x".repeat(1 << 20));
   t.ok(
     await keepBuild(cacheRoot, src, {
       key,
@@ -150,6 +153,7 @@ t.test("keepBuild + cloneKeptBuild: a private copy that shares source inodes but
   const [k] = await listKeptBuilds(root, lineage);
   t.ok(k, "listed");
   t.equal(k?.meta.key, key);
+  t.ok(k!.meta.sizeBytes > 1 << 20 && k!.meta.sizeBytes < 2 << 20, `sized once, not again through build/source -> .. (${k!.meta.sizeBytes})`);
   t.notOk(await fs.stat(path.join(k!.dir, "src/.git")).catch(() => undefined), "the throwaway .git is not kept");
   t.notOk(await keepBuild(root, "/nonexistent", { ...k!.meta }), "a second keep of the same key is a no-op");
 

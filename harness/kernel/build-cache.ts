@@ -135,12 +135,32 @@ export async function listKeptBuilds(cacheRoot: string, lineage?: string): Promi
 }
 
 /**
+ * Every entry under dir (relative paths), never following a symbolic link: a kbuild output directory
+ * holds `source -> ..`, and Node 20's `readdir({ recursive: true })` follows links to directories
+ * (through that one, the whole source tree over and over until ELOOP).
+ */
+export async function walk(dir: string): Promise<string[]> {
+  const out: string[] = [];
+  const pending = [""];
+  while (pending.length) {
+    const rel = pending.pop()!;
+    const ents = await fs.readdir(path.join(dir, rel), { withFileTypes: true }).catch(() => []);
+    for (const e of ents) {
+      const p = rel ? `${rel}/${e.name}` : e.name;
+      out.push(p);
+      if (e.isDirectory()) pending.push(p);
+    }
+  }
+  return out;
+}
+
+/**
  * Bytes a directory holds on its own: allocated blocks of each file, a file with n hard links counting
  * 1/n (the source of a kept build is mostly hard links to the user's tree, which costs nothing extra).
  */
 export async function ownSize(dir: string): Promise<number> {
   let total = 0;
-  const entries = await fs.readdir(dir, { recursive: true }).catch(() => [] as string[]);
+  const entries = await walk(dir);
   const batch = 256;
   for (let i = 0; i < entries.length; i += batch) {
     const stats = await Promise.all(entries.slice(i, i + batch).map((e) => fs.lstat(path.join(dir, e)).catch(() => undefined)));
@@ -185,7 +205,7 @@ export async function cloneKeptBuild(exec: Exec, kept: KeptBuild, dest: string, 
 export async function relocateDepFiles(buildDir: string, from: string, to: string): Promise<number> {
   if (!from || from === to) return 0;
   let n = 0;
-  const names = (await fs.readdir(buildDir, { recursive: true }).catch(() => [] as string[])).filter((f) => /(^|\/)\.[^/]*\.(cmd|d)$/.test(f));
+  const names = (await walk(buildDir)).filter((f) => /(^|\/)\.[^/]*\.(cmd|d)$/.test(f));
   for (const f of names) {
     const file = path.join(buildDir, f);
     const text = await fs.readFile(file, "utf8").catch(() => undefined);
