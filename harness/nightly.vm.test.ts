@@ -214,7 +214,7 @@ t.test("--repeat 10 with a program that fails at random: flakes shows it, compar
   t.same(ids(cmp, "regression"), []);
   t.match(cmp.tests[0]?.note, /flaky in history \(flake score/);
   const term = await runCli(["compare", path.join(out, `repeat-${pass}`), path.join(out, `repeat-${fail}`), "--history", db]);
-  t.match(term.stdout, /Flaky .*:\n  coin_flip\.coin: PASS -> FAIL; flaky in history \(flake score/);
+  t.match(term.stdout, /Flaky .*:\n {2}coin_flip\.coin: PASS -> FAIL; flaky in history \(flake score/);
   const noHistory = await runCli(["compare", path.join(out, `repeat-${pass}`), path.join(out, `repeat-${fail}`), "--no-history"]);
   t.equal(noHistory.code, 1, "without the history the same flip is a regression");
 });

@@ -97,7 +97,7 @@ t.test("a test that flips in history is flaky, not a regression, and the note sa
   t.equal(c.tests[0]?.class, "flaky");
   t.match(c.tests[0]?.note, /flaky in history \(flake score 0\.50: 4 flips in 10 runs/);
   t.equal(c.verdict, "clean");
-  t.match(renderComparisonTerminal(c), /Flaky .*\n  coin: PASS -> FAIL; flaky in history/);
+  t.match(renderComparisonTerminal(c), /Flaky .*\n {2}coin: PASS -> FAIL; flaky in history/);
 });
 
 t.test("Markdown shows hostile names as text", async (t) => {

@@ -84,7 +84,8 @@ export function releaseInRange(release: string, range: readonly ReleaseCmp[]): b
         return c < 0;
       case "=":
         return c === 0;
-      case "prefix":
+      default:
+        // "prefix": a bare version names that series.
         return version.every((n, i) => v[i] === n);
     }
   });
