@@ -481,7 +481,7 @@ export function parseCommandLine(argv: string[]): Command {
     }
     default:
       throw new ArgsError([
-        `unknown command ${JSON.stringify(cmd)}: expected run, parse, list, doctor, cache, lava-job, compare, history or flakes (see \`kharness --help\`)`,
+        `unknown command ${JSON.stringify(cmd)}: expected run, parse, list, doctor, cache, lava-job, compare, history, flakes or merge (see \`kharness --help\`)`,
       ]);
   }
 }
@@ -546,7 +546,8 @@ Boot:
   --accel auto|kvm|tcg   auto uses KVM only when a probe boot works (default auto)
 Scale (docs/ci.md):
   --jobs N|auto          boot N guests at once from the same kernel and payload, each running a share of
-                         the programs (longest first, by the last run's durations); one joined run, each
+                         the programs (longest first, by the last run's durations; with fewer programs
+                         than guests, a bundled program's cases are split too); one joined run, each
                          guest's logs in guest-K/. auto = the CPU count. Default 1. Refused when the host's
                          available memory cannot hold N guests
   --shard I/N            run only part I of N of the test list: the same split on every machine (see
