@@ -232,7 +232,7 @@ async function inOwnedRunDir<T>(
         signal: deps.signal,
         onProgress: deps.onProgress,
       }),
-      checkQemu(deps.exec, qemuBinary),
+      checkQemu(deps.exec, qemuBinary, deps.cacheRoot),
       // --shard's --durations file: read here, so a bad one leaves no run directory.
       req.shard ? loadShardPlan(req.shard, req.durationsFile === undefined ? undefined : path.resolve(deps.cwd, req.durationsFile)) : undefined,
     ]);

@@ -130,6 +130,12 @@ export interface BootResult {
   accel: "kvm" | "tcg";
   machine: string;
   durations: { bootMs?: number; totalMs: number };
+  /**
+   * Host clock (ISO 8601, ms) when the QEMU process was started and when it exited: with the run's start and the
+   * command's end they split a run into the harness's own time before and after QEMU (scripts/bench-boot.mjs).
+   */
+  qemuStartedAt?: string;
+  qemuExitedAt?: string;
 }
 
 export interface KernelEvent {

@@ -239,7 +239,7 @@ async function kernelProblems(req: RunRequest, repoRoot: string, profile: ArchPr
 
 /** --tests and --program: which bundled programs and cases run, and the user's programs, checked. */
 async function testProblems(req: RunRequest, deps: ValidateDeps): Promise<{ problems: RequestProblem[]; bundled: BundledSelection[]; users: UserProgram[] }> {
-  const programs = await listBundledPrograms(deps.exec, deps.repoRoot);
+  const programs = await listBundledPrograms(deps.exec, deps.repoRoot, deps.cacheRoot);
   const users = await checkUserPrograms(req.programs, programs, deps.profile);
   const problems: RequestProblem[] = users.problems.map((message) => ({
     message,

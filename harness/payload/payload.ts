@@ -1,11 +1,12 @@
 // Payload stage: compile /init and the bundled selftests (cached by source hash), pick the tests, add the
 // user's programs and the modules the guest needs, and write the initramfs with our cpio writer.
 
-import { promises as fs } from "node:fs";
+import { promises as fs, constants as fsc } from "node:fs";
 import * as path from "node:path";
 import { InfraError, UsageError } from "../errors.js";
 import type { Exec } from "../exec/exec.js";
 import { runChecked } from "../exec/exec.js";
+import { cachedVersionLine } from "../exec/tool-version.js";
 import { ensureCacheEntry, exists, readHead, sha256, writeFileAtomic } from "../exec/cache.js";
 import { KERNEL_ENTRY_ID } from "../results/index.js";
 import type { GuestFiles, GuestProgram, KernelImage, Payload, ProgressSink } from "../types.js";
@@ -74,10 +75,12 @@ async function hashTree(dir: string, skip: (rel: string) => boolean): Promise<st
   return sha256(...parts);
 }
 
-/** The compiler's identity in the cache key: asked on every build (no module-wide memo: a changed gcc changes the key). */
-async function compilerVersion(exec: Exec, cc: string): Promise<string> {
-  const r = await exec.run([cc, "--version"]);
-  return r.stdout.split("\n")[0] ?? "unknown";
+/**
+ * The compiler's identity in the cache key: checked on every build (no module-wide memo: a changed gcc changes the
+ * key), but gcc itself is started only when its binary changed on disk since it last answered.
+ */
+async function compilerVersion(exec: Exec, cc: string, cacheRoot: string): Promise<string> {
+  return (await cachedVersionLine(exec, cc, cacheRoot)) ?? "unknown";
 }
 
 /** Compiles a directory with `make OUT=...` into a cache entry keyed by its sources; returns the entry dir. */
@@ -85,7 +88,7 @@ async function compileCached(deps: PayloadDeps, what: "vm" | "selftests", extraC
   const src = path.join(deps.repoRoot, what);
   const srcHash = await hashTree(src, (r) => r === "build" || r.startsWith("build/") || r.endsWith(".o"));
   const prefix = deps.profile?.toolchain.crossCompile ?? "";
-  const key = sha256(RECIPE, srcHash, extraCflags.join(" "), await compilerVersion(deps.exec, `${prefix}gcc`)).slice(0, 24);
+  const key = sha256(RECIPE, srcHash, extraCflags.join(" "), await compilerVersion(deps.exec, `${prefix}gcc`, deps.cacheRoot)).slice(0, 24);
   const dir = path.join(deps.cacheRoot, what, key);
   const { hit } = await ensureCacheEntry(dir, async (tmp) => {
     deps.onProgress?.({ kind: "info", message: `compiling ${what}/ (static)` });
@@ -112,15 +115,40 @@ export async function compileBundledSelftests(deps: PayloadDeps, defines: string
   );
 }
 
-/** Names of the bundled selftest programs (asks the Makefile, so the list has one source of truth). */
-export async function listBundledPrograms(exec: Exec, repoRoot: string): Promise<string[]> {
+/**
+ * Names of the bundled selftest programs (asks the Makefile, so the list has one source of truth). With a cache
+ * root the answer is kept under the Makefile's hash, so a warm run starts no make for it.
+ */
+export async function listBundledPrograms(exec: Exec, repoRoot: string, cacheRoot?: string): Promise<string[]> {
+  const makefile = path.join(repoRoot, "selftests", "Makefile");
+  const kept =
+    cacheRoot === undefined
+      ? undefined
+      : // The directory's names too: a Makefile that lists programs by wildcard would change its answer with them.
+        path.join(
+          cacheRoot,
+          "selftests",
+          `programs-${sha256(await fs.readFile(makefile).catch(() => Buffer.alloc(0)), ((await fs.readdir(path.dirname(makefile)).catch(() => [])) as string[]).sort().join("\n")).slice(0, 24)}.json`,
+        );
+  if (kept) {
+    const list = await fs
+      .readFile(kept, "utf8")
+      .then((t) => JSON.parse(t) as unknown)
+      .catch(() => undefined);
+    if (Array.isArray(list) && list.every((n) => typeof n === "string")) return list as string[];
+  }
   const res = await runChecked(exec, ["make", "-s", "--no-print-directory", "-C", path.join(repoRoot, "selftests"), "list-programs"], {
     what: "listing the bundled selftests",
   });
-  return res.stdout
+  const programs = res.stdout
     .split("\n")
     .map((s) => s.trim())
     .filter(Boolean);
+  if (kept) {
+    await fs.mkdir(path.dirname(kept), { recursive: true });
+    await writeFileAtomic(kept, `${JSON.stringify(programs)}\n`).catch(() => undefined);
+  }
+  return programs;
 }
 
 /**
@@ -128,7 +156,7 @@ export async function listBundledPrograms(exec: Exec, repoRoot: string): Promise
  * so it runs on the host). Compiles the selftests first (cached), with the defines the run will use.
  */
 export async function listBundledCatalog(deps: PayloadDeps, defines: readonly string[] = []): Promise<Required<CatalogEntry>[]> {
-  const [dir, programs] = await Promise.all([compileBundledSelftests(deps, [...defines]), listBundledPrograms(deps.exec, deps.repoRoot)]);
+  const [dir, programs] = await Promise.all([compileBundledSelftests(deps, [...defines]), listBundledPrograms(deps.exec, deps.repoRoot, deps.cacheRoot)]);
   const out: Required<CatalogEntry>[] = [];
   for (const program of programs) {
     const res = await runChecked(deps.exec, [path.join(dir, program), "--list"], { what: `${program} --list`, signal: deps.signal });
@@ -309,24 +337,72 @@ export async function buildPayload(deps: PayloadDeps, req: PayloadRequest): Prom
   const modules = await prepareModules(deps, req.kernel, req.wantedModules);
 
   const manifest = renderGuestManifest(programs);
-  const entries: CpioEntry[] = [
-    { type: "file", path: "init", mode: 0o755, data: await fs.readFile(path.join(vmDir, "init")) },
+  // Entries made here (small, in memory) and files copied from the host (read only when the archive is built).
+  const made: CpioEntry[] = [
     { type: "file", path: "kharness/manifest", data: Buffer.from(manifest) },
     { type: "file", path: "kharness/modules", data: Buffer.from(modules.map((m) => m.guestPath).join("\n") + (modules.length ? "\n" : "")) },
   ];
-  for (const dir of ["dev", "proc", "sys", "tmp", "run"]) entries.push({ type: "dir", path: dir });
-  if (req.kselftests) entries.push(...(await kselftestShell(deps, req.profile)));
+  for (const dir of ["dev", "proc", "sys", "tmp", "run"]) made.push({ type: "dir", path: dir });
+  if (req.kselftests) made.push(...(await kselftestShell(deps, req.profile)));
   // The kernel opens /dev/console before running init; devtmpfs is not mounted yet at that point.
-  entries.push({ type: "chardev", path: "dev/console", mode: 0o600, major: 5, minor: 1 });
+  made.push({ type: "chardev", path: "dev/console", mode: 0o600, major: 5, minor: 1 });
+  const copied: HostFile[] = [{ hostPath: path.join(vmDir, "init"), guestPath: "init", mode: 0o755 }];
   const seen = new Set<string>();
-  const all: { hostPath: string; guestPath: string; mode?: number }[] = [...files, ...modules];
-  for (const f of all) {
+  for (const f of [...files, ...modules] as { hostPath: string; guestPath: string; mode?: number }[]) {
     if (seen.has(f.guestPath)) continue;
     seen.add(f.guestPath);
-    entries.push({ type: "file", path: f.guestPath, mode: f.mode ?? 0o644, data: await fs.readFile(f.hostPath) });
+    copied.push({ hostPath: f.hostPath, guestPath: f.guestPath, mode: f.mode ?? 0o644 });
   }
   await fs.mkdir(req.outDir, { recursive: true });
   const initramfsPath = path.join(req.outDir, "initramfs.cpio");
-  await writeFileAtomic(initramfsPath, Buffer.concat(writeCpio(withParentDirs(entries))));
+  await writeInitramfs(deps, made, copied, initramfsPath);
   return { initramfsPath, programs, modules: modules.map((m) => m.guestPath) };
+}
+
+/** A file of the host that goes into the initramfs. */
+interface HostFile {
+  hostPath: string;
+  guestPath: string;
+  mode: number;
+}
+
+/** Bump when the archive's layout changes: old cached archives then stop matching. */
+const INITRAMFS_RECIPE = "initramfs-v1";
+
+/**
+ * Writes the initramfs (init first, then the entries made here, then the host files, in that order) to `dest`. The
+ * archive is cached under a key of everything it holds: the made entries' bytes and each host file's identity on
+ * disk (path, inode, size, mtime; the bundled binaries and modules live in content-addressed cache directories, and
+ * a --program edited in place changes its mtime). A warm run with an unchanged payload copies the cached archive
+ * instead of reading every binary and module and writing them again (issue 16: overhead before QEMU starts).
+ */
+async function writeInitramfs(deps: PayloadDeps, made: CpioEntry[], copied: HostFile[], dest: string): Promise<void> {
+  const ids = await Promise.all(
+    copied.map(async (f) => {
+      const st = await fs.stat(f.hostPath);
+      return `${f.guestPath}\0${f.mode}\0${path.resolve(f.hostPath)}\0${st.dev}:${st.ino}:${st.size}:${st.mtimeMs}`;
+    }),
+  );
+  const madeIds = made.map((e) => JSON.stringify(e.type === "file" ? { ...e, data: sha256(e.data) } : e));
+  const key = sha256(INITRAMFS_RECIPE, ...madeIds, "\0files\0", ...ids).slice(0, 32);
+  const cached = path.join(deps.cacheRoot, "initramfs", `${key}.cpio`);
+  const tmp = `${dest}.tmp-${process.pid}`;
+  try {
+    // A clone where the file system can (no bytes copied), else a plain copy; the run directory's file is its own,
+    // so nothing done to a run directory reaches the cache.
+    await fs.copyFile(cached, tmp, fsc.COPYFILE_FICLONE);
+    await fs.rename(tmp, dest);
+    return;
+  } catch {
+    await fs.rm(tmp, { force: true });
+  }
+  const [init, ...rest] = copied;
+  const entries: CpioEntry[] = [];
+  for (const f of init ? [init] : []) entries.push({ type: "file", path: f.guestPath, mode: f.mode, data: await fs.readFile(f.hostPath) });
+  entries.push(...made);
+  for (const f of rest) entries.push({ type: "file", path: f.guestPath, mode: f.mode, data: await fs.readFile(f.hostPath) });
+  const archive = Buffer.concat(writeCpio(withParentDirs(entries)));
+  await writeFileAtomic(dest, archive);
+  await fs.mkdir(path.dirname(cached), { recursive: true });
+  await writeFileAtomic(cached, archive).catch(() => undefined);
 }

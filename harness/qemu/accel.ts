@@ -7,6 +7,7 @@ import * as path from "node:path";
 import { InfraError } from "../errors.js";
 import type { Exec } from "../exec/exec.js";
 import { sha256, writeFileAtomic } from "../exec/cache.js";
+import { cachedVersionLine } from "../exec/tool-version.js";
 import type { Accel } from "../types.js";
 import type { ArchProfile } from "./profiles.js";
 
@@ -26,8 +27,12 @@ export function checkQemuVersion(versionLine: string): string | undefined {
 export const QEMU_INSTALL_FIX =
   "apt-get install qemu-system-x86 (Debian 12 has 7.2; or `npm run setup`), or point KHARNESS_QEMU at a qemu-system-x86_64 of version 6.0 or newer";
 
-/** The first line of `qemu --version`, or undefined when it does not run or fails. */
-export async function qemuVersionLine(exec: Exec, qemuBinary: string): Promise<string | undefined> {
+/**
+ * The first line of `qemu --version`, or undefined when it does not run or fails. With a cache root, a binary that
+ * has not changed on disk since it last answered is not started again (a run's preflight costs no process).
+ */
+export async function qemuVersionLine(exec: Exec, qemuBinary: string, cacheRoot?: string): Promise<string | undefined> {
+  if (cacheRoot !== undefined) return cachedVersionLine(exec, qemuBinary, cacheRoot);
   try {
     const r = await exec.run([qemuBinary, "--version"]);
     return r.exitCode === 0 ? (r.stdout.split("\n")[0] ?? "").trim() : undefined;
@@ -40,8 +45,8 @@ export async function qemuVersionLine(exec: Exec, qemuBinary: string): Promise<s
  * The qemu stage's preflight: the QEMU binary runs and is new enough, checked before any slow step of a run.
  * Throws an InfraError (exit 3) whose fix says how to install it; returns the version line.
  */
-export async function checkQemu(exec: Exec, qemuBinary: string): Promise<string> {
-  const line = await qemuVersionLine(exec, qemuBinary);
+export async function checkQemu(exec: Exec, qemuBinary: string, cacheRoot?: string): Promise<string> {
+  const line = await qemuVersionLine(exec, qemuBinary, cacheRoot);
   if (!line) throw new InfraError(`QEMU not found or not runnable: ${qemuBinary} --version failed`, { fix: QEMU_INSTALL_FIX, untestable: true });
   const tooOld = checkQemuVersion(line);
   if (tooOld) throw new InfraError(`${qemuBinary}: ${tooOld.split(":")[0]}`, { fix: QEMU_INSTALL_FIX, untestable: true });
@@ -178,6 +183,10 @@ export async function probeKvm(exec: Exec, qemuBinary: string): Promise<{ usable
 }
 
 async function verdictLocation(deps: AccelDeps, qemu: string): Promise<{ file: string; hostRelease: string; qemuVersion: string }> {
+  const known = await cachedVersionLine(deps.exec, qemu, deps.cacheDir);
+  if (known)
+    return { file: accelCachePath(deps.cacheDir, deps.hostRelease ?? os.release(), known), hostRelease: deps.hostRelease ?? os.release(), qemuVersion: known };
+  // Asked again only to say why it failed.
   const ver = await deps.exec.run([qemu, "--version"], { timeoutMs: 10_000 });
   const qemuVersion = ver.stdout.split("\n")[0]?.trim() ?? "";
   if (ver.exitCode !== 0 || !qemuVersion)

@@ -116,11 +116,13 @@ export async function bootGuest(deps: BootDeps, opts: BootOpts): Promise<BootRes
     if ("error" in qemu)
       return bootResult("qemu-error", { endDetail: `${qemu.error}; install QEMU (Debian: apt-get install qemu-system-x86)`, qemuExitCode: null });
     session.spawned = qemu.spawned;
+    const qemuStartedAt = new Date().toISOString();
     deps.signal?.addEventListener("abort", onAbort, { once: true });
     if (deps.signal?.aborted) onAbort();
     watchdog = setInterval(() => watchdogTick(session, limits), WATCHDOG_TICK_MS);
 
     const exit = await qemu.spawned.done;
+    const qemuExitedAt = new Date().toISOString();
     clearInterval(watchdog);
     // QEMU is gone, so its socket ends are closed: what is still buffered arrives now.
     await Promise.race([Promise.all([qemu.stdoutDone, ...ports.flushed.map((f) => f())]), sleep(FLUSH_MS)]);
@@ -137,6 +139,8 @@ export async function bootGuest(deps: BootDeps, opts: BootOpts): Promise<BootRes
     });
     return bootResult(ending.end, {
       qemuExitCode: exit.exitCode ?? null,
+      qemuStartedAt,
+      qemuExitedAt,
       durations: { bootMs: f.initAt !== undefined ? f.initAt - startedAt : undefined, totalMs: Date.now() - startedAt },
       ...(ending.detail !== undefined ? { endDetail: ending.detail } : {}),
     });
