@@ -6,6 +6,7 @@ import t from "tap";
 import { cpSync, existsSync, readFileSync, writeFileSync } from "node:fs";
 import * as path from "node:path";
 import { faultPrograms } from "../../test/support/faults/fault-programs.js";
+import { findLiveProcesses } from "../../test/support/procs.js";
 import { leaves, readResults, runCli, tempDir } from "../../test/support/cli-run.js";
 import type { RunResult } from "../types.js";
 
@@ -103,6 +104,25 @@ t.test("--jobs 2 with a kernel panic in one guest: the other guest's results sta
     "the panicking guest's console log is kept",
   );
   t.notMatch(readFileSync(path.join(r.outDir, other?.dir ?? "", "console.log"), "utf8"), /Kernel panic/, "the other guest did not panic");
+});
+
+t.test("--jobs 2 interrupted (SIGINT) while the guests run: exit 130, no QEMU left, every guest's log kept", async (t) => {
+  let inits = 0;
+  const r = await runCli(["run", "--jobs", "2"], {
+    // Once both guests' init has started, the tests are running in both.
+    onStderr: (line) => (/guest init started/.test(line) && ++inits === 2 ? "SIGINT" : undefined),
+  });
+  t.equal(r.code, 130, r.code === 130 ? "exit 130" : r.stderr.slice(-2000));
+  await new Promise((res) => setTimeout(res, 500));
+  t.same(
+    findLiveProcesses(/qemu-system/).filter((p) => p.cmdline.includes(r.outDir)),
+    [],
+    "no QEMU of this run left",
+  );
+  for (const g of ["guest-1", "guest-2"])
+    t.match(readFileSync(path.join(r.outDir, g, "console.log"), "utf8"), /Linux version/, `${g}/console.log kept`);
+  const run = await readResults(r.outDir);
+  t.equal(run.boot?.end, "interrupted", "results.json written, the end says interrupted");
 });
 
 t.test("three shards merged: the unsharded verdicts and counts; a missing or duplicated shard is refused", async (t) => {
