@@ -103,6 +103,8 @@ async function cmdRun(
     onProgress: (e) => {
       if (e.kind === "plan") for (const name of e.programs) programs.add(name);
       if (e.kind === "kernel-ready") kernelInput = { cacheKey: e.cacheKey, buildMs: e.buildMs };
+      // Loaded while the guest boots (the process is idle then), not after QEMU exits: the history's modules.
+      if (e.kind === "stage" && e.stage === "boot") void import("./after-run.js").catch(() => undefined);
       onProgress(e);
     },
   });
