@@ -113,16 +113,17 @@ function excerpt(t: TestResult): string | undefined {
 }
 
 /**
- * A test's start as an ISO time: the run's start, plus when the boot began (host clock), plus the test's start on the
- * guest's clock (ms since the kernel started). Approximate by the time QEMU takes to start the kernel.
+ * A test's start as an ISO time: when QEMU started (or, in older results, the run's start plus the boot stage's
+ * offset), plus the test's start on the guest's clock (ms since the kernel started). Approximate by the time QEMU
+ * takes to start the kernel.
  */
 function testStart(run: RunResult, t: TestResult): string | undefined {
-  if (!run.startedAt) return undefined;
-  const base = Date.parse(run.startedAt);
-  if (Number.isNaN(base)) return undefined;
-  if (t.startMs === undefined) return run.startedAt;
-  const bootAt = run.stages?.find((s) => s.stage === "boot")?.startMs ?? 0;
-  return new Date(base + bootAt + t.startMs).toISOString();
+  const qemuAt = run.boot?.qemuStartedAt ? Date.parse(run.boot.qemuStartedAt) : Number.NaN;
+  const runAt = run.startedAt ? Date.parse(run.startedAt) : Number.NaN;
+  const bootAt = Number.isNaN(qemuAt) ? runAt + (run.stages?.find((s) => s.stage === "boot")?.startMs ?? 0) : qemuAt;
+  if (Number.isNaN(bootAt)) return undefined;
+  if (t.startMs === undefined) return new Date(Number.isNaN(runAt) ? bootAt : runAt).toISOString();
+  return new Date(bootAt + t.startMs).toISOString();
 }
 
 /** Drops undefined fields (the schema allows no nulls, and absent means unknown). */
