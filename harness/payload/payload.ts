@@ -385,17 +385,20 @@ async function writeInitramfs(deps: PayloadDeps, made: CpioEntry[], copied: Host
   );
   const madeIds = made.map((e) => JSON.stringify(e.type === "file" ? { ...e, data: sha256(e.data) } : e));
   const key = sha256(INITRAMFS_RECIPE, ...madeIds, "\0files\0", ...ids).slice(0, 32);
-  const cached = path.join(deps.cacheRoot, "initramfs", `${key}.cpio`);
+  // A file made for this run alone (inside its run directory) would make every run's archive new: not cached then.
+  const runOwn = copied.some((f) => !path.relative(path.dirname(dest), path.resolve(f.hostPath)).startsWith(".."));
+  const cached = runOwn ? undefined : path.join(deps.cacheRoot, "initramfs", `${key}.cpio`);
   const tmp = `${dest}.tmp-${process.pid}`;
-  try {
-    // A clone where the file system can (no bytes copied), else a plain copy; the run directory's file is its own,
-    // so nothing done to a run directory reaches the cache.
-    await fs.copyFile(cached, tmp, fsc.COPYFILE_FICLONE);
-    await fs.rename(tmp, dest);
-    return;
-  } catch {
-    await fs.rm(tmp, { force: true });
-  }
+  if (cached)
+    try {
+      // A clone where the file system can (no bytes copied), else a plain copy; the run directory's file is its own,
+      // so nothing done to a run directory reaches the cache.
+      await fs.copyFile(cached, tmp, fsc.COPYFILE_FICLONE);
+      await fs.rename(tmp, dest);
+      return;
+    } catch {
+      await fs.rm(tmp, { force: true });
+    }
   const [init, ...rest] = copied;
   const entries: CpioEntry[] = [];
   for (const f of init ? [init] : []) entries.push({ type: "file", path: f.guestPath, mode: f.mode, data: await fs.readFile(f.hostPath) });
@@ -403,6 +406,7 @@ async function writeInitramfs(deps: PayloadDeps, made: CpioEntry[], copied: Host
   for (const f of rest) entries.push({ type: "file", path: f.guestPath, mode: f.mode, data: await fs.readFile(f.hostPath) });
   const archive = Buffer.concat(writeCpio(withParentDirs(entries)));
   await writeFileAtomic(dest, archive);
+  if (!cached) return;
   await fs.mkdir(path.dirname(cached), { recursive: true });
   await writeFileAtomic(cached, archive).catch(() => undefined);
 }
