@@ -1,23 +1,35 @@
 #!/bin/bash
 # Measures boot reliability and time per QEMU machine candidate: N boots each, interleaved round by
 # round so background load hits every candidate alike. A boot "hangs" when init has not powered the
-# VM off within HANG_S seconds. Usage: vm/measure-boot.sh [-n N] [-k KERNEL] [-a tcg|kvm] [-t HANG_S] [CANDIDATE...]
-# Candidates: pc pc-ntc pc-qboot q35 microvm microvm-tsc microvm-pcie microvm-pcie-tsc (-tsc adds tsc_early_khz, -ntc no_timer_check) (default: all pc*/microvm-pcie*).
-# Consoles of bad boots are kept in $KEEP_DIR (default /tmp). Output: one line per boot (candidate, outcome, wall seconds) and a summary per candidate.
+# VM off within HANG_S seconds.
+# Usage: vm/measure-boot.sh [-n N] [-k KERNEL] [-a tcg|kvm] [-t HANG_S] [-o RESULTS_FILE] [CANDIDATE...]
+# A candidate is a machine with options joined by '+': pc, pc-qboot, q35, microvm (virtio-mmio),
+# microvm-pcie; options: ntc (no_timer_check), tsc (tsc_early_khz=<host rate>), quiet (loglevel=4),
+# qemu64 (-cpu qemu64 instead of max). The older names pc-ntc, microvm-tsc, microvm-pcie-tsc still work.
+# Default candidates: pc+ntc pc-qboot+ntc q35+ntc microvm-pcie+tsc.
+# Per boot it prints: candidate, outcome, seconds from QEMU's start to init's first "start" on the
+# control port (boot-to-first-test), and seconds to QEMU's exit; then a summary per candidate with the
+# median of each and the load average at the start and the end. Consoles of bad boots are kept in
+# $KEEP_DIR (default /tmp). With -o, everything printed is also appended to RESULTS_FILE.
 set -u
 N=20
 KERNEL=/tmp/k/x612/boot/vmlinuz-6.12.117+deb12-cloud-amd64
 ACCEL=tcg
 HANG_S=90
-while getopts n:k:a:t: o; do
+OUTFILE=/dev/null
+while getopts n:k:a:t:o: o; do
 	case $o in
-	n) N=$OPTARG ;; k) KERNEL=$OPTARG ;; a) ACCEL=$OPTARG ;; t) HANG_S=$OPTARG ;;
+	n) N=$OPTARG ;; k) KERNEL=$OPTARG ;; a) ACCEL=$OPTARG ;; t) HANG_S=$OPTARG ;; o) OUTFILE=$OPTARG ;;
 	*) exit 2 ;;
 	esac
 done
 shift $((OPTIND - 1))
 CANDS=("$@")
-[ ${#CANDS[@]} -eq 0 ] && CANDS=(pc pc-qboot microvm-pcie microvm-pcie-tsc)
+[ ${#CANDS[@]} -eq 0 ] && CANDS=(pc+ntc pc-qboot+ntc q35+ntc microvm-pcie+tsc)
+if [ ! -r "$KERNEL" ]; then
+	echo "measure-boot: kernel $KERNEL is not readable; pass one with -k (e.g. the vmlinuz in ~/.cache/kharness/kernels/default.json)" >&2
+	exit 2
+fi
 HERE=$(cd "$(dirname "$0")" && pwd)
 WORK=$(mktemp -d /tmp/kharness-measure.XXXXXX)
 trap 'rm -rf "$WORK"' EXIT
@@ -36,63 +48,105 @@ CMDLINE="console=ttyS0 panic=-1 rdinit=/init loglevel=6 printk.devkmsg=on printk
 
 # The host's TSC rate: under TCG the guest TSC ticks at the host's rate.
 TSC_KHZ=$(awk '/^cpu MHz/ { printf "%d", $4 * 1000; exit }' /proc/cpuinfo)
-CPU=max
-[ "$ACCEL" = kvm ] && CPU=host
+
+# Old names: a trailing -tsc / -ntc is the option of the same name.
+normalize() {
+	case $1 in
+	*-ntc) echo "${1%-ntc}+ntc" ;;
+	*-tsc) echo "${1%-tsc}+tsc" ;;
+	*) echo "$1" ;;
+	esac
+}
+base_of() { echo "${1%%+*}"; }
+has_opt() { case "+${1#*+}+" in *"+$2+"*) [ "$1" != "$(base_of "$1")" ] ;; *) false ;; esac; }
 
 machine_args() {
-	case $1 in
-	pc | pc-ntc) echo "-M pc" ;;
+	case $(base_of "$1") in
+	pc) echo "-M pc" ;;
 	pc-qboot) echo "-M pc -bios /usr/share/qemu/qboot.rom" ;;
 	q35) echo "-M q35" ;;
-	microvm | microvm-tsc) echo "-M microvm" ;;
-	microvm-pcie | microvm-pcie-tsc) echo "-M microvm,pcie=on" ;;
+	microvm) echo "-M microvm" ;;
+	microvm-pcie) echo "-M microvm,pcie=on" ;;
+	*) echo "measure-boot: unknown machine in candidate $1 (pc, pc-qboot, q35, microvm, microvm-pcie)" >&2; exit 2 ;;
 	esac
 }
 serial_dev() {
-	case $1 in
-	microvm | microvm-tsc) echo "virtio-serial-device" ;;
+	case $(base_of "$1") in
+	microvm) echo "virtio-serial-device" ;;
 	*) echo "virtio-serial-pci" ;;
 	esac
 }
+cpu_of() {
+	if [ "$ACCEL" = kvm ]; then echo host
+	elif has_opt "$1" qemu64; then echo qemu64
+	else echo max; fi
+}
 extra_append() {
-	case $1 in
-	*-tsc) echo "tsc_early_khz=$TSC_KHZ" ;;
-	*-ntc) echo "no_timer_check" ;;
-	esac
+	local a=""
+	has_opt "$1" tsc && a="$a tsc_early_khz=$TSC_KHZ"
+	has_opt "$1" ntc && a="$a no_timer_check"
+	has_opt "$1" quiet && a="$a loglevel=4"
+	echo "$a"
+}
+
+# Reads the control port (a FIFO) and stamps the first "start" line with the wall clock (bash's
+# EPOCHREALTIME: no process per line).
+stamp_control() {
+	local first=""
+	while IFS= read -r line; do
+		if [ -z "$first" ] && [ "${line%% *}" = start ]; then first=$EPOCHREALTIME; echo "first-start $first"; fi
+		echo "$line"
+	done
 }
 
 boot_once() {
 	local cand=$1 d="$WORK/$1"
 	mkdir -p "$d"
-	: >"$d/ctl.txt"
+	rm -f "$d/ctl.fifo"
+	mkfifo "$d/ctl.fifo"
+	stamp_control <"$d/ctl.fifo" >"$d/ctl.txt" &
+	local reader=$!
 	local start end rc
-	start=$(date +%s%N)
+	start=$EPOCHREALTIME
 	# shellcheck disable=SC2046
-	timeout -s KILL "$HANG_S" qemu-system-x86_64 $(machine_args "$cand") -accel "$ACCEL" -cpu "$CPU" -m 1024 -smp 1 \
+	timeout -s KILL "$HANG_S" qemu-system-x86_64 $(machine_args "$cand") -accel "$ACCEL" -cpu "$(cpu_of "$cand")" -m 1024 -smp 1 \
 		-nodefaults -no-reboot -display none -nic none \
 		-kernel "$KERNEL" -initrd "$WORK/initramfs.cpio" \
-		-append "$CMDLINE $(extra_append "$cand")" \
+		-append "$CMDLINE$(extra_append "$cand")" \
 		-chardev stdio,id=con0,signal=off -serial chardev:con0 \
 		-device "$(serial_dev "$cand")",id=vs0 \
 		-chardev file,id=res,path="$d/res.txt" -device virtserialport,bus=vs0.0,chardev=res,name=org.kharness.results \
-		-chardev file,id=ctl,path="$d/ctl.txt" -device virtserialport,bus=vs0.0,chardev=ctl,name=org.kharness.control \
+		-chardev file,id=ctl,path="$d/ctl.fifo" -device virtserialport,bus=vs0.0,chardev=ctl,name=org.kharness.control \
 		</dev/null >"$d/console.txt" 2>"$d/qemu.err"
 	rc=$?
-	end=$(date +%s%N)
-	local secs outcome
-	secs=$(awk -v a="$start" -v b="$end" 'BEGIN { printf "%.2f", (b - a) / 1e9 }')
+	end=$EPOCHREALTIME
+	# QEMU killed before it opened the FIFO leaves the reader blocked in open: open it once to free it.
+	: <>"$d/ctl.fifo"
+	wait "$reader"
+	local first secs firsts outcome
+	first=$(awk '$1 == "first-start" { print $2; exit }' "$d/ctl.txt")
+	secs=$(awk -v a="$start" -v b="$end" 'BEGIN { printf "%.2f", b - a }')
+	firsts=$([ -n "$first" ] && awk -v a="$start" -v b="$first" 'BEGIN { printf "%.2f", b - a }' || echo -)
 	if grep -q '^poweroff' "$d/ctl.txt"; then outcome=ok
 	elif [ $rc -eq 137 ]; then outcome=hang
 	else outcome="fail(rc=$rc)"; fi
 	# Keep the console of every bad boot for a look at where it stopped.
 	[ $outcome = ok ] || cp "$d/console.txt" "${KEEP_DIR:-/tmp}/kharness-measure-$outcome-$cand-$(date +%s).log"
-	echo "$cand $outcome $secs"
+	echo "$cand $outcome $firsts $secs"
 }
 
-echo "# kernel=$KERNEL accel=$ACCEL n=$N load=$(cut -d' ' -f1-3 /proc/loadavg) qemu=$(qemu-system-x86_64 --version | head -1)"
-for ((i = 1; i <= N; i++)); do
-	for c in "${CANDS[@]}"; do boot_once "$c"; done
-done | tee "$WORK/all.txt"
-echo "# summary: candidate boots ok hangs other mean_s_of_ok min_s max_s"
-awk '{ n[$1]++; if ($2 == "ok") { ok[$1]++; s[$1] += $3; if (!($1 in mn) || $3 < mn[$1]) mn[$1] = $3; if ($3 > mx[$1]) mx[$1] = $3 } else if ($2 == "hang") h[$1]++; else o[$1]++ }
-	END { for (c in n) printf "%s %d %d %d %d %.2f %.2f %.2f\n", c, n[c], ok[c], h[c], o[c], ok[c] ? s[c] / ok[c] : 0, mn[c], mx[c] }' "$WORK/all.txt"
+for i in "${!CANDS[@]}"; do CANDS[i]=$(normalize "${CANDS[i]}"); machine_args "${CANDS[i]}" >/dev/null || exit 2; done
+{
+	echo "# $(date -u +%FT%TZ) kernel=$KERNEL accel=$ACCEL n=$N hang_s=$HANG_S load_start=$(cut -d' ' -f1-3 /proc/loadavg) qemu=$(qemu-system-x86_64 --version | head -1)"
+	echo "# candidate outcome boot_to_first_test_s total_s"
+	for ((i = 1; i <= N; i++)); do
+		for c in "${CANDS[@]}"; do boot_once "$c"; done
+	done | tee "$WORK/all.txt"
+	echo "# load_end=$(cut -d' ' -f1-3 /proc/loadavg)"
+	echo "# summary: candidate boots ok hangs other median_first_test_s median_total_s min_first_s max_first_s"
+	for c in "${CANDS[@]}"; do
+		awk -v c="$c" '$1 == c { n++; if ($2 == "ok") { ok++; f[ok] = $3; t[ok] = $4 } else if ($2 == "hang") h++; else o++ }
+			function med(a, k,   i, j, x) { for (i = 2; i <= k; i++) { x = a[i]; for (j = i - 1; j > 0 && a[j] > x; j--) a[j + 1] = a[j]; a[j + 1] = x } return k ? (k % 2 ? a[(k + 1) / 2] : (a[k / 2] + a[k / 2 + 1]) / 2) : 0 }
+			END { mf = med(f, ok); lo = f[1]; hi = f[ok]; printf "%s %d %d %d %d %.2f %.2f %.2f %.2f\n", c, n, ok, h + 0, o + 0, mf, med(t, ok), lo, hi }' "$WORK/all.txt"
+	done
+} | tee -a "$OUTFILE"
