@@ -74,16 +74,19 @@ async function measure(label, env) {
   });
   const seconds = Number(process.hrtime.bigint() - t0) / 1e9;
   const results = JSON.parse(await fs.readFile(path.join(out, "results.json"), "utf8").catch(() => "{}"));
-  const build = JSON.parse(
-    await fs.readFile(path.join(cacheRoot(), "kernels", results.kernel?.build?.cacheKey ?? "none", "build.json"), "utf8").catch(() => "{}"),
-  );
+  // results.json names the kernel by its path in the cache: kernels/<key>/bzImage.
+  const key = /kernels\/([0-9a-f]{64})\//.exec(results.kernel?.path ?? "")?.[1] ?? "none";
+  const build = JSON.parse(await fs.readFile(path.join(cacheRoot(), "kernels", key, "build.json"), "utf8").catch(() => "{}"));
   const row = {
     mode: label,
     seconds: Number(seconds.toFixed(1)),
     exit: code,
-    cacheHit: results.kernel?.build?.cacheHit ?? null,
+    key: key.slice(0, 12),
+    buildSeconds: build.durationMs ? Number((build.durationMs / 1000).toFixed(1)) : null,
     startedFrom: build.startedFrom ? `${build.startedFrom.key.slice(0, 12)} (${build.startedFrom.changedFiles.length} files changed)` : "empty build dir",
-    summary: results.summary ? `${results.summary.pass ?? results.summary.passed ?? "?"} pass / ${results.summary.fail ?? results.summary.failed ?? "?"} fail` : "?",
+    summary: results.summary
+      ? `${results.summary.pass ?? results.summary.passed ?? "?"} pass / ${results.summary.fail ?? results.summary.failed ?? "?"} fail`
+      : "?",
   };
   if (code !== 0) row.stderrTail = stderr.split("\n").slice(-8).join("\n");
   process.stderr.write(`${JSON.stringify(row)}\n`);

@@ -18,7 +18,7 @@ import { X86_64 } from "../qemu/profiles.js";
 import { leaves, readResults, runCli } from "../../test/support/cli-run.js";
 import { ensureUnpackedSource } from "./source-tree.js";
 import { buildKernelFromTree, type TreeKernelRequest } from "./tree-build.js";
-import { BUILD_SUBDIR, cloneKeptBuild, listKeptBuilds, walk, type KeptBuild } from "./build-cache.js";
+import { BUILD_SUBDIR, cloneKeptBuild, listKeptBuilds, ownSize, walk, type KeptBuild } from "./build-cache.js";
 
 const TARBALL = process.env.KHARNESS_LINUX_TARBALL ?? "/usr/src/linux-source-6.12.tar.xz";
 const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
@@ -92,10 +92,14 @@ else {
     const root = path.join(scratch, "cache");
     const seedDir = path.join(root, "builds", seedShared.meta.lineage, seedShared.meta.key);
     await cloneKeptBuild(exec, seedShared, path.join(seedDir, "src"));
-    await fs.writeFile(path.join(seedDir, "meta.json"), JSON.stringify({ ...seedShared.meta, builtAtPath: path.join(seedDir, "src") }));
+    await fs.writeFile(
+      path.join(seedDir, "meta.json"),
+      JSON.stringify({ ...seedShared.meta, builtAtPath: path.join(seedDir, "src"), sizeBytes: await ownSize(path.join(seedDir, "src", BUILD_SUBDIR)) }),
+    );
     await fs.writeFile(path.join(seedDir, ".complete"), "");
     const [seed] = (await listKeptBuilds(root)) as [KeptBuild];
     t.equal(seed.meta.key, seedShared.meta.key, "the private cache holds the one kept build");
+    t.comment(`starting point: the kept build ${seed.meta.key.slice(0, 12)} (${seed.meta.patches.length} patches)`);
     const before = await snapshot(path.join(seedDir, "src", BUILD_SUBDIR));
 
     // The good series (same key as the shared one) and the good series with one line changed, at once.
