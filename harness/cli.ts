@@ -314,8 +314,21 @@ async function cmdParse(c: Extract<Command, { cmd: "parse" }>, io: Io): Promise<
     (e: unknown) => e,
   );
   // In pieces: a huge run's JSON is never one string (the memory peak of a parse).
-  if (c.json) for (const piece of renderJsonChunks(run)) io.stdout.write(piece);
-  else io.stdout.write(renderTerminal(run, { color }));
+  // Each piece waits for the reader (a pipe is written asynchronously): otherwise they all queue in memory. A reader
+  // that went away ends the wait too (quietOnClosedPipes has said nothing, as for any closed pipe).
+  if (c.json) {
+    for (const piece of renderJsonChunks(run)) {
+      if (io.stdout.write(piece)) continue;
+      await new Promise<void>((resolve) => {
+        const done = () => {
+          io.stdout.off("drain", done).off("error", done).off("close", done);
+          resolve();
+        };
+        io.stdout.on("drain", done).on("error", done).on("close", done);
+      });
+      if ((io.stdout as { destroyed?: boolean }).destroyed) break;
+    }
+  } else io.stdout.write(renderTerminal(run, { color }));
   if (written !== undefined) {
     printError(io, written, color);
     return EXIT.infra;
