@@ -32,7 +32,9 @@ if (![0, 1].includes(w.exitCode)) {
 const results = await fs.readJson(path.join(warm, "results.json"));
 const initrd = path.join(work, "initramfs.cpio");
 await fs.copy(path.join(warm, "initramfs.cpio"), initrd);
-const accel = (await resolveAccel("auto", { exec: createExec(), cacheDir: process.env.KHARNESS_CACHE || path.join(os.homedir(), ".cache", "kharness") })).accel;
+const accel = (
+  await resolveAccel("auto", { exec: createExec(), profile: X86_64, cacheDir: process.env.KHARNESS_CACHE || path.join(os.homedir(), ".cache", "kharness") })
+).accel;
 const append = extra.includes("--append") ? extra[extra.indexOf("--append") + 1].split(/\s+/) : [];
 const bareArgv = buildQemuArgv({
   profile: X86_64,
