@@ -32,7 +32,11 @@ const verdicts = async (n) => {
   walk(r.tests);
   return { list: out.join("\n"), summary: r.summary };
 };
-const load = () => os.loadavg().map((x) => x.toFixed(2)).join(" ");
+const load = () =>
+  os
+    .loadavg()
+    .map((x) => x.toFixed(2))
+    .join(" ");
 
 // Warm-up: fills the caches (compiled selftests, modules, accel verdict) and gives --jobs N its first durations.
 for (const n of [1, jobs]) {
@@ -59,7 +63,9 @@ for (let i = 0; i < rounds; i++) {
   if (a.list !== b.list) throw new Error(`round ${i + 1}: --jobs ${jobs} gave other verdicts than --jobs 1`);
   row.ratio = row[1] / row[jobs];
   rows.push(row);
-  console.log(`round ${i + 1}: --jobs 1 ${row[1].toFixed(2)} s, --jobs ${jobs} ${row[jobs].toFixed(2)} s, ratio ${row.ratio.toFixed(3)} (same verdicts: ${a.summary.pass} pass, ${a.summary.skip} skip)`);
+  console.log(
+    `round ${i + 1}: --jobs 1 ${row[1].toFixed(2)} s, --jobs ${jobs} ${row[jobs].toFixed(2)} s, ratio ${row.ratio.toFixed(3)} (same verdicts: ${a.summary.pass} pass, ${a.summary.skip} skip)`,
+  );
 }
 const median = (xs) => {
   const s = [...xs].sort((x, y) => x - y);

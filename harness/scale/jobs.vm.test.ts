@@ -119,8 +119,7 @@ t.test("--jobs 2 interrupted (SIGINT) while the guests run: exit 130, no QEMU le
     [],
     "no QEMU of this run left",
   );
-  for (const g of ["guest-1", "guest-2"])
-    t.match(readFileSync(path.join(r.outDir, g, "console.log"), "utf8"), /Linux version/, `${g}/console.log kept`);
+  for (const g of ["guest-1", "guest-2"]) t.match(readFileSync(path.join(r.outDir, g, "console.log"), "utf8"), /Linux version/, `${g}/console.log kept`);
   const run = await readResults(r.outDir);
   t.equal(run.boot?.end, "interrupted", "results.json written, the end says interrupted");
 });
