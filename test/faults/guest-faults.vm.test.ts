@@ -142,12 +142,14 @@ t.test("hostile test names: safe ids, valid JUnit, nothing written outside the r
   // What matters is that no file is named after a test: the run directory holds exactly the files the README lists.
   const usual = [
     "console.log",
+    "history.json",
     "initramfs.cpio",
     "junit.xml",
     "kernel.config",
     "manifest.json",
     "qemu-argv.txt",
     "replay.sh",
+    "report.html",
     "results.json",
     "results.log",
     "results.tap",
