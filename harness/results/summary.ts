@@ -24,7 +24,9 @@ const KEY: Record<Status, Exclude<keyof Summary, "total">> = {
 
 /** True when some test below `t` (at any depth; only reported ones if asked) has a FAIL, TIMEOUT, ERROR or CRASH status. */
 function hasVisibleFailureBelow(t: TestResult, reportedOnly: boolean): boolean {
-  for (const c of t.children) {
+  const children = t.children;
+  for (let i = 0; i < children.length; i++) {
+    const c = children[i]!;
     if (PARENT_VISIBLE.has(c.status) && !(reportedOnly && c.unreported)) return true;
     if (hasVisibleFailureBelow(c, reportedOnly)) return true;
   }
@@ -60,7 +62,8 @@ export function summarize(tests: readonly TestResult[]): Summary {
       continue;
     }
     if (parentAddsEntry(t)) add(t.status);
-    for (const c of t.children) work.push(c);
+    const children = t.children;
+    for (let i = 0; i < children.length; i++) work.push(children[i]!);
   }
   return s;
 }
