@@ -25,6 +25,7 @@ export type Command =
   | { cmd: "flakes"; json: boolean; history: HistoryOpt }
   | { cmd: "cache"; action: "list" | "prune"; json: boolean; maxSize?: string; olderThan?: string; all: boolean }
   | { cmd: "merge"; dirs: string[]; outDir?: string; json: boolean; reports: RunRequest["reports"]; failOnSkip: boolean; color: boolean | undefined }
+  | { cmd: "rootfs"; action: "build" | "list" | "prune"; suite?: string; packages?: string; mirror?: string; json: boolean; all: boolean }
   | { cmd: "help"; topic?: string }
   | { cmd: "version" };
 
@@ -83,6 +84,8 @@ const RUN_OPTS: Record<string, OptSpec> = {
   jobs: { arity: 1 },
   shard: { arity: 1 },
   durations: { arity: 1 },
+  rootfs: { arity: 1 },
+  "keep-rootfs": { arity: 0 },
   quiet: { arity: 0 },
   color: { arity: 0 },
   "no-color": { arity: 0 },
@@ -102,6 +105,14 @@ const PARSE_OPTS: Record<string, OptSpec> = {
   help: { arity: 0 },
 };
 const LIST_OPTS: Record<string, OptSpec> = { json: { arity: 0 }, help: { arity: 0 } };
+const ROOTFS_OPTS: Record<string, OptSpec> = {
+  suite: { arity: 1 },
+  packages: { arity: 1 },
+  mirror: { arity: 1 },
+  json: { arity: 0 },
+  all: { arity: 0 },
+  help: { arity: 0 },
+};
 const CACHE_OPTS: Record<string, OptSpec> = {
   json: { arity: 0 },
   help: { arity: 0 },
@@ -126,7 +137,10 @@ const LAVA_ONLY_OPTS: Record<string, OptSpec> = { "device-dict": { arity: 0 }, "
 const LAVA_OPTS: Record<string, OptSpec> = {
   ...Object.fromEntries(
     Object.entries(RUN_OPTS).filter(
-      ([k]) => !["accel", "json", "junit", "tap", "kcidb", "bisect", "fail-on-warn", "fail-on-skip", "jobs", "shard", "durations"].includes(k),
+      ([k]) =>
+        !["accel", "json", "junit", "tap", "kcidb", "bisect", "fail-on-warn", "fail-on-skip", "jobs", "shard", "durations", "rootfs", "keep-rootfs"].includes(
+          k,
+        ),
     ),
   ),
   ...LAVA_ONLY_OPTS,
@@ -287,6 +301,7 @@ export function parseCommandLine(argv: string[]): Command {
       const shardText = one(p, "shard");
       const shard = shardText === undefined ? undefined : parseShardSpec(shardText);
       if (shard && "problem" in shard) problems.push(shard.problem);
+      if (flag(p, "keep-rootfs") && one(p, "rootfs") === undefined) problems.push("--keep-rootfs needs --rootfs debian|IMAGE (it keeps that run's overlay)");
       if (one(p, "durations") !== undefined && !shard)
         problems.push("--durations needs --shard I/N (it balances the shards; --jobs uses the last run's durations)");
       if (problems.length) throw new ArgsError(problems, { bisect: flag(p, "bisect") });
@@ -328,6 +343,8 @@ export function parseCommandLine(argv: string[]): Command {
           ...(one(p, "baseline") !== undefined ? { baseline: one(p, "baseline") } : {}),
           ...(jobs !== undefined ? { jobs: jobs as number | "auto" } : {}),
           ...(shard && !("problem" in shard) ? { shard } : {}),
+          ...(one(p, "rootfs") !== undefined ? { rootfs: one(p, "rootfs") } : {}),
+          ...(flag(p, "keep-rootfs") ? { keepRootfs: true } : {}),
           ...(one(p, "durations") !== undefined ? { durationsFile: one(p, "durations") } : {}),
         },
       };
@@ -479,6 +496,27 @@ export function parseCommandLine(argv: string[]): Command {
         all: flag(p, "all"),
       };
     }
+    case "rootfs": {
+      const p = parseOpts(rest, ROOTFS_OPTS, "rootfs", problems);
+      if (flag(p, "help")) return { cmd: "help", topic: "rootfs" };
+      const action = p.positional[0];
+      if (action !== "build" && action !== "list" && action !== "prune")
+        problems.push(`rootfs needs build, list or prune, got ${action === undefined ? "nothing" : JSON.stringify(action)} (see \`kharness rootfs --help\`)`);
+      if (p.positional.length > 1) problems.push(`rootfs ${action} takes no further arguments, got ${p.positional.slice(1).join(" ")}`);
+      if (action !== "build" && ["suite", "packages", "mirror"].some((o) => p.opts.has(o)))
+        problems.push("--suite, --packages and --mirror belong to `rootfs build`");
+      if (action !== "prune" && flag(p, "all")) problems.push("--all belongs to `rootfs prune`");
+      if (problems.length) throw new ArgsError(problems);
+      return {
+        cmd: "rootfs",
+        action: action as "build" | "list" | "prune",
+        suite: one(p, "suite"),
+        packages: one(p, "packages"),
+        mirror: one(p, "mirror"),
+        json: flag(p, "json"),
+        all: flag(p, "all"),
+      };
+    }
     default:
       throw new ArgsError([
         `unknown command ${JSON.stringify(cmd)}: expected run, parse, list, doctor, cache, lava-job, compare, history, flakes or merge (see \`kharness --help\`)`,
@@ -495,6 +533,7 @@ Usage:
   kharness list [--json]      list the bundled selftests and their cases
   kharness doctor             check QEMU, acceleration, compilers, static libc, the default kernel
   kharness cache list|prune   show or trim the kernel build cache (built kernels, kept build directories)
+  kharness rootfs build|list|prune  make, show or remove the cached Debian root filesystem images
   kharness merge DIR... [--out DIR]  join the run directories of \`run --shard I/N\` into one run
   kharness kcidb RUN_DIR      a run as a KCIDB v5 submission (kcidb-submit reads it), with its provenance
   kharness report RUN_DIR     write the run directory's report.html again (after its comparison or history changed)
@@ -544,6 +583,10 @@ Boot:
                          must fit the kernel's 2047 bytes
   --boot-timeout S       give up if init has not started after S whole seconds (default 120)
   --accel auto|kvm|tcg   auto uses KVM only when a probe boot works (default auto)
+  --rootfs debian|IMAGE  run the programs chrooted in a real userland: Debian's base image (built once and
+                         cached, see \`kharness rootfs --help\`) or your raw/qcow2 ext4 image; the run boots a
+                         fresh qcow2 overlay in the run directory, the image itself is never written
+  --keep-rootfs          keep that overlay (rootfs.qcow2) in the run directory after the run
 Scale (docs/ci.md):
   --jobs N|auto          boot N guests at once from the same kernel and payload, each running a share of
                          the programs (longest first, by the last run's durations; with fewer programs
@@ -624,6 +667,17 @@ prune: remove least recently used entries until the cache fits SIZE (e.g. 10G, 5
 AGE (e.g. 7d, 12h), or everything (--all); with no option, down to the limit. An entry a running build
 holds is never removed. The limit: KHARNESS_CACHE_MAX (default 20G; 0 = none), applied after each build.
 KHARNESS_INCREMENTAL=0 makes builds start from an empty build directory.`,
+  rootfs: `kharness rootfs build [--suite S] [--packages LIST] [--mirror URL]
+kharness rootfs list [--json]
+kharness rootfs prune [--all]
+
+Debian root filesystem images for \`run --rootfs debian\` (docs/rootfs.md), in $KHARNESS_CACHE/rootfs.
+build: mmdebstrap (minbase) of suite S (default bookworm) with LIST (comma separated; default
+bash,ethtool,iproute2,iputils-ping,kmod,procps,psmisc,python3), made into an ext4 file system (mke2fs -d)
+and a qcow2 base image (qemu-img convert); needs root. Cached by suite, architecture, mirror and packages;
+built under a lock and published whole. \`run --rootfs debian\` builds the default one on first use.
+list: each image's key, size, suite and packages. prune: remove images other than the default one, and
+what interrupted builds left; --all removes the default one too.`,
   compare: `kharness compare BASE NEW [--json | --markdown] [--expect FILE] [--history DB | --no-history]
 
 BASE and NEW are run directories or results.json files. Every test is classified: regression (PASS, SKIP or

@@ -29,6 +29,7 @@ function lazy<M, K extends keyof M>(load: () => Promise<M>, key: K): Fn<M, K> {
 const newExec = lazy(() => import("./exec/exec.js"), "createExec");
 const runDoctor = lazy(() => import("./doctor.js"), "runDoctor");
 const runCacheCommand = lazy(() => import("./cache-cmd.js"), "runCacheCommand");
+const runRootfsCommand = lazy(() => import("./cmd-rootfs.js"), "runRootfsCommand");
 const listSelftests = lazy(() => import("./list.js"), "listSelftests");
 const prepareGuest = lazy(() => import("./pipeline.js"), "prepareGuest");
 const runPipeline = lazy(() => import("./pipeline.js"), "runPipeline");
@@ -447,6 +448,21 @@ export async function main(argv: string[], io: Io = { stdout: process.stdout, st
         printError(io, e, io.isTty);
         return e instanceof KharnessError && e.kind === "usage" ? EXIT.usage : EXIT.infra;
       });
+    case "rootfs": {
+      // Ctrl-C stops mmdebstrap; the half-made image directory is removed (harness/rootfs/image.ts).
+      const ac = new AbortController();
+      const onInt = () => ac.abort(new InterruptedError("SIGINT"));
+      process.once("SIGINT", onInt);
+      try {
+        return await runRootfsCommand(command, { exec: await newExec(), cacheRoot: cacheRoot(), signal: ac.signal }, io.stdout);
+      } catch (e) {
+        printError(io, e, io.isTty);
+        if (ac.signal.aborted) return EXIT.sigint;
+        return e instanceof KharnessError && e.kind === "usage" ? EXIT.usage : EXIT.infra;
+      } finally {
+        process.off("SIGINT", onInt);
+      }
+    }
     case "compare":
       return runCompareCommand(command, { stdout: io.stdout, color: command.color ?? io.isTty, cacheRoot: cacheRoot() }).then(
         (cmp) => (cmp.verdict === "regressed" ? EXIT.testFailed : EXIT.ok),

@@ -8,6 +8,7 @@ import type { Exec } from "./exec/exec.js";
 import { withLock, writeFileAtomic } from "./exec/cache.js";
 import { resolveDefaultKernel, resolveImageKernel } from "./kernel/default.js";
 import { buildKernelFromTree } from "./kernel/tree-build.js";
+import { prepareRunRootfs, removeOverlay, ROOTFS_MODULES, type RunRootfs } from "./rootfs/overlay.js";
 import { buildKselftests, buildPayload, listBundledCatalog } from "./payload/payload.js";
 import { absoluteRequest, validateRunRequest, type ValidatedRun } from "./validate.js";
 import { withExpectations } from "./expect/expectations.js";
@@ -76,10 +77,10 @@ async function inStage<T>(stage: PipelineStage, step: Promise<T> | (() => Promis
   }
 }
 
-/** Modules the guest needs for its virtio console when the kernel has them as modules (Debian 6.1). */
-function guestModules(profile: ArchProfile): string[] {
+/** Modules the guest needs for its virtio console (and a --rootfs disk) when the kernel has them as modules (Debian's). */
+function guestModules(profile: ArchProfile, rootfs: boolean): string[] {
   const transport = defaultMachine(profile).virtioTransport;
-  return [transport === "pci" ? "virtio_pci" : "virtio_mmio", "virtio_console"];
+  return [transport === "pci" ? "virtio_pci" : "virtio_mmio", "virtio_console", ...(rootfs ? ROOTFS_MODULES : [])];
 }
 
 /** A run id that sorts by time and is safe as a directory name. */
@@ -310,7 +311,7 @@ async function kernelAndPayload(
           profile: deps.profile,
           timeoutSec: req.timeoutSec,
           selftestDefines: req.selftestDefines,
-          wantedModules: guestModules(deps.profile),
+          wantedModules: guestModules(deps.profile, !!req.rootfs),
           outDir: runDir,
         },
       ),
@@ -349,6 +350,13 @@ async function runStages(
   };
   const { kernel, accel, payload, manifest } = await kernelAndPayload(req, v, deps, runDir);
   const jobs = resolveJobs(req.jobs ?? 1, Number.MAX_SAFE_INTEGER);
+  if (req.rootfs && jobs > 1)
+    throw new StageFailure(
+      "validate",
+      new UsageError(`--rootfs with --jobs ${jobs}: parallel guests do not boot a root file system yet`, {
+        fix: "leave out --jobs (or pass --jobs 1) with --rootfs",
+      }),
+    );
   const plan = jobs > 1 ? await inStage("payload", planShares(req, v, deps, runDir, payload, jobs)) : undefined;
   const { parsed, boot } =
     plan && plan.shares.length > 1
@@ -373,6 +381,11 @@ async function bootOneGuest(
 ): Promise<{ parsed: RunResult; boot: BootResult }> {
   const { runId, runDir, started, kernel, accel, payload, stages } = ctx;
   const parser = createRunParser({ onEvent: deps.onProgress, failOnWarn: req.failOnWarn, now: Date.now, programs: payload.programs });
+  // --rootfs: a fresh overlay on the (read-only) image, removed after the boot unless --keep-rootfs.
+  const rootfs: RunRootfs | undefined = req.rootfs
+    ? await inStage("payload", () => prepareRunRootfs(req.rootfs as string, { ...deps, profile: deps.profile }, runDir))
+    : undefined;
+  if (rootfs) deps.onProgress({ kind: "info", message: `rootfs: ${rootfs.base} behind the overlay ${rootfs.overlay} (made in ${rootfs.overlayMs} ms)` });
   let boot: BootResult;
   try {
     boot = await timedStage(deps.onProgress, "boot", `${kernel.release ?? path.basename(kernel.path)} (${accel.accel})`, () =>
@@ -387,6 +400,7 @@ async function bootOneGuest(
           profile: deps.profile,
           append: req.append,
           bootTimeoutSec: req.bootTimeoutSec,
+          rootfsDisk: rootfs?.overlay,
           onConsole: (c) => parser.pushConsole(c),
           onResults: (c) => parser.pushResults(c),
         },
@@ -397,6 +411,8 @@ async function bootOneGuest(
     const run = finishRun(parser.finish({ end: "qemu-error", detail: (e as Error).message }), { runId, started, kernel, req, stages });
     await writeReports(run, runDir, req.reports, { runId }).catch(() => undefined);
     throw new StageFailure("boot", e);
+  } finally {
+    if (!req.keepRootfs) await removeOverlay(rootfs);
   }
   return { parsed: parser.finish({ end: boot.end, detail: boot.endDetail }), boot };
 }

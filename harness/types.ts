@@ -60,6 +60,10 @@ export interface RunRequest {
   expectations?: ExpectFile;
   /** --baseline RUN_DIR|last-green: compared after the run (harness/after-run.ts), checked by the validation pass. */
   baseline?: string;
+  /** --rootfs debian|IMAGE: programs run chrooted in this root file system, booted from a per-run overlay (docs/rootfs.md). */
+  rootfs?: string;
+  /** --keep-rootfs: the run's overlay stays in the run directory. */
+  keepRootfs?: boolean;
 }
 
 /** A kernel ready to boot. */

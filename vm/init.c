@@ -51,6 +51,14 @@ static unsigned long long output_cap = OUTPUT_CAP_DEFAULT;
 /* `kharness.console_results=1`: the results stream goes to the serial console between the markers
  * below, for a machine whose only channel is that console (a LAVA qemu device); no virtio ports. */
 static int console_results;
+/* `kharness.rootfs=DEV`: programs run chrooted in the ext4 file system on DEV, mounted at ROOTFS_DIR
+ * (docs/rootfs.md); init itself stays in the initramfs. rootfs_err is why it could not be mounted. */
+#define ROOTFS_DIR "/rootfs"
+/* How long the disk may take to appear after virtio_blk loads (probing is asynchronous; TCG is slow). */
+#define ROOTFS_WAIT_MS 10000
+static char rootfs_dev[64];
+static int rootfs_ready;
+static int rootfs_err;
 #define CONSOLE_RESULTS_BEGIN "<<<KHARNESS-RESULTS-BEGIN>>>"
 #define CONSOLE_RESULTS_END "<<<KHARNESS-RESULTS-END>>>"
 
@@ -242,6 +250,9 @@ static void read_cmdline_options(void) {
 		if (cap > 0)
 			output_cap = cap;
 	}
+	v = cmdline_value(cmdline, "kharness.rootfs=");
+	if (v)
+		snprintf(rootfs_dev, sizeof(rootfs_dev), "%.*s", (int)strcspn(v, " \n"), v);
 	v = cmdline_value(cmdline, "kharness.console_results=");
 	if (v)
 		console_results = *v == '1' || *v == 'y' || *v == 'Y';
@@ -278,6 +289,38 @@ static void load_modules(void) {
 			say("module %s: load failed: %s\n", mods[i], strerror(errs[i]));
 	}
 	free(list);
+}
+
+/* Mounts the root file system of `kharness.rootfs=` at ROOTFS_DIR with /proc, /sys, /dev, /tmp and /run
+ * inside it, and our /kharness bound over its /kharness, so a program's paths are the same chrooted. */
+static void mount_rootfs(void) {
+	if (!rootfs_dev[0])
+		return;
+	for (int64_t until = now_ms() + ROOTFS_WAIT_MS; access(rootfs_dev, F_OK) < 0 && now_ms() < until;)
+		usleep(20 * 1000);
+	mkdir(ROOTFS_DIR, 0755);
+	if (mount(rootfs_dev, ROOTFS_DIR, "ext4", MS_NOATIME, NULL) < 0) {
+		rootfs_err = errno;
+		say("rootfs %s: mount failed: %s (every program is an ERROR; is virtio_blk in the kernel or the initramfs, and the image ext4?)\n",
+		    rootfs_dev, strerror(errno));
+		return;
+	}
+	static const char *const binds[] = { "/dev", "/sys", "/kharness" };
+	for (size_t i = 0; i < sizeof(binds) / sizeof(binds[0]); i++) {
+		char dir[128];
+		snprintf(dir, sizeof(dir), "%s%s", ROOTFS_DIR, binds[i]);
+		mkdir(dir, 0755);
+		if (mount(binds[i], dir, NULL, MS_BIND | MS_REC, NULL) < 0) {
+			rootfs_err = errno;
+			say("rootfs: bind of %s failed: %s\n", binds[i], strerror(errno));
+			return;
+		}
+	}
+	mount_one("proc", ROOTFS_DIR "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL);
+	mount_one("tmpfs", ROOTFS_DIR "/tmp", "tmpfs", MS_NOSUID | MS_NODEV, "mode=1777");
+	mount_one("tmpfs", ROOTFS_DIR "/run", "tmpfs", MS_NOSUID | MS_NODEV, "mode=0755");
+	rootfs_ready = 1;
+	say("rootfs %s mounted; programs run chrooted in it\n", rootfs_dev);
 }
 
 /* Finds /dev/vportNpM whose sysfs name matches; returns an open fd or -1. */
@@ -490,6 +533,10 @@ static void exec_child(const struct program *pr, int out_fd) {
 	dup2(out_fd, 2);
 	if (out_fd > 2)
 		close(out_fd);
+	if (rootfs_ready && chroot(ROOTFS_DIR) < 0) {
+		fprintf(stderr, "kharness: cannot chroot to %s: %s\n", ROOTFS_DIR, strerror(errno));
+		_exit(127);
+	}
 	if (chdir(pr->cwd) < 0) {
 		fprintf(stderr, "kharness: cannot chdir to %s: %s\n", pr->cwd, strerror(errno));
 		_exit(127);
@@ -523,6 +570,10 @@ static void run_program(const struct program *pr, int n) {
 	kmsg("kharness: start %s", pr->name);
 	control("start %s", pr->name);
 	fdprintf(results_fd, "# selftests: kharness: %s\n", pr->name);
+	if (rootfs_dev[0] && !rootfs_ready) {
+		start_failed(pr, n, "rootfs", rootfs_err ? rootfs_err : ENODEV);
+		return;
+	}
 
 	int pfd[2];
 	if (pipe2(pfd, O_CLOEXEC) < 0) {
@@ -688,6 +739,7 @@ int main(void) {
 	setenv("TMPDIR", "/tmp", 1);
 	read_cmdline_options();
 	load_modules();
+	mount_rootfs();
 	if (console_results) {
 		/* The console is the only channel: no port wait, no control events (kmsg markers still go out). */
 		results_fd = console_fd;

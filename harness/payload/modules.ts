@@ -44,3 +44,18 @@ export function resolveModuleLoadOrder(dep: Map<string, { path: string; deps: st
   }
   return order;
 }
+
+/**
+ * A package without modules.dep (Debian's linux-image ships none; depmod makes it at install time): its
+ * modules.order ("kernel/drivers/block/virtio_blk.ko" per line) as a dependency map without dependencies.
+ * Enough for modules whose dependencies are built in (virtio_blk on Debian's cloud kernels); init retries a
+ * list that loads out of order and names what still fails.
+ */
+export function parseModulesOrder(text: string): Map<string, { path: string; deps: string[] }> {
+  const out = new Map<string, { path: string; deps: string[] }>();
+  for (const line of text.split("\n")) {
+    const p = line.trim();
+    if (p.endsWith(".ko")) out.set(moduleName(p), { path: p, deps: [] });
+  }
+  return out;
+}

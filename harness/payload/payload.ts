@@ -13,7 +13,7 @@ import type { GuestFiles, GuestProgram, KernelImage, Payload, ProgressSink } fro
 import { type CpioEntry, withParentDirs, writeCpio } from "./cpio.js";
 import { checkStaticElf } from "./elf.js";
 import type { ArchProfile } from "../qemu/profiles.js";
-import { parseModulesDep, resolveModuleLoadOrder } from "./modules.js";
+import { parseModulesDep, parseModulesOrder, resolveModuleLoadOrder } from "./modules.js";
 import type { BundledSelection, CatalogEntry } from "./select.js";
 
 export { compileGlob, fnmatch, globsNeedingCases, nearMatches, selectBundled, type BundledSelection, type CatalogEntry, type CompiledGlob } from "./select.js";
@@ -239,9 +239,20 @@ export async function checkUserPrograms(
 async function prepareModules(deps: PayloadDeps, kernel: KernelImage, wanted: string[]): Promise<{ hostPath: string; guestPath: string }[]> {
   if (!kernel.modulesDir || wanted.length === 0) return [];
   const depText = await fs.readFile(path.join(kernel.modulesDir, "modules.dep"), "utf8").catch(() => "");
-  const order = resolveModuleLoadOrder(parseModulesDep(depText), wanted);
+  const depMap = depText
+    ? parseModulesDep(depText)
+    : parseModulesOrder(await fs.readFile(path.join(kernel.modulesDir, "modules.order"), "utf8").catch(() => ""));
+  const order = resolveModuleLoadOrder(depMap, wanted);
   const out: { hostPath: string; guestPath: string }[] = [];
-  for (const rel of order) {
+  for (const listed of order) {
+    // modules.order names the uncompressed file; the package holds it compressed.
+    let rel = listed;
+    if (!depText)
+      for (const ext of ["", ".xz", ".zst", ".gz"])
+        if (await exists(path.join(kernel.modulesDir, listed + ext))) {
+          rel = listed + ext;
+          break;
+        }
     const src = path.join(kernel.modulesDir, rel);
     const st = await fs.stat(src);
     const plainName = path.basename(rel).replace(/\.(xz|gz|zst)$/, "");

@@ -25,6 +25,8 @@ export interface QemuArgvOpts {
   firmwareDir?: string;
   memoryMiB?: number;
   smp?: number;
+  /** --rootfs: the run's qcow2 overlay, attached as a virtio disk that init mounts (docs/rootfs.md). */
+  rootfsDisk?: string;
 }
 
 /** Machine, accelerator, CPU, memory and vCPUs. */
@@ -114,19 +116,43 @@ export function virtioPortArgs(profile: ArchProfile, machine: MachineProfile, po
   ];
 }
 
+/** Where the guest finds the --rootfs disk: the first virtio disk. */
+export const ROOTFS_GUEST_DEVICE = "/dev/vda";
+
+/** The --rootfs overlay as a virtio disk on the machine's transport, and the kernel argument that tells init to mount it. */
+export function rootfsDiskArgs(overlay: string, machine: MachineProfile): { argv: string[]; cmdline: KernelArg } {
+  // QEMU's option parser splits on commas; a path with one would silently become another option.
+  if (overlay.includes(",")) throw new Error(`rootfs overlay path must not contain a comma: ${overlay}`);
+  return {
+    argv: [
+      "-drive",
+      // The overlay is thrown away after the run: flushes need not reach the host's disk.
+      `file=${overlay},format=qcow2,if=none,id=rootfs,cache=unsafe`,
+      "-device",
+      `${machine.virtioTransport === "pci" ? "virtio-blk-pci" : "virtio-blk-device"},drive=rootfs`,
+    ],
+    cmdline: { arg: `kharness.rootfs=${ROOTFS_GUEST_DEVICE}`, why: "init mounts this disk (the --rootfs overlay) and runs every program chrooted in it" },
+  };
+}
+
 /** The whole argv, binary first. */
 export function buildQemuArgv(o: QemuArgvOpts): string[] {
   for (const p of [o.ports.results, o.ports.control]) {
     // QEMU's option parser splits on commas; a path with one would silently become another option.
     if (p.includes(",")) throw new Error(`port path must not contain a comma: ${p}`);
   }
+  const disk = o.rootfsDisk ? rootfsDiskArgs(o.rootfsDisk, o.machine) : undefined;
+  const cmdline = kernelCmdline(o.profile, o.machine, o.append);
+  // Before the user's --append, so that a later word of theirs still wins.
+  if (disk) cmdline.splice(cmdline.length - o.append.length, 0, disk.cmdline);
   return [
     o.profile.qemuBinary,
     ...machineArgs(o),
     ...isolationArgs(),
-    ...kernelArgs(o.kernelPath, o.initrdPath, kernelCmdline(o.profile, o.machine, o.append)),
+    ...kernelArgs(o.kernelPath, o.initrdPath, cmdline),
     ...serialArgs(),
     ...virtioPortArgs(o.profile, o.machine, o.ports),
+    ...(disk?.argv ?? []),
   ];
 }
 

@@ -49,6 +49,8 @@ export interface BootOpts {
   qemuBinary?: string;
   /** Firmware directory for machines that name a -bios file. */
   firmwareDir?: string;
+  /** --rootfs: the run's qcow2 overlay, booted as a virtio disk that init mounts. */
+  rootfsDisk?: string;
 }
 
 /** After QEMU exits, how long to wait for the last buffered port bytes. */
@@ -419,6 +421,7 @@ function qemuArgvFor(o: BootOpts, profile: ArchProfile, machine: MachineProfile,
     append: o.append,
     ports,
     firmwareDir: o.firmwareDir,
+    rootfsDisk: o.rootfsDisk,
   });
 }
 

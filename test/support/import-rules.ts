@@ -85,8 +85,10 @@ export const RULES: ImportRules = {
     { dir: "harness/compare", api: ["harness/compare/classify.ts", "harness/compare/render.ts", "harness/compare/load.ts"] },
     { dir: "harness/expect", api: ["harness/expect/expectations.ts"] },
     { dir: "harness/history", api: ["harness/history/db.ts", "harness/history/record.ts"] },
+    // Debian root filesystem images and per-run overlays (issue 15).
+    { dir: "harness/rootfs", api: ["harness/rootfs/image.ts", "harness/rootfs/overlay.ts"] },
   ],
-  subcommands: ["harness/cache-cmd.ts", "harness/doctor.ts", "harness/list.ts", "harness/cmd-nightly.ts"],
+  subcommands: ["harness/cache-cmd.ts", "harness/doctor.ts", "harness/list.ts", "harness/cmd-nightly.ts", "harness/cmd-rootfs.ts"],
   subcommandImporters: ["harness/cli.ts"],
 };
 
