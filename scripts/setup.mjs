@@ -19,6 +19,9 @@ const RUN_PACKAGES = {
   make: "builds the selftests",
   "libc6-dev": "static libc for guest programs",
   "xz-utils": "decompresses kernel modules",
+  "qemu-utils": "qemu-img: the per-run overlays of --rootfs and the qcow2 base image",
+  mmdebstrap: "builds the Debian root filesystem image of --rootfs debian",
+  e2fsprogs: "mke2fs -d makes that image's ext4 file system without mounting anything",
 };
 const TEST_PACKAGES = {
   "linux-source-6.12": "kernel tree for build tests and kunit.py's recorded logs",
