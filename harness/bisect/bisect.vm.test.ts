@@ -1,0 +1,87 @@
+// VM level, through the CLI: `kharness bisect --patches` on the broken example series over Debian's linux-source-6.12
+// names patch 3 and the two layer cases, within ceil(log2(4)) builds beyond the ends; a rerun is all cache hits.
+// The ends are the same kernels as harness/tree-run.vm.test.ts builds (the tree, and the tree + the whole series).
+import t from "tap";
+import { promises as fs } from "node:fs";
+import * as path from "node:path";
+import { createExec } from "../exec/exec.js";
+import { cacheRoot } from "../exec/cache.js";
+import { ensureUnpackedSource } from "../kernel/source-tree.js";
+import { REPO_ROOT, runCli, tempDir } from "../../test/support/cli-run.js";
+import type { BisectDoc } from "./bisect-doc.js";
+
+const TARBALL = process.env.KHARNESS_LINUX_TARBALL ?? "/usr/src/linux-source-6.12.tar.xz";
+const BROKEN = path.join(REPO_ROOT, "patches", "landlock-socket-create-broken");
+const LAYER_CASES = ["socket_create.layers.disjoint_rules_deny_both", "socket_create.layers.overlap_allows_only_common"];
+
+const haveTarball = await fs.access(TARBALL).then(
+  () => true,
+  () => false,
+);
+if (!haveTarball) t.plan(0, `no ${TARBALL} (npm run setup -- --tests installs linux-source-6.12)`);
+else {
+  const tree = await ensureUnpackedSource(createExec(), TARBALL, cacheRoot());
+  const readDoc = async (dir: string) => JSON.parse(await fs.readFile(path.join(dir, "bisect.json"), "utf8")) as BisectDoc;
+  const timings = (doc: BisectDoc) =>
+    doc.steps
+      .map((s) => {
+        const r = s.runs[0];
+        return `step ${s.step} ${s.label} ${s.verdict}: build ${r?.cacheHit ? "cached" : `${((r?.buildMs ?? 0) / 1000).toFixed(1)} s`}, boot ${((r?.bootMs ?? 0) / 1000).toFixed(1)} s, tests ${((r?.testMs ?? 0) / 1000).toFixed(1)} s, wall ${((r?.wallMs ?? 0) / 1000).toFixed(1)} s`;
+      })
+      .join("\n");
+
+  t.test("--patches landlock-socket-create-broken: patch 3 is the first bad patch; the two layer cases flipped", async (t) => {
+    const out = path.join(tempDir("kh-bisect-"), "b");
+    const r = await runCli(["bisect", "--tree", tree, "--patches", BROKEN, "--tests", "socket_create", "--out", out]);
+    t.equal(r.code, 0, r.stderr.slice(-3000));
+    const doc = await readDoc(out);
+    t.comment(`first run: ${(r.durationMs / 1000).toFixed(1)} s\n${timings(doc)}`);
+    t.equal(doc.schemaVersion, 1);
+    t.equal(doc.state, "done");
+    t.same(doc.signature?.tests, LAYER_CASES, "the signature: the tests that pass (skip) at the base and fail with the whole series");
+    t.equal(doc.result?.status, "found");
+    t.equal(doc.result?.firstBad?.id, "0003-landlock-Restrict-socket-creation.patch");
+    t.equal(doc.result?.firstBad?.subject, "landlock: Restrict socket creation");
+    t.same(
+      doc.result?.flipped?.map((f) => f.id),
+      LAYER_CASES,
+      "the flipped tests, as the first bad step reported them",
+    );
+    t.ok(
+      doc.result?.flipped?.every((f) => f.status === "FAIL" && f.log.length > 0),
+      "each with its status and log lines",
+    );
+    const probes = doc.steps.filter((s) => s.role === "probe");
+    t.ok(probes.length <= 2, `at most ceil(log2(4)) = 2 steps beyond the ends (${probes.length})`);
+    t.same(
+      doc.steps.map((s) => [s.label, s.verdict]),
+      [
+        ["base", "good"],
+        ["patch 4/4", "bad"],
+        ["patch 2/4", "good"],
+        ["patch 3/4", "bad"],
+      ],
+    );
+    for (const s of doc.steps) t.ok(await fs.stat(path.join(out, s.runs[0]?.dir ?? "", "results.json")), `step ${s.step} kept its run directory`);
+    t.match(r.stdout, /first bad patch:\n {2}patch 3\/4: 0003-landlock-Restrict-socket-creation\.patch\n {2}subject: landlock: Restrict socket creation/);
+    t.match(r.stdout, /step +revision +verdict +build +boot +tests/, "the per-step table");
+    t.match(r.stderr, /step 3 \(probe\): patch 2\/4 .*3 candidate\(s\) left, about 2 step\(s\) to go/, "live progress names the remaining candidates");
+
+    // The same bisection again: every kernel comes from the build cache.
+    const again = path.join(tempDir("kh-bisect-"), "b");
+    const r2 = await runCli(["bisect", "--tree", tree, "--patches", BROKEN, "--tests", "socket_create", "--out", again]);
+    t.equal(r2.code, 0, r2.stderr.slice(-3000));
+    const doc2 = await readDoc(again);
+    t.comment(`rerun: ${(r2.durationMs / 1000).toFixed(1)} s\n${timings(doc2)}`);
+    t.ok(
+      doc2.steps.every((s) => s.runs.every((x) => x.cacheHit === true)),
+      "a rerun builds nothing",
+    );
+    t.equal(doc2.result?.firstBad?.id, doc.result?.firstBad?.id);
+
+    // Done: --resume prints the answer again without a step.
+    const r3 = await runCli(["bisect", "--resume", again]);
+    t.equal(r3.code, 0, r3.stderr);
+    t.match(r3.stdout, /first bad patch:/);
+  });
+}
