@@ -2,6 +2,7 @@
 
 import type { Accel, RunRequest } from "./types.js";
 import { parseShardSpec } from "./scale/split.js";
+import { parseBisectArgs, type BisectCommand } from "./bisect/args.js";
 
 export type Command =
   | { cmd: "run"; req: RunRequest; quiet: boolean; color: boolean | undefined; failOnSkip: boolean; history: HistoryOpt; repeat: number }
@@ -26,6 +27,7 @@ export type Command =
   | { cmd: "cache"; action: "list" | "prune"; json: boolean; maxSize?: string; olderThan?: string; all: boolean }
   | { cmd: "merge"; dirs: string[]; outDir?: string; json: boolean; reports: RunRequest["reports"]; failOnSkip: boolean; color: boolean | undefined }
   | { cmd: "rootfs"; action: "build" | "list" | "prune"; suite?: string; packages?: string; mirror?: string; json: boolean; all: boolean }
+  | BisectCommand
   | { cmd: "help"; topic?: string }
   | { cmd: "version" };
 
@@ -517,9 +519,24 @@ export function parseCommandLine(argv: string[]): Command {
         all: flag(p, "all"),
       };
     }
+    case "bisect": {
+      // The bisect-only options are taken out; the rest are run options, parsed exactly as for run (harness/bisect/args.ts).
+      if (rest.includes("--help")) return { cmd: "help", topic: "bisect" };
+      const b = parseBisectArgs(rest, (argv) => {
+        try {
+          const c = parseCommandLine(["run", ...argv]);
+          return c.cmd === "run" ? { ok: true, req: c.req, quiet: c.quiet, color: c.color, repeat: c.repeat } : { ok: false, problems: [] };
+        } catch (e) {
+          if (e instanceof ArgsError) return { ok: false, problems: e.problems };
+          throw e;
+        }
+      });
+      if ("problems" in b) throw new ArgsError(b.problems);
+      return b;
+    }
     default:
       throw new ArgsError([
-        `unknown command ${JSON.stringify(cmd)}: expected run, parse, list, doctor, cache, lava-job, compare, history, flakes or merge (see \`kharness --help\`)`,
+        `unknown command ${JSON.stringify(cmd)}: expected run, bisect, parse, list, doctor, cache, lava-job, compare, history, flakes or merge (see \`kharness --help\`)`,
       ]);
   }
 }
@@ -529,6 +546,7 @@ export const HELP: Record<string, string> = {
 
 Usage:
   kharness run [options]      boot and test (default: the packaged default kernel, all bundled selftests)
+  kharness bisect [options]   find the first bad commit (--good/--bad) or patch (--patches) (docs/bisect.md)
   kharness parse FILE|DIR     parse a run directory, console log or TAP file (- for stdin) like a run
   kharness list [--json]      list the bundled selftests and their cases
   kharness doctor             check QEMU, acceleration, compilers, static libc, the default kernel
@@ -614,6 +632,26 @@ Output:
   --quiet                no live progress, only the summary
   --bisect               for git bisect run: exit 125 when the commit cannot be tested (patch, build or
                          boot failed), 128 (stop the bisection) when the problem is not the commit's`,
+  bisect: `kharness bisect --tree REPO --good REV --bad REV [run options] [--test ID...] [--repeat N] [--out DIR]
+kharness bisect --tree DIR --patches SERIES [--base REV] [run options] [--test ID...] [--repeat N] [--out DIR]
+kharness bisect --resume DIR
+
+Finds the commit between --good and --bad, or the patch of a series, that makes tests fail. Both ends are tested
+first: the signature is the tests that do not fail at the good end and fail at the bad end (--test ID... pins
+it); every step is judged on it only. A revision whose patch, build or boot fails is skipped, as
+\`git bisect skip\` does. Builds go through the build cache and start from the nearest kept build. The user's
+checkout is never touched (commit C is built as the good commit plus \`git diff GOOD C\`).
+  --good REV --bad REV   commit bisection over the first-parent line GOOD..BAD of the --tree git repository
+  --patches SERIES       patch bisection: base, then base + the first k patches (as run --patches takes them)
+  --test ID...           judge these test ids (as results.json names them) instead of the derived signature
+  --repeat N             boot N times per step; a step whose repeats disagree is flaky and not used to steer
+  --out DIR              the bisection's directory (default ./kharness-out/bisect-<id>): bisect.json, each
+                         step's run directories under steps/, git-bisect.log (commits)
+  --resume DIR           continue an interrupted bisection from DIR/bisect.json
+Run options: --tests, --program, --kselftest, --config, --defconfig, --debug, --append, --timeout,
+--boot-timeout, --accel. Exit codes: 0 the first bad revision was found; 1 the search ended without one (the
+candidates were skipped or flaky); 2 bad usage or ends (the good end fails, the bad end passes, no test
+flips); 3 infrastructure failure; 130/143 interrupted (bisect.json keeps the steps; --resume DIR goes on).`,
   parse: `kharness parse FILE|RUN_DIR [--json] [--junit F] [--tap F] [--kcidb F] [--json-out F] [--expect FILE] [--fail-on-warn] [--fail-on-skip]
 
 Reads a console log, a LAVA dispatcher's log (lava-run's stderr: its console lines are read, see

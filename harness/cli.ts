@@ -49,6 +49,7 @@ const applyExpectations = lazy(() => import("./expect/expectations.js"), "applyE
 const kernelFactsOf = lazy(() => import("./expect/expectations.js"), "kernelFactsOf");
 const readExpectFile = lazy(() => import("./expect/expectations.js"), "readExpectFile");
 const writeReportFiles = lazy(() => import("./write-reports.js"), "writeReports");
+const runBisectCommand = lazy(() => import("./cmd-bisect.js"), "runBisectCommand");
 
 /** Problems with the report paths; the validators are loaded only when a path is given. */
 async function reportPathProblems(reports: Record<string, string | undefined>): Promise<RequestProblem[]> {
@@ -486,6 +487,7 @@ export async function main(argv: string[], io: Io = { stdout: process.stdout, st
       );
     case "doctor":
       return runDoctor(await newExec(), cacheRoot(), io.stdout, { qemuBinary: qemuBinaryFromEnv() });
+    case "bisect":
     case "run": {
       const exec = await newExec();
       const ac = new AbortController();
@@ -505,6 +507,20 @@ export async function main(argv: string[], io: Io = { stdout: process.stdout, st
       process.on("SIGINT", onInt);
       process.on("SIGTERM", onTerm);
       try {
+        if (command.cmd === "bisect")
+          return await runBisectCommand(
+            command,
+            { stdout: io.stdout, stderr: io.stderr, color: command.color ?? io.isTty },
+            {
+              exec,
+              signal: ac.signal,
+              interrupted: () => caught,
+              cacheRoot: cacheRoot(),
+              repoRoot: REPO_ROOT,
+              cwd: process.cwd(),
+              qemuBinary: qemuBinaryFromEnv(),
+            },
+          );
         return await cmdRunRepeated(command, exec, io, ac.signal, () => caught);
       } finally {
         exec.killAll("SIGKILL");

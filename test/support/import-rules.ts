@@ -85,10 +85,12 @@ export const RULES: ImportRules = {
     { dir: "harness/compare", api: ["harness/compare/classify.ts", "harness/compare/render.ts", "harness/compare/load.ts"] },
     { dir: "harness/expect", api: ["harness/expect/expectations.ts"] },
     { dir: "harness/history", api: ["harness/history/db.ts", "harness/history/record.ts"] },
+    // Bisection (issue 12): the command line (args.ts, pure), the driver, bisect.json and its renderings (pure).
+    { dir: "harness/bisect", api: ["harness/bisect/args.ts", "harness/bisect/run-bisect.ts", "harness/bisect/bisect-doc.ts"] },
     // Debian root filesystem images and per-run overlays (issue 15).
     { dir: "harness/rootfs", api: ["harness/rootfs/image.ts", "harness/rootfs/overlay.ts"] },
   ],
-  subcommands: ["harness/cache-cmd.ts", "harness/doctor.ts", "harness/list.ts", "harness/cmd-nightly.ts", "harness/cmd-rootfs.ts"],
+  subcommands: ["harness/cache-cmd.ts", "harness/doctor.ts", "harness/list.ts", "harness/cmd-nightly.ts", "harness/cmd-bisect.ts", "harness/cmd-rootfs.ts"],
   subcommandImporters: ["harness/cli.ts"],
 };
 
