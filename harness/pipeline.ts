@@ -361,7 +361,16 @@ async function runStages(
   const { parsed, boot } =
     plan && plan.shares.length > 1
       ? await bootInGuests(req, deps, { runDir, kernel, accel, payload, manifest, ...plan })
-      : await bootOneGuest(req, deps, { runId, runDir, started, kernel, accel, payload, stages });
+      : await bootOneGuest(req, deps, {
+          runId,
+          runDir,
+          started,
+          kernel,
+          accel,
+          payload,
+          stages,
+          interpreters: v.users.flatMap((u) => (u.interpreter ? [{ program: u.name, interpreter: u.interpreter }] : [])),
+        });
   const run = await timedStage(deps.onProgress, "results", undefined, async () => finishRun(parsed, { runId, started, kernel, req, boot, stages }));
   // A full disk here must not hide the verdicts already parsed: the caller shows them, then the error.
   const reportError = await timedStage(deps.onProgress, "report", undefined, () =>
@@ -377,13 +386,23 @@ async function runStages(
 async function bootOneGuest(
   req: RunRequest,
   deps: PipelineDeps & { qemuBinary: string; profile: ArchProfile },
-  ctx: { runId: string; runDir: string; started: Date; kernel: KernelImage; accel: AccelChoice; payload: Payload; stages: NonNullable<RunResult["stages"]> },
+  ctx: {
+    runId: string;
+    runDir: string;
+    started: Date;
+    kernel: KernelImage;
+    accel: AccelChoice;
+    payload: Payload;
+    stages: NonNullable<RunResult["stages"]>;
+    /** --program files run with --rootfs that need an interpreter from the image. */
+    interpreters: { program: string; interpreter: string }[];
+  },
 ): Promise<{ parsed: RunResult; boot: BootResult }> {
   const { runId, runDir, started, kernel, accel, payload, stages } = ctx;
   const parser = createRunParser({ onEvent: deps.onProgress, failOnWarn: req.failOnWarn, now: Date.now, programs: payload.programs });
   // --rootfs: a fresh overlay on the (read-only) image, removed after the boot unless --keep-rootfs.
   const rootfs: RunRootfs | undefined = req.rootfs
-    ? await inStage("payload", () => prepareRunRootfs(req.rootfs as string, { ...deps, profile: deps.profile }, runDir))
+    ? await inStage("payload", () => prepareRunRootfs(req.rootfs as string, { ...deps, profile: deps.profile }, runDir, ctx.interpreters))
     : undefined;
   if (rootfs) deps.onProgress({ kind: "info", message: `rootfs: ${rootfs.base} behind the overlay ${rootfs.overlay} (made in ${rootfs.overlayMs} ms)` });
   let boot: BootResult;

@@ -21,6 +21,7 @@ import {
   type UserProgram,
 } from "./payload/payload.js";
 import { appendTooLong } from "./qemu/boot.js";
+import { checkUserImage } from "./rootfs/overlay.js";
 import { defaultMachine, type ArchProfile } from "./qemu/profiles.js";
 import type { KernelImage, ProgressSink, RunRequest } from "./types.js";
 
@@ -66,6 +67,7 @@ export function absoluteRequest(req: RunRequest, cwd: string): RunRequest {
     reports,
     ...(req.expect !== undefined ? { expect: abs(req.expect) } : {}),
     ...(baseline !== undefined ? { baseline } : {}),
+    ...(req.rootfs !== undefined && req.rootfs !== "debian" ? { rootfs: abs(req.rootfs) } : {}),
   };
 }
 
@@ -240,7 +242,7 @@ async function kernelProblems(req: RunRequest, repoRoot: string, profile: ArchPr
 /** --tests and --program: which bundled programs and cases run, and the user's programs, checked. */
 async function testProblems(req: RunRequest, deps: ValidateDeps): Promise<{ problems: RequestProblem[]; bundled: BundledSelection[]; users: UserProgram[] }> {
   const programs = await listBundledPrograms(deps.exec, deps.repoRoot, deps.cacheRoot);
-  const users = await checkUserPrograms(req.programs, programs, deps.profile);
+  const users = await checkUserPrograms(req.programs, programs, deps.profile, { rootfs: req.rootfs !== undefined });
   const problems: RequestProblem[] = users.problems.map((message) => ({
     message,
     fix: "pass static x86-64 executables built with gcc -static, each with its own file name",
@@ -286,6 +288,12 @@ export async function validateRunRequest(req: RunRequest, runDir: string, deps: 
   if (req.baseline !== undefined && req.baseline !== "last-green") {
     const b = await loadRunForCompare(req.baseline, "--baseline").catch((e: unknown) => e);
     if (b instanceof UsageError) problems.push({ message: b.message, fix: b.fix });
+  }
+  // --rootfs IMAGE (issue 15): a user's image is checked now (format, intact qcow2, an ext4 file system), before any build.
+  if (req.rootfs !== undefined && req.rootfs !== "debian") {
+    const r = await checkUserImage(deps.exec, req.rootfs).catch((e: unknown) => e);
+    if (r instanceof UsageError) problems.push({ message: r.message, fix: r.fix });
+    else if (r instanceof Error) throw r;
   }
   if (problems.length) throw new RequestError(problems);
   return { bundled: tests.bundled, users: tests.users, image: kernel.image, ...(expect?.expect ? { expect: expect.expect } : {}) };

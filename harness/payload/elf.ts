@@ -42,3 +42,27 @@ export function checkStaticElf(head: Buffer, machine: { value: number; name: str
   }
   return { ok: true };
 }
+
+/**
+ * The program interpreter a file needs (--program with --rootfs): a dynamic ELF's PT_INTERP path, a script's `#!`
+ * path; undefined for a static ELF or anything else. Reads only the head (the first 64 KiB).
+ */
+export function programInterpreter(head: Buffer): string | undefined {
+  if (head.toString("latin1", 0, 2) === "#!") {
+    const line = head.toString("latin1", 2, Math.min(head.length, 258)).split("\n")[0] ?? "";
+    return line.trim().split(/\s+/)[0] || undefined;
+  }
+  if (elfKind(head) !== "dynamic") return undefined;
+  const phoff = Number(head.readBigUInt64LE(32));
+  const phentsize = head.readUInt16LE(54);
+  const phnum = head.readUInt16LE(56);
+  for (let i = 0; i < phnum; i++) {
+    const off = phoff + i * phentsize;
+    if (off + 40 > head.length || head.readUInt32LE(off) !== 3) continue;
+    const at = Number(head.readBigUInt64LE(off + 8));
+    const size = Number(head.readBigUInt64LE(off + 32));
+    if (at + size > head.length) return undefined;
+    return head.toString("latin1", at, at + size).replace(/\0.*$/s, "") || undefined;
+  }
+  return undefined;
+}

@@ -11,7 +11,7 @@ import { ensureCacheEntry, exists, readHead, sha256, writeFileAtomic } from "../
 import { KERNEL_ENTRY_ID } from "../results/index.js";
 import type { GuestFiles, GuestProgram, KernelImage, Payload, ProgressSink } from "../types.js";
 import { type CpioEntry, withParentDirs, writeCpio } from "./cpio.js";
-import { checkStaticElf } from "./elf.js";
+import { checkStaticElf, programInterpreter } from "./elf.js";
 import type { ArchProfile } from "../qemu/profiles.js";
 import { parseModulesDep, parseModulesOrder, resolveModuleLoadOrder } from "./modules.js";
 import type { BundledSelection, CatalogEntry } from "./select.js";
@@ -175,6 +175,8 @@ export async function listBundledCatalog(deps: PayloadDeps, defines: readonly st
 export interface UserProgram {
   name: string;
   hostPath: string;
+  /** With --rootfs: the loader (a dynamic ELF's PT_INTERP) or a script's `#!` interpreter, which the root file system must have. */
+  interpreter?: string;
 }
 
 /** Names the results use for their own entries (and a tree's kselftests' prefix); a program so named would be mistaken for them. */
@@ -195,6 +197,8 @@ export async function checkUserPrograms(
   paths: readonly string[],
   bundled: readonly string[],
   profile: ArchProfile,
+  /** --rootfs given: dynamically linked programs and scripts run there (their interpreter is checked against the image later). */
+  opts: { rootfs?: boolean } = {},
 ): Promise<{ programs: UserProgram[]; problems: string[] }> {
   const problems: string[] = [];
   const programs: UserProgram[] = [];
@@ -212,9 +216,12 @@ export async function checkUserPrograms(
       problems.push(`--program ${p}: cannot read it (${head.code ?? head.message})`);
       continue;
     }
+    const interpreter = programInterpreter(head);
     const verdict = checkStaticElf(head, profile.elfMachine);
-    if (!verdict.ok) {
-      problems.push(`--program ${p}: ${verdict.problem}; ${verdict.fix}`);
+    // A dynamic ELF or a script is fine in a root file system: only the loader or interpreter must be there.
+    const needsRootfs = !verdict.ok && interpreter !== undefined && (head.toString("latin1", 0, 2) === "#!" || verdict.problem.startsWith("dynamically"));
+    if (!verdict.ok && !(needsRootfs && opts.rootfs)) {
+      problems.push(`--program ${p}: ${verdict.problem}; ${verdict.fix}${needsRootfs ? ", or run it in a real userland with --rootfs debian" : ""}`);
       continue;
     }
     const name = userProgramName(abs);
@@ -229,7 +236,7 @@ export async function checkUserPrograms(
       problems.push(`--program ${p} and --program ${other}: both would report as ${name}; give them different file names`);
     } else {
       byName.set(name, p);
-      programs.push({ name, hostPath: abs });
+      programs.push({ name, hostPath: abs, ...(interpreter && opts.rootfs ? { interpreter } : {}) });
     }
   }
   return { programs, problems };

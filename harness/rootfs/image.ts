@@ -15,9 +15,12 @@ export const DEFAULT_PACKAGES: readonly string[] = ["bash", "iproute2", "python3
 export const DEFAULT_SUITE = "bookworm";
 export const DEFAULT_MIRROR = "http://deb.debian.org/debian";
 /** Bumped when the way an image is made changes, so old entries are not reused. */
-const FORMAT_VERSION = "rootfs-v1";
+const FORMAT_VERSION = "rootfs-v2";
 /** Free room in the ext4 file system beyond what the tree takes (the image is sparse; qcow2 stores only what is written). */
 const HEADROOM_BYTES = 2 * 1024 * 1024 * 1024;
+
+/** The image's file listing beside base.qcow2 (harness/rootfs/listing.ts reads it). */
+export const LISTING = "files.txt";
 
 export interface RootfsSpec {
   suite: string;
@@ -155,6 +158,14 @@ async function buildInto(dir: string, spec: RootfsSpec, deps: { exec: Exec; sign
   await fs.mkdir(tree);
   await step(deps.exec, ["tar", "-C", tree, "--numeric-owner", "-xpf", tar], "rootfs build (unpacking the tarball)", spec, deps.signal);
   await fs.rm(tar, { force: true });
+  // What the image holds, for checking a --program's interpreter without opening the image (listing.ts).
+  await step(
+    deps.exec,
+    ["sh", "-c", `find "$1" -mindepth 1 -printf '%y\t%P\t%l\n' > "$2"`, "sh", tree, path.join(dir, LISTING)],
+    "rootfs build (listing the files)",
+    spec,
+    deps.signal,
+  );
   // The guest runs programs chrooted here: init bind-mounts its /kharness over this empty directory.
   await fs.mkdir(path.join(tree, "kharness"), { recursive: true });
   const used = await treeBytes(deps.exec, tree);

@@ -9,7 +9,8 @@ import { InfraError, UsageError } from "../errors.js";
 import type { Exec } from "../exec/exec.js";
 import type { ArchProfile } from "../qemu/profiles.js";
 import type { ProgressSink } from "../types.js";
-import { DEFAULT_MIRROR, DEFAULT_PACKAGES, DEFAULT_SUITE, debianArch, ensureBaseImage } from "./image.js";
+import { DEFAULT_MIRROR, DEFAULT_PACKAGES, DEFAULT_SUITE, debianArch, ensureBaseImage, LISTING } from "./image.js";
+import { lookupInListing, parseListing } from "./listing.js";
 
 /** Modules the guest loads for the disk when the kernel has them as modules (Debian's has virtio_blk as one; ext4 is built in). */
 export const ROOTFS_MODULES: readonly string[] = ["virtio_blk", "ext4"];
@@ -122,6 +123,8 @@ export async function prepareRunRootfs(
   spec: string,
   deps: { exec: Exec; cacheRoot: string; cwd: string; signal?: AbortSignal; onProgress?: ProgressSink; profile: ArchProfile },
   runDir: string,
+  /** --program files that need an interpreter (a dynamic ELF's loader, a script's #! line): it must be in the image. */
+  interpreters: readonly { program: string; interpreter: string }[] = [],
 ): Promise<RunRootfs> {
   let base: string;
   let baseFormat: "raw" | "qcow2";
@@ -132,6 +135,12 @@ export async function prepareRunRootfs(
     );
     base = got.image;
     baseFormat = "qcow2";
+    const listing = parseListing(await fs.readFile(path.join(path.dirname(base), LISTING), "utf8"));
+    const missing = interpreters.filter((i) => lookupInListing(listing, i.interpreter) !== "file");
+    if (missing.length)
+      throw new UsageError(`--program ${missing.map((m) => `${m.program} needs ${m.interpreter}`).join(", ")}, which the Debian image does not have`, {
+        fix: "pass a program whose interpreter the image has (bash, python3, the C loader), a static program, or your own --rootfs IMAGE",
+      });
   } else {
     base = path.resolve(deps.cwd, spec);
     baseFormat = await checkUserImage(deps.exec, base);
