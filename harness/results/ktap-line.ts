@@ -100,16 +100,20 @@ export function classifyKtapLine(line: string): KtapLine {
       }
       return { kind: "other", width };
     }
-    return classifyBody(i === 0 ? line : line.slice(i), measure(line, i));
+    return classifyBody(line, i, measure(line, i));
   }
 }
 
-function classifyBody(body: string, width: number): KtapLine {
-  const c = body.charCodeAt(0);
+/** Classifies the text of `line` from `at` (nesting removed); a result line is read in place, without a copy. */
+function classifyBody(line: string, at: number, width: number): KtapLine {
+  const c = line.charCodeAt(at);
   if (c === 111 /* o */ || c === 110 /* n */) {
-    const r = scanResultLine(body);
+    const r = scanResultLine(line, at);
     if (r) return { kind: "result", width, result: r };
-  } else if (c === 49 /* 1 */) {
+    return { kind: "other", width };
+  }
+  const body = at === 0 ? line : line.slice(at);
+  if (c === 49 /* 1 */) {
     const m = PLAN.exec(body);
     if (m) {
       const skipM = m[2] !== undefined ? /^skip\b\s*(.*)$/i.exec(m[2]) : null;
@@ -129,17 +133,17 @@ function isSpace(c: number): boolean {
 }
 
 /**
- * Reads `ok N [desc]` / `not ok N [desc]` (whitespace runs allowed between the parts) by hand: this runs for every
- * result line, and a regex with captures costs a match array and three strings per line.
+ * Reads `ok N [desc]` / `not ok N [desc]` (whitespace runs allowed between the parts) from `body` at `at`, by hand:
+ * this runs for every result line, and a regex with captures costs a match array and three strings per line.
  */
-function scanResultLine(body: string): ResultLine | undefined {
+function scanResultLine(body: string, at: number): ResultLine | undefined {
   let i: number;
   let ok: boolean;
-  if (body.startsWith("ok")) {
+  if (body.charCodeAt(at) === 111 /* o */ && body.charCodeAt(at + 1) === 107 /* k */) {
     ok = true;
-    i = 2;
-  } else if (body.startsWith("not")) {
-    i = 3;
+    i = at + 2;
+  } else if (body.charCodeAt(at) === 110 /* n */ && body.charCodeAt(at + 1) === 111 /* o */ && body.charCodeAt(at + 2) === 116 /* t */) {
+    i = at + 3;
     if (!isSpace(body.charCodeAt(i))) return undefined;
     while (isSpace(body.charCodeAt(i))) i++;
     if (body.charCodeAt(i) !== 111 /* o */ || body.charCodeAt(i + 1) !== 107 /* k */) return undefined;

@@ -11,17 +11,6 @@ export function emptySummary(): Summary {
   return { pass: 0, fail: 0, skip: 0, xfail: 0, xpass: 0, timeout: 0, crash: 0, error: 0, total: 0 };
 }
 
-const KEY: Record<Status, Exclude<keyof Summary, "total">> = {
-  PASS: "pass",
-  FAIL: "fail",
-  SKIP: "skip",
-  XFAIL: "xfail",
-  XPASS: "xpass",
-  TIMEOUT: "timeout",
-  CRASH: "crash",
-  ERROR: "error",
-};
-
 /** True when some test below `t` (at any depth; only reported ones if asked) has a FAIL, TIMEOUT, ERROR or CRASH status. */
 function hasVisibleFailureBelow(t: TestResult, reportedOnly: boolean): boolean {
   const children = t.children;
@@ -49,8 +38,34 @@ export function parentAddsEntry(t: TestResult): boolean {
  */
 export function summarize(tests: readonly TestResult[]): Summary {
   const s = emptySummary();
+  // A switch, not s[KEY[st]]++: the keyed store was about 4% of a 200,000-test parse's profile (issue 16).
   const add = (st: Status): void => {
-    s[KEY[st]]++;
+    switch (st) {
+      case "PASS":
+        s.pass++;
+        break;
+      case "FAIL":
+        s.fail++;
+        break;
+      case "SKIP":
+        s.skip++;
+        break;
+      case "XFAIL":
+        s.xfail++;
+        break;
+      case "XPASS":
+        s.xpass++;
+        break;
+      case "TIMEOUT":
+        s.timeout++;
+        break;
+      case "CRASH":
+        s.crash++;
+        break;
+      case "ERROR":
+        s.error++;
+        break;
+    }
     s.total++;
   };
   // Iterative walk: nesting depth comes from input and must not overflow the stack.
