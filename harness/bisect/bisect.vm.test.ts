@@ -2,6 +2,7 @@
 // names patch 3 and the two layer cases, within ceil(log2(4)) builds beyond the ends; a rerun is all cache hits.
 // The ends are the same kernels as harness/tree-run.vm.test.ts builds (the tree, and the tree + the whole series).
 import t from "tap";
+import { execFileSync } from "node:child_process";
 import { promises as fs } from "node:fs";
 import * as path from "node:path";
 import { createExec } from "../exec/exec.js";
@@ -83,5 +84,41 @@ else {
     const r3 = await runCli(["bisect", "--resume", again]);
     t.equal(r3.code, 0, r3.stderr);
     t.match(r3.stdout, /first bad patch:/);
+  });
+
+  t.test("--repeat 3 with a coin-flip program: its flips are reported as flaky, never blamed on a patch", async (t) => {
+    const dir = tempDir("kh-bisect-coin-");
+    const prog = path.join(dir, "coin_flip");
+    execFileSync("gcc", ["-static", "-O2", "-o", prog, path.join(REPO_ROOT, "harness", "history", "testdata", "coin_flip.c")]);
+    const COIN = "coin_flip.coin";
+    // Every kernel is a cache hit by now (the test above); each step is three boots. A fair coin agrees with itself over
+    // three tosses at both ends once in 16 tries: such a try shows no flake at the ends, so it is made again (up to twice).
+    for (let attempt = 1; attempt <= 3; attempt++) {
+      const out = path.join(dir, `b${attempt}`);
+      const r = await runCli(["bisect", "--tree", tree, "--patches", BROKEN, "--tests", "socket_create", "--program", prog, "--repeat", "3", "--out", out]);
+      const doc = await readDoc(out);
+      const ends = doc.steps.filter((s) => s.role !== "probe");
+      const endDisagrees = ends.some((s) => new Set(s.runs.map((x) => x.statuses?.[COIN])).size > 1);
+      t.comment(`attempt ${attempt}: exit ${r.code}, ${(r.durationMs / 1000).toFixed(1)} s\n${timings(doc)}`);
+      if (!endDisagrees && attempt < 3) continue;
+      t.ok(endDisagrees, "the coin came up both ways at an end");
+      for (const s of doc.steps) t.equal(s.runs.length, 3, `step ${s.step}: three boots`);
+      if (doc.signature?.tests.includes(COIN)) {
+        // Three passes at the base and three failures with the whole series (1 in 64): then it is judged like the rest.
+        t.ok(r.code === 0 || r.code === 1, r.stderr.slice(-3000));
+      } else {
+        t.equal(r.code, 0, r.stderr.slice(-3000));
+        t.ok(doc.signature?.flakyAtEnds.includes(COIN), "the coin is named flaky at the ends, outside the signature");
+        t.same(doc.signature?.tests, LAYER_CASES);
+        t.equal(doc.result?.firstBad?.id, "0003-landlock-Restrict-socket-creation.patch", "the answer is still patch 3");
+        t.match(r.stdout, /flaky at the ends \(not in the signature\): coin_flip\.coin/);
+      }
+      for (const s of doc.steps.filter((x) => x.verdict === "bad"))
+        t.ok(
+          s.failing.some((id) => LAYER_CASES.includes(id)),
+          `step ${s.step} (${s.label}) is bad by a layer case, not by the coin`,
+        );
+      return;
+    }
   });
 }
