@@ -316,6 +316,7 @@ export function parseCommandLine(argv: string[]): Command {
             configs: many(p, "config"),
             baseConfig: flag(p, "defconfig") ? "defconfig" : "tiny",
             debug: flag(p, "debug"),
+            ...(one(p, "rootfs") !== undefined ? { rootfs: true } : {}),
           }
         : kernelPath
           ? { kind: "image", path: kernelPath }

@@ -27,6 +27,8 @@ export interface RunRequest {
         baseConfig: "tiny" | "defconfig";
         /** Also merge kernel-config/debug.config. */
         debug: boolean;
+        /** Also merge kernel-config/rootfs.config (virtio-blk and ext4 built in): set for `run --rootfs`. */
+        rootfs?: boolean;
       };
   /** Globs over bundled selftest program names (empty = all). */
   tests: string[];

@@ -68,12 +68,12 @@ const INLINE_OPTION = /^(#\s*)?CONFIG_[A-Za-z0-9_]+(=| is not set)/;
 
 /** The fragments to merge, in order: ours, debug when asked, then each --config file or inline option. */
 export async function resolveFragments(
-  req: Pick<TreeKernelRequest, "configs" | "debug">,
+  req: Pick<TreeKernelRequest, "configs" | "debug" | "rootfs">,
   repoRoot: string,
 ): Promise<{ fragments: Fragment[]; problems: string[] }> {
   const fragments: Fragment[] = [];
   const problems: string[] = [];
-  const ours = [...DEFAULT_FRAGMENTS, ...(req.debug ? ["debug.config"] : [])];
+  const ours = [...DEFAULT_FRAGMENTS, ...(req.debug ? ["debug.config"] : []), ...(req.rootfs ? ["rootfs.config"] : [])];
   for (const f of ours) {
     const p = path.join(repoRoot, "kernel-config", f);
     const text = await fs.readFile(p, "utf8").catch(() => undefined);

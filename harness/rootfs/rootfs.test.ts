@@ -12,6 +12,8 @@ import { programInterpreter } from "../payload/elf.js";
 import { buildQemuArgv } from "../qemu/argv.js";
 import { defaultMachine, X86_64 } from "../qemu/profiles.js";
 import { parseCommandLine } from "../cli-args.js";
+import { resolveFragments } from "../kernel/tree-build.js";
+import { REPO_ROOT } from "../repo-root.js";
 import { parsePackageList, rootfsKey } from "./image.js";
 import { lookupInListing, parseListing } from "./listing.js";
 import { checkUserImage, createOverlay, hasExtMagic } from "./overlay.js";
@@ -96,8 +98,18 @@ t.test("run --rootfs and --keep-rootfs parse; --keep-rootfs alone and a bad root
   t.throws(() => parseCommandLine(["run", "--keep-rootfs"]), /--keep-rootfs needs --rootfs/);
   t.throws(() => parseCommandLine(["rootfs", "make"]), /rootfs needs build, list or prune/);
   t.throws(() => parseCommandLine(["rootfs", "list", "--packages", "bash"]), /belong to `rootfs build`/);
+  const tree = parseCommandLine(["run", "--tree", "/src/linux", "--rootfs", "debian"]);
+  t.equal(tree.cmd === "run" && tree.req.kernel.kind === "tree" && tree.req.kernel.rootfs, true, "a tree kernel for --rootfs is marked");
   const b = parseCommandLine(["rootfs", "build", "--packages", "bash,python3"]);
   t.same(b.cmd === "rootfs" && [b.action, b.packages], ["build", "bash,python3"]);
+});
+
+t.test("a tree kernel built for --rootfs merges kernel-config/rootfs.config: virtio-blk and ext4 built in", async (t) => {
+  const plain = await resolveFragments({ configs: [], debug: false }, REPO_ROOT);
+  const withDisk = await resolveFragments({ configs: [], debug: false, rootfs: true }, REPO_ROOT);
+  t.notOk(plain.fragments.some((f) => f.name === "kernel-config/rootfs.config"));
+  const f = withDisk.fragments.find((x) => x.name === "kernel-config/rootfs.config");
+  for (const opt of ["CONFIG_BLOCK=y", "CONFIG_VIRTIO_BLK=y", "CONFIG_EXT4_FS=y"]) t.match(f?.text ?? "", opt);
 });
 
 t.test("--rootfs IMAGE: each bad image is one UsageError naming it; a good one gets an overlay and stays unchanged", async (t) => {
