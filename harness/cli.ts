@@ -13,7 +13,9 @@ import { EXIT, exitCodeForError, exitCodeForRun, exitCodeForUsage } from "./exit
 // The LAVA log sniffer is small and YAML-free; the job writer (and the YAML printer) loads only for lava-job.
 import { consoleOfLavaLog } from "./lava/console.js";
 import { writeFileAtomic } from "./exec/cache.js";
-import { renderJson, renderJsonChunks, renderTerminal } from "./report/index.js";
+// The two renderers parse uses, not report/index.js: that would load every report format (HTML, JUnit, KCIDB).
+import { renderJson, renderJsonChunks } from "./report/json.js";
+import { renderTerminal } from "./report/terminal.js";
 import { parseFileToRun, runFailed } from "./results/index.js";
 import { findRunDir, parseRunDir } from "./read-run-dir.js";
 import { REPO_ROOT } from "./repo-root.js";
