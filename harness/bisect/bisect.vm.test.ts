@@ -9,6 +9,7 @@ import { createExec } from "../exec/exec.js";
 import { cacheRoot } from "../exec/cache.js";
 import { ensureUnpackedSource } from "../kernel/source-tree.js";
 import { REPO_ROOT, runCli, tempDir } from "../../test/support/cli-run.js";
+import { findLiveProcesses } from "../../test/support/procs.js";
 import type { BisectDoc } from "./bisect-doc.js";
 
 const TARBALL = process.env.KHARNESS_LINUX_TARBALL ?? "/usr/src/linux-source-6.12.tar.xz";
@@ -120,5 +121,38 @@ else {
         );
       return;
     }
+  });
+
+  t.test("SIGINT during a step: exit 130, the steps done kept; --resume reuses them and finds patch 3", async (t) => {
+    const out = path.join(tempDir("kh-bisect-int-"), "b");
+    let sent = false;
+    const r = await runCli(["bisect", "--tree", tree, "--patches", BROKEN, "--tests", "socket_create", "--out", out], {
+      onStderr: (line) => {
+        if (!sent && /step 3 \(probe\)/.test(line)) {
+          sent = true;
+          return "SIGINT";
+        }
+      },
+    });
+    t.equal(r.code, 130, r.stderr.slice(-2000));
+    t.match(r.stderr, /continue with: kharness bisect --resume /);
+    t.same(findLiveProcesses(new RegExp(out.replace(/[.*+?^${}()|[\]\\]/g, "\\$&"))), [], "no QEMU or make left behind");
+    const doc = await readDoc(out);
+    t.equal(doc.state, "interrupted");
+    t.same(
+      doc.steps.map((s) => s.role),
+      ["good-end", "bad-end"],
+      "the ends were done and kept",
+    );
+    const r2 = await runCli(["bisect", "--resume", out]);
+    t.equal(r2.code, 0, r2.stderr.slice(-3000));
+    t.match(r2.stderr, /step 1 \(good-end\): base \[from bisect\.json\]/, "the ends are reused, not run again");
+    const done = await readDoc(out);
+    t.equal(done.state, "done");
+    t.equal(done.result?.firstBad?.id, "0003-landlock-Restrict-socket-creation.patch");
+    t.same(
+      done.steps.map((s) => s.label),
+      ["base", "patch 4/4", "patch 2/4", "patch 3/4"],
+    );
   });
 }

@@ -149,6 +149,8 @@ export async function runBisect(req: BisectRequest, dir: string, deps: BisectDep
       return record;
     }
     const stepDir = path.join(dir, "steps", `${String(stepNo).padStart(2, "0")}-${slug(rev.label)}`);
+    // What an interrupted attempt at this step left (its steps/NN-* directory) is not a result: start it afresh.
+    await fs.rm(stepDir, { recursive: true, force: true });
     const k = await list.kernelFor(index, deps.signal);
     const runs: RunRecord[] = [];
     const tested: Statuses[] = [];
