@@ -47,7 +47,9 @@ try {
     execFileSync("qemu-img", ["create", "-q", "-f", "qcow2", "-b", base.image, "-F", "qcow2", ov]);
     overlayMs.push(Number(process.hrtime.bigint() - t0) / 1e6);
     rmSync(ov);
-    process.stderr.write(`round ${r + 1}/${rounds}: initramfs ${boot.initramfs.at(-1)} ms, rootfs ${boot.rootfs.at(-1)} ms, overlay ${overlayMs.at(-1).toFixed(1)} ms (load ${os.loadavg()[0].toFixed(1)})\n`);
+    process.stderr.write(
+      `round ${r + 1}/${rounds}: initramfs ${boot.initramfs.at(-1)} ms, rootfs ${boot.rootfs.at(-1)} ms, overlay ${overlayMs.at(-1).toFixed(1)} ms (load ${os.loadavg()[0].toFixed(1)})\n`,
+    );
   }
 } finally {
   rmSync(tmp, { recursive: true, force: true });

@@ -34,7 +34,7 @@ function userPrograms(): { dyn: string; script: string } {
   // Arrays are bash, not POSIX sh: busybox's sh would fail this.
   writeFileSync(
     script,
-    '#!/bin/bash\na=(x y z)\necho "TAP version 13"\necho "1..1"\n[ "${#a[@]}" = 3 ] && echo "ok 1 bash_arrays" || echo "not ok 1 bash_arrays"\n',
+    `#!/bin/bash\na=(x y z)\necho "TAP version 13"\necho "1..1"\n[ "\${#a[@]}" = 3 ] && echo "ok 1 bash_arrays" || echo "not ok 1 bash_arrays"\n`,
     { mode: 0o755 },
   );
   return { dyn, script };
