@@ -28,6 +28,21 @@ t.test("splitter keeps a multibyte character split across chunks and replaces in
   t.same(split([Buffer.from([0x6f, 0x6b, 0xff, 0x00, 0x0a])]), [["ok\uFFFD", true]]);
 });
 
+t.test("splitter: a line carried across chunks is the same wherever the chunks are cut", async (t) => {
+  const text = "[    0.000001] ok 1 first\nsecond line\n\nthird, a little longer than the others\nx\ntail";
+  const whole = split([text]);
+  t.same(whole.at(-1), ["tail", false]);
+  for (let cut = 1; cut < text.length; cut++) t.same(split([text.slice(0, cut), text.slice(cut)]), whole, `cut at ${cut}`);
+  // Three pieces, and bytes as well as strings.
+  for (let a = 1; a < text.length; a += 7)
+    for (let b = a + 1; b < text.length; b += 5)
+      t.same(split([Buffer.from(text.slice(0, a)), text.slice(a, b), Buffer.from(text.slice(b))]), whole, `cut at ${a}, ${b}`);
+  // A carried line that the next chunk makes too long is cut to MAX_LINE_CHARS like any other.
+  const long = split(["y".repeat(60_000), `${"z".repeat(10_000)}\nnext\n`]);
+  t.equal(long[0]?.[0].length, 64 * 1024);
+  t.same(long[1], ["next", true]);
+});
+
 t.test("splitter bounds a runaway line", async (t) => {
   const got = split(["x".repeat(200_000), "y".repeat(10), "\nnext\n"]);
   t.equal(got.length, 2);

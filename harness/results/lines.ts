@@ -62,6 +62,19 @@ export function createLineSplitter(sink: LineSink): LineSplitter {
   let dropping = false;
 
   function feed(text: string, final: boolean): void {
+    // The line carried from the last chunk is finished here on its own: `carry + text` would be flattened into a
+    // copy of the whole chunk by the first search below (the decoded input copied twice). Only when the chunk needs
+    // no rewriting (no \r, no NUL) and the carry is not a held \r; otherwise the joined string below does it all.
+    if (carry.length > 0 && carry.charCodeAt(carry.length - 1) !== 13 && text.indexOf("\r") === -1 && text.indexOf("\0") === -1) {
+      const nl = text.indexOf("\n");
+      if (nl !== -1) {
+        const line = carry + text.slice(0, nl);
+        carry = "";
+        // A carry is never kept while dropping (the dropped rest leaves it empty), so this line is delivered.
+        sink(line.length > MAX_LINE_CHARS ? line.slice(0, MAX_LINE_CHARS) : line, true);
+        text = text.slice(nl + 1);
+      }
+    }
     let s = carry + text;
     carry = "";
     // A trailing \r may be the first half of \r\n: wait for the next chunk before deciding.

@@ -272,31 +272,41 @@ function scanKernelLine(kernelLog: KernelLogState, text: string, raw: string, op
 }
 
 /**
- * Assigns final dotted ids (parent id + "." + id-safe name; a suffix `~N` for duplicates among siblings). One pass
- * over the tree; loops are indexed (a for-of over the shared frozen empty lists allocates an iterator per test).
+ * Assigns final dotted ids (parent id + "." + id-safe name; a suffix `~N` for duplicates among siblings). Sibling ids
+ * are unique and the parent's id is unique, so checking siblings makes ids unique run-wide. Siblings share the
+ * prefix, so their segments are compared, not the joined ids (hashing a joined id would flatten it). One map serves
+ * the whole walk: a segment is taken in a sibling list when the map holds that list's number for it (one entry per
+ * distinct segment in the run, not one set per list); each list is checked whole before the walk goes below it.
+ * Loops are indexed: a for-of over the shared frozen empty lists allocated an iterator per test.
  */
-function assignIds(tests: TestResult[], prefix: string, index: Map<string, TestResult> | undefined): void {
-  // Sibling ids are unique and the parent's id is unique, so checking siblings makes ids unique run-wide. Siblings
-  // share the prefix, so their segments are compared, not the joined ids: hashing a joined id would flatten it.
-  const used = new Set<string>();
-  // One "parent." string for all siblings: each id is then one concatenation, not two (200,000 strings fewer).
-  const dotted = prefix ? `${prefix}.` : "";
-  for (let i = 0; i < tests.length; i++) {
-    const t = tests[i]!;
-    let seg = toIdSegment(t.name, i + 1);
-    if (used.has(seg)) {
-      let k = 2;
-      while (used.has(`${seg}~${k}`)) k++;
-      seg = `${seg}~${k}`;
+function assignIds(tests: TestResult[], index: Map<string, TestResult> | undefined): void {
+  const takenIn = new Map<string, number>();
+  let lists = 0;
+  const walk = (list: TestResult[], prefix: string): void => {
+    const serial = ++lists;
+    // One "parent." string for all siblings: each id is then one concatenation, not two (200,000 strings fewer).
+    const dotted = prefix ? `${prefix}.` : "";
+    for (let i = 0; i < list.length; i++) {
+      const t = list[i]!;
+      let seg = toIdSegment(t.name, i + 1);
+      if (takenIn.get(seg) === serial) {
+        let k = 2;
+        while (takenIn.get(`${seg}~${k}`) === serial) k++;
+        seg = `${seg}~${k}`;
+      }
+      takenIn.set(seg, serial);
+      const id = dotted + seg;
+      t.id = id;
+      index?.set(id, t);
+      const events = t.kernelEvents;
+      for (let j = 0; j < events.length; j++) events[j]!.testId = id;
     }
-    used.add(seg);
-    const id = dotted + seg;
-    t.id = id;
-    index?.set(id, t);
-    const events = t.kernelEvents;
-    for (let j = 0; j < events.length; j++) events[j]!.testId = id;
-    if (t.children.length > 0) assignIds(t.children, id, index);
-  }
+    for (let i = 0; i < list.length; i++) {
+      const t = list[i]!;
+      if (t.children.length > 0) walk(t.children, t.id);
+    }
+  };
+  walk(tests, "");
 }
 
 /** Every test of the tree, depth first. */
@@ -504,7 +514,7 @@ function buildRun(tree: KtapTree, kernelLog: KernelLogState, end: StreamEnd, cut
   // The id index is needed only to resolve kmsg markers; 200k tests should not pay for it otherwise.
   const needIndex = kernelLog.byMarker.length > 0 || (why !== undefined && kernelLog.markers.length > 0);
   const index = new Map<string, TestResult>();
-  assignIds(tests, "", needIndex ? index : undefined);
+  assignIds(tests, needIndex ? index : undefined);
   // Markers still open when the stream died name the tests that were running.
   if (why !== undefined) {
     for (const id of kernelLog.markers) {
