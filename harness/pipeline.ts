@@ -312,6 +312,7 @@ async function kernelAndPayload(
           timeoutSec: req.timeoutSec,
           selftestDefines: req.selftestDefines,
           wantedModules: guestModules(deps.profile, !!req.rootfs),
+          rootfs: !!req.rootfs,
           outDir: runDir,
         },
       ),

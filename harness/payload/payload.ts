@@ -54,6 +54,8 @@ export interface PayloadRequest {
   outDir: string;
   /** The guest's architecture: the ELF machine its programs must be built for. */
   profile: ArchProfile;
+  /** --rootfs: programs run chrooted in a real userland, so a tree's kselftests need no busybox shims. */
+  rootfs?: boolean;
 }
 
 /** Version of how we turn sources into cached binaries; bump to invalidate the caches. */
@@ -361,7 +363,7 @@ export async function buildPayload(deps: PayloadDeps, req: PayloadRequest): Prom
     { type: "file", path: "kharness/modules", data: Buffer.from(modules.map((m) => m.guestPath).join("\n") + (modules.length ? "\n" : "")) },
   ];
   for (const dir of ["dev", "proc", "sys", "tmp", "run"]) made.push({ type: "dir", path: dir });
-  if (req.kselftests) made.push(...(await kselftestShell(deps, req.profile)));
+  if (req.kselftests && !req.rootfs) made.push(...(await kselftestShell(deps, req.profile)));
   // The kernel opens /dev/console before running init; devtmpfs is not mounted yet at that point.
   made.push({ type: "chardev", path: "dev/console", mode: 0o600, major: 5, minor: 1 });
   const copied: HostFile[] = [{ hostPath: path.join(vmDir, "init"), guestPath: "init", mode: 0o755 }];
