@@ -5,7 +5,8 @@ import { execFileSync } from "node:child_process";
 import { promises as fs } from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
-import { UsageError } from "../errors.js";
+import { KharnessError, UsageError } from "../errors.js";
+import { createFakeExec } from "../../test/support/fake-exec.js";
 import { createExec } from "../exec/exec.js";
 import { readHead } from "../exec/cache.js";
 import { programInterpreter } from "../payload/elf.js";
@@ -14,7 +15,7 @@ import { defaultMachine, X86_64 } from "../qemu/profiles.js";
 import { parseCommandLine } from "../cli-args.js";
 import { resolveFragments } from "../kernel/tree-build.js";
 import { REPO_ROOT } from "../repo-root.js";
-import { parsePackageList, rootfsKey } from "./image.js";
+import { ensureBaseImage, parsePackageList, rootfsKey } from "./image.js";
 import { lookupInListing, parseListing } from "./listing.js";
 import { checkUserImage, createOverlay, hasExtMagic } from "./overlay.js";
 
@@ -165,3 +166,29 @@ t.test("--rootfs IMAGE: each bad image is one UsageError naming it; a good one g
   t.equal(info["backing-filename"], qcow);
   t.equal(execFileSync("sha256sum", [qcow]).toString(), before, "the image is unchanged");
 });
+
+t.test(
+  "a base image build that fails (archive unreachable, disk full) is one clear error and leaves nothing in the cache",
+  { skip: process.getuid?.() === 0 ? false : "the build refuses to start without root" },
+  async (t) => {
+    const cases: { name: string; lines: string[]; re: RegExp }[] = [
+      {
+        name: "archive unreachable",
+        lines: ["E: Failed to fetch http://deb.debian.org/debian/dists/bookworm/InRelease  Temporary failure resolving 'deb.debian.org'"],
+        re: /cannot reach the package archive http:\/\/deb\.debian\.org\/debian/,
+      },
+      { name: "disk full", lines: ["tar: ./usr/lib/x: Cannot write: No space left on device"], re: /no space left on device/ },
+      { name: "unknown package", lines: ["E: Unable to locate package nosuchpkg"], re: /is not in bookworm/ },
+    ];
+    for (const c of cases) {
+      const cache = await fs.mkdtemp(path.join(os.tmpdir(), "kh-rootfs-cache-"));
+      t.teardown(() => fs.rm(cache, { recursive: true, force: true }));
+      const exec = createFakeExec((argv) => (argv[0] === "mmdebstrap" ? { exitCode: 1, lines: ["I: running apt-get update...", ...c.lines] } : undefined));
+      const e = await ensureBaseImage(spec, { exec, cacheRoot: cache }).catch((x: unknown) => x);
+      t.ok(e instanceof KharnessError, `${c.name}: a kharness error`);
+      t.match((e as Error).message, c.re, c.name);
+      t.ok((e as KharnessError).fix, `${c.name}: with a fix`);
+      t.same(await fs.readdir(path.join(cache, "rootfs")), [], `${c.name}: no entry, no temp directory, no lock left`);
+    }
+  },
+);
