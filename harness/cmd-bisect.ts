@@ -11,6 +11,7 @@ import { writeFileAtomic } from "./exec/cache.js";
 import type { Exec } from "./exec/exec.js";
 import { EXIT, exitCodeForError } from "./exit-codes.js";
 import { makeRunId, runPipeline } from "./pipeline.js";
+import { absoluteRequest } from "./validate.js";
 import type { ProgressEvent } from "./types.js";
 
 export interface BisectIo {
@@ -112,17 +113,7 @@ export async function runBisectCommand(cmd: BisectCommand, io: BisectIo, deps: B
     }
   }
   // Relative paths of the request are the caller's: resolve them once, so steps and --resume agree.
-  const abs = (p: string) => path.resolve(deps.cwd, p);
-  const k = req.run.kernel;
-  if (k.kind === "tree")
-    req = {
-      ...req,
-      run: {
-        ...req.run,
-        kernel: { ...k, dir: abs(k.dir), patches: k.patches.map(abs), configs: k.configs.map((x) => (x.includes("=") ? x : abs(x))) },
-        programs: req.run.programs.map(abs),
-      },
-    };
+  req = { ...req, run: absoluteRequest(req.run, deps.cwd) };
   const printer = printEvent(io, "quiet" in cmd && cmd.quiet, t0);
   try {
     const outcome = await runBisect(
@@ -167,7 +158,11 @@ export async function runBisectCommand(cmd: BisectCommand, io: BisectIo, deps: B
       if (e.tail?.length) io.stderr.write(`--- last lines ---\n${e.tail.join("\n")}\n------------------\n`);
       if (e.fix) io.stderr.write(`fix: ${e.fix}\n`);
     } else io.stderr.write(`${red("kharness: internal error:")} ${(e as Error)?.stack ?? String(e)}\n`);
-    if (e instanceof BisectInputError || e instanceof UsageError) return EXIT.usage;
+    if (e instanceof BisectInputError || e instanceof UsageError) {
+      // Refused before any step finished (a bad series, tree or test glob): no bisection directory is left behind.
+      if (!("resume" in cmd) && !(e instanceof BisectInputError)) await removeIfNoSteps(dir);
+      return EXIT.usage;
+    }
     return exitCodeForError(e, { bisect: false, fromCommit: false });
   }
 }
@@ -176,4 +171,11 @@ export async function runBisectCommand(cmd: BisectCommand, io: BisectIo, deps: B
 function exitFor(doc: BisectDoc): number {
   const s = doc.result?.status;
   return s === "found" ? EXIT.ok : s === "bad-ends" ? EXIT.usage : EXIT.testFailed;
+}
+
+/** Removes a bisection directory that holds no finished step (its bisect.json, if any, lists none). */
+async function removeIfNoSteps(dir: string): Promise<void> {
+  const text = await fs.readFile(path.join(dir, "bisect.json"), "utf8").catch(() => undefined);
+  const steps = text === undefined ? 0 : ((JSON.parse(text) as BisectDoc).steps?.length ?? 0);
+  if (steps === 0) await fs.rm(dir, { recursive: true, force: true });
 }
