@@ -1,7 +1,7 @@
 // VM level (issue 15): `kharness run --rootfs debian` on the default kernel (Debian's 6.12: virtio_blk is a module,
 // loaded from the initramfs) boots the cached Debian base image behind a per-run overlay. The bundled selftests give
 // the same verdicts as without it, a dynamically linked program and a bash script run there, and the base image is
-// byte for byte the same after a normal run and after one interrupted by SIGINT. The base image is built once
+// byte for byte the same after a normal run, one interrupted by SIGINT, a guest panic and two runs at once. The base image is built once
 // (mmdebstrap, about a minute) into $KHARNESS_CACHE and reused.
 import t from "tap";
 import { execFileSync } from "node:child_process";
@@ -110,5 +110,23 @@ t.test(
     };
     t.equal(kept["backing-filename"], base, "--keep-rootfs kept the overlay, backed by the base image");
     t.equal(await sha256File(base), before, "the base image is unchanged after the interrupted run");
+
+    // A guest panic in the middle of a program (a bash script crashing the kernel through sysrq).
+    const dir = tempDir("kh-rootfs-panic-");
+    const crash = path.join(dir, "crash_kernel.sh");
+    writeFileSync(crash, "#!/bin/bash\necho 'TAP version 13'\necho 1..1\necho c > /proc/sysrq-trigger\n", { mode: 0o755 });
+    const p = await runCli(["run", "--rootfs", "debian", "--program", crash]);
+    t.equal(p.code, 1, `a panic is exit 1\n${p.stderr.slice(-2000)}`);
+    t.equal((await readResults(p.outDir)).boot?.end, "panic", "the run ended in the panic");
+    await t.rejects(fs.stat(path.join(p.outDir, "rootfs.qcow2")), "the overlay is removed after a panic too");
+    t.equal(await sha256File(base), before, "the base image is unchanged after the guest panicked");
+
+    // Two runs on the same base at once: each its own overlay, both pass.
+    const both = await Promise.all([runCli(["run", "--rootfs", "debian", "--tests", "net_abi"]), runCli(["run", "--rootfs", "debian", "--tests", "net_abi"])]);
+    for (const [k, b] of both.entries()) {
+      t.equal(b.code, 0, `concurrent run ${k + 1} passed\n${b.stderr.slice(-2000)}`);
+      t.equal((await readResults(b.outDir)).summary.pass, 24, `concurrent run ${k + 1}: net_abi's 24 cases pass`);
+    }
+    t.equal(await sha256File(base), before, "the base image is unchanged after two runs at once");
   },
 );
