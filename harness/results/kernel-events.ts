@@ -29,6 +29,8 @@ const RULES: Rule[] = [
 
 // One cheap test per line before the specific rules: nearly every console line matches none of them.
 const ANY_RULE = /Kernel panic|BUG|WARNING:|Oops|general protection|INFO: task|detected stall/;
+// The same, or a kharness kmsg marker: one search over an ordinary line instead of two.
+const ANY_RULE_OR_MARKER = /Kernel panic|BUG|WARNING:|Oops|general protection|INFO: task|detected stall|kharness: /;
 const END_OF_REPORT = /---\[ end (?:trace|Kernel panic)/;
 const MARKER = /^kharness: (start|end) (\S+)\s*$/;
 const OOPS_LINE = /^Oops: /;
@@ -79,8 +81,11 @@ export function createKernelScanner(onClose: (e: KernelEvent) => void): KernelSc
       return dropped;
     },
     scanLine(line) {
+      // Nearly every console line matches no rule, is no marker, and no report is open: answer at once, allocating nothing.
+      const hit = ANY_RULE_OR_MARKER.test(line);
+      if (!hit && !open) return NONE;
       // Markers are written by init and the C framework through /dev/kmsg; they may follow a "kmsg" tag.
-      if (line.charCodeAt(0) === 107 /* k */ || line.includes("kharness: ")) {
+      if (hit && line.includes("kharness: ")) {
         const at = line.indexOf("kharness: ");
         if (at !== -1) {
           const rest = line.slice(at);
@@ -91,8 +96,7 @@ export function createKernelScanner(onClose: (e: KernelEvent) => void): KernelSc
             return { kind: "marker", action: rest.startsWith("kharness: init") ? "init" : "poweroff" };
         }
       }
-      // Nearly every console line matches no rule and no report is open: answer at once, allocating nothing.
-      const anyRule = ANY_RULE.test(line);
+      const anyRule = hit && ANY_RULE.test(line);
       if (!anyRule && !open) return NONE;
       const trimmed = line.charCodeAt(0) === 32 || line.charCodeAt(0) === 9 ? line.trimStart() : line;
       // The closing line of a report repeats its headline; it ends the report, it does not start one.

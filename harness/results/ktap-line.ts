@@ -84,14 +84,21 @@ export function classifyKtapLine(line: string): KtapLine {
     if (i >= line.length) return { kind: "other", width: measure(line) };
     const c = line.charCodeAt(i);
     if (c === 35 /* # */) {
-      const rest = line.slice(i);
       const width = measure(line, i);
-      let m = SUBTEST.exec(rest);
-      if (m) return { kind: "subtest", width, name: m[1] ?? "" };
-      m = SELFTEST.exec(rest);
-      if (m) return { kind: "selftest", width, name: `selftests: ${m[1] ?? ""}` };
-      m = TOTALS.exec(rest);
-      if (m) return { kind: "totals", width, counts: parseTotals(m[1] ?? "") };
+      // The headers' regexes run only when the word after `#` can begin one (S, s, T), or when what follows is
+      // anything but a plain ASCII character (a space \s matches that the blanks skipped here do not).
+      let j = i + 1;
+      while (isSpace(line.charCodeAt(j))) j++;
+      const h = line.charCodeAt(j);
+      if (!((h > 32 && h < 127 && h !== 83 /* S */ && h !== 115 /* s */ && h !== 84) /* T */)) {
+        const rest = line.slice(i);
+        let m = SUBTEST.exec(rest);
+        if (m) return { kind: "subtest", width, name: m[1] ?? "" };
+        m = SELFTEST.exec(rest);
+        if (m) return { kind: "selftest", width, name: `selftests: ${m[1] ?? ""}` };
+        m = TOTALS.exec(rest);
+        if (m) return { kind: "totals", width, counts: parseTotals(m[1] ?? "") };
+      }
       // `#` followed by whitespace is a runner/diagnostic prefix: peel it and look deeper.
       const next = line.charCodeAt(i + 1);
       if (next === 32 || next === 9) {
@@ -112,6 +119,7 @@ function classifyBody(line: string, at: number, width: number): KtapLine {
     if (r) return { kind: "result", width, result: r };
     return { kind: "other", width };
   }
+  if (c !== 49 /* 1 */ && c !== 75 /* K */ && c !== 84 /* T */ && c !== 66 /* B */) return { kind: "other", width };
   const body = at === 0 ? line : line.slice(at);
   if (c === 49 /* 1 */) {
     const m = PLAN.exec(body);

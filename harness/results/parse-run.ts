@@ -116,6 +116,8 @@ interface KernelLogState {
   /** The last top-level test whose end marker was seen. */
   lastEnded?: string;
   outside: Map<KernelEvent, OutsidePlace>;
+  /** Reports attached to the running test by the structure (not by a marker): with none, and none by marker, no test has any. */
+  attachedToTests: number;
   /** Printk times of the start and end markers, per marked id, in the order the starts came. */
   spans: Map<string, MarkedSpan[]>;
   /**
@@ -196,6 +198,7 @@ function createKernelLogState(opts: RunParserOptions, structure: () => KtapTree 
     markersInUse: false,
     poweredOff: false,
     outside: new Map(),
+    attachedToTests: 0,
     spans: new Map(),
     structure,
     scanner: createKernelScanner((e) => opts.onEvent?.({ kind: "kernel-event", event: e })),
@@ -259,6 +262,7 @@ function scanKernelLine(kernelLog: KernelLogState, text: string, raw: string, op
   if (running) {
     if (running.provisionalId) ev.testId = running.provisionalId;
     (running.events ??= []).push(ev);
+    kernelLog.attachedToTests++;
     return false;
   }
   kernelLog.unattributed.push(ev);
@@ -533,7 +537,8 @@ function buildRun(tree: KtapTree, kernelLog: KernelLogState, end: StreamEnd, cut
       diagnostics.push({ level: "info", message: `kernel ${e.kind} report during ${e.testId ?? "?"}, which has no result entry` });
     }
   }
-  applyEvents(tests, opts.failOnWarn ?? false);
+  // Only a test with a kernel report can change status here: a run without any skips the walk over every test.
+  if (kernelLog.attachedToTests > 0 || kernelLog.byMarker.length > 0) applyEvents(tests, opts.failOnWarn ?? false);
   applyTimes(tests, kernelLog.spans, built.hostTimes);
   if (tests.length === 0 && built.skipAll === undefined) {
     // No results at all is a failure to run, never a pass; the reports outside tests go with it.
