@@ -291,6 +291,7 @@ async function kernelAndPayload(
           signal: deps.signal,
           onProgress: deps.onProgress,
           profile: deps.profile,
+          rootfs: !!req.rootfs,
         }),
       )
     : undefined;

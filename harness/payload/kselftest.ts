@@ -37,6 +37,8 @@ export interface KselftestDeps {
   jobs?: number;
   /** The architecture the programs are built for. */
   profile: ArchProfile;
+  /** --rootfs: the guest has a shell, so the target's scripts (TEST_PROGS) run too, chrooted in the image. */
+  rootfs?: boolean;
 }
 
 /** The kselftest runner's default per-program timeout (tools/testing/selftests/kselftest/runner.sh). */
@@ -163,7 +165,7 @@ export async function buildKselftests(kernel: KernelImage, targets: string[], de
           programs.push({ name: `kselftest.${t}.${prog}`, hostRel, guestPath: `${dir}/${prog}`, timeoutSec, args: [], cwd: dir });
         }
       }
-      if (!programs.length) throw new InfraError(`kselftest ${targets.join(", ")} built no runnable static programs`, { fix: `see ${log.path}` });
+      if (!programs.length && !skipped.length) throw new InfraError(`kselftest ${targets.join(", ")} built no runnable programs`, { fix: `see ${log.path}` });
       await fs.writeFile(path.join(tmp, "programs.json"), JSON.stringify({ programs, skipped }, null, 2) + "\n");
     } finally {
       await log.close();
@@ -176,9 +178,21 @@ export async function buildKselftests(kernel: KernelImage, targets: string[], de
     programs: (Omit<GuestProgram, "hostPath"> & { hostRel: string })[];
     skipped: string[];
   };
-  if (saved.skipped.length)
-    onProgress?.({ kind: "info", message: `kselftest scripts need a shell, which the guest does not have; not run: ${saved.skipped.join(", ")}` });
+  if (saved.skipped.length && !deps.rootfs)
+    onProgress?.({
+      kind: "info",
+      message: `kselftest scripts need a shell, which the guest does not have (--rootfs debian gives it one); not run: ${saved.skipped.join(", ")}`,
+    });
   const programs = saved.programs.map(({ hostRel, ...p }) => ({ ...p, hostPath: path.join(entry, hostRel) }));
+  // With a root file system the scripts run like the runner runs them: from their directory, by their #! line.
+  if (deps.rootfs)
+    for (const s of saved.skipped) {
+      const [t, ...rest] = s.split("/");
+      const prog = rest.join("/");
+      const dir = `/kharness/kselftest/${t}`;
+      const timeoutSec = saved.programs.find((p) => p.name.startsWith(`kselftest.${t}.`))?.timeoutSec ?? KSELFTEST_DEFAULT_TIMEOUT_SEC;
+      programs.push({ name: `kselftest.${t}.${prog}`, hostPath: path.join(entry, "install", s), guestPath: `${dir}/${prog}`, timeoutSec, args: [], cwd: dir });
+    }
   const files: GuestFiles["files"] = [];
   for (const t of targets) {
     const dir = path.join(entry, "install", t);
@@ -187,6 +201,10 @@ export async function buildKselftests(kernel: KernelImage, targets: string[], de
       files.push({ hostPath: path.join(dir, rel), guestPath: `/kharness/kselftest/${t}/${rel}`, mode: st.mode & 0o777 });
     }
   }
+  if (!programs.length)
+    throw new UsageError(`--kselftest ${targets.join(", ")}: only scripts (${saved.skipped.join(", ")}), which need a shell`, {
+      fix: "add --rootfs debian: the scripts then run in a Debian userland",
+    });
   onProgress?.({ kind: "info", message: `kselftests ${targets.join(" ")}: ${programs.length} programs${hit ? " (cached)" : ""}` });
   return { programs, files };
 }
