@@ -135,6 +135,13 @@ export function rootfsDiskArgs(overlay: string, machine: MachineProfile): { argv
   };
 }
 
+/** kernelCmdline plus, with a --rootfs disk, the argument that tells init to mount it (before the user's --append, so a later word of theirs still wins). */
+export function bootCmdline(profile: ArchProfile, machine: MachineProfile, append: readonly string[], rootfsDisk?: string): KernelArg[] {
+  const cmdline = kernelCmdline(profile, machine, append);
+  if (rootfsDisk) cmdline.splice(cmdline.length - append.length, 0, rootfsDiskArgs(rootfsDisk, machine).cmdline);
+  return cmdline;
+}
+
 /** The whole argv, binary first. */
 export function buildQemuArgv(o: QemuArgvOpts): string[] {
   for (const p of [o.ports.results, o.ports.control]) {
@@ -142,9 +149,7 @@ export function buildQemuArgv(o: QemuArgvOpts): string[] {
     if (p.includes(",")) throw new Error(`port path must not contain a comma: ${p}`);
   }
   const disk = o.rootfsDisk ? rootfsDiskArgs(o.rootfsDisk, o.machine) : undefined;
-  const cmdline = kernelCmdline(o.profile, o.machine, o.append);
-  // Before the user's --append, so that a later word of theirs still wins.
-  if (disk) cmdline.splice(cmdline.length - o.append.length, 0, disk.cmdline);
+  const cmdline = bootCmdline(o.profile, o.machine, o.append, o.rootfsDisk);
   return [
     o.profile.qemuBinary,
     ...machineArgs(o),

@@ -11,7 +11,7 @@ import { writeFileAtomic } from "../exec/cache.js";
 import { UsageError } from "../errors.js";
 import { createLineSplitter } from "../results/index.js";
 import type { BootEnd, BootResult, KernelImage, Payload, ProgressSink } from "../types.js";
-import { buildQemuArgv, kernelCmdline, type PortBackend, renderReplayScript, REPLAY_PORTS, shellQuote } from "./argv.js";
+import { bootCmdline, buildQemuArgv, type PortBackend, renderReplayScript, REPLAY_PORTS, shellQuote } from "./argv.js";
 
 // The stage's answer to "does this --append fit the kernel command line?", for the request validation.
 export { appendTooLong } from "./argv.js";
@@ -327,7 +327,7 @@ async function writeBootFiles(
     results: sockets.results,
     control: sockets.control,
   });
-  const cmdline = kernelCmdline(profile, machine, opts.append);
+  const cmdline = bootCmdline(profile, machine, opts.append, opts.rootfsDisk);
   const why = cmdline.map((a) => `#   ${a.arg}: ${a.why}`).join("\n");
   await writeFileAtomic(
     path.join(runDir, "qemu-argv.txt"),
