@@ -1,0 +1,143 @@
+// VM level, through the CLI: `kharness bisect --good BASE --bad HEAD` over a git repository made from Debian's
+// linux-source-6.12 with a dozen commits (the broken series' patches among harmless ones, one that does not build)
+// names the broken commit, reports the unbuildable one as skipped, leaves the repository as it was, and writes a
+// log that `git bisect replay` accepts.
+import t from "tap";
+import { execFileSync } from "node:child_process";
+import { promises as fs } from "node:fs";
+import * as path from "node:path";
+import { createExec } from "../exec/exec.js";
+import { cacheRoot } from "../exec/cache.js";
+import { ensureUnpackedSource } from "../kernel/source-tree.js";
+import { REPO_ROOT, runCli, tempDir } from "../../test/support/cli-run.js";
+import type { BisectDoc } from "./bisect-doc.js";
+
+const TARBALL = process.env.KHARNESS_LINUX_TARBALL ?? "/usr/src/linux-source-6.12.tar.xz";
+const BROKEN = path.join(REPO_ROOT, "patches", "landlock-socket-create-broken");
+const LAYER_CASES = ["socket_create.layers.disjoint_rules_deny_both", "socket_create.layers.overlap_allows_only_common"];
+
+const haveTarball = await fs.access(TARBALL).then(
+  () => true,
+  () => false,
+);
+if (!haveTarball) t.plan(0, `no ${TARBALL} (npm run setup -- --tests installs linux-source-6.12)`);
+else {
+  const tree = await ensureUnpackedSource(createExec(), TARBALL, cacheRoot());
+
+  t.test("--good BASE --bad HEAD: the broken commit is named, the unbuildable one skipped, the repository untouched", async (t) => {
+    const t0 = Date.now();
+    // A hard-link copy committed whole (Debian's tree ignores everything with `/*`: -f); git never writes the files it adds.
+    const repo = path.join(tempDir("kh-bisect-repo-"), "linux");
+    // Fixed dates: the same commit hashes on every run, so a rerun on this machine hits the build cache.
+    const env = {
+      ...process.env,
+      GIT_AUTHOR_NAME: "t",
+      GIT_AUTHOR_EMAIL: "t@example.invalid",
+      GIT_AUTHOR_DATE: "2026-11-30T12:00:00Z",
+      GIT_COMMITTER_NAME: "t",
+      GIT_COMMITTER_EMAIL: "t@example.invalid",
+      GIT_COMMITTER_DATE: "2026-11-30T12:00:00Z",
+    };
+    const git = (...args: string[]) =>
+      execFileSync("git", ["-c", "core.compression=1", "-c", "gc.auto=0", ...args], { cwd: repo, encoding: "utf8", env, maxBuffer: 64 << 20 }).trim();
+    execFileSync("cp", ["-al", tree, repo]);
+    git("init", "-q");
+    git("add", "-f", ".");
+    git("commit", "-qm", "base: linux-source-6.12");
+    const base = git("rev-parse", "HEAD");
+    const harmless = (n: number) => {
+      // A file no build reads: the commit is good and costs make next to nothing.
+      execFileSync("sh", ["-c", `echo "note ${n}" > kharness-note-${n}.txt`], { cwd: repo });
+      git("add", "-f", `kharness-note-${n}.txt`);
+      git("commit", "-qm", `notes: harmless change ${n}`);
+    };
+    const series = (await fs.readFile(path.join(BROKEN, "series"), "utf8")).split("\n").filter((l) => l.trim() && !l.startsWith("#"));
+    const am = (k: number) => git("am", "-q", path.join(BROKEN, series[k - 1] as string));
+    const version = path.join(repo, "init", "version.c");
+    const original = await fs.readFile(version, "utf8");
+    harmless(1);
+    am(1);
+    harmless(2);
+    am(2);
+    harmless(3);
+    // A commit that does not build, fixed by the next one.
+    await fs.rm(version);
+    await fs.writeFile(version, `${original}\n#error "kharness bisect test: this commit does not build"\n`);
+    git("commit", "-qam", "init: a commit that does not build");
+    const unbuildable = git("rev-parse", "HEAD");
+    await fs.rm(version);
+    await fs.writeFile(version, original);
+    git("commit", "-qam", "init: build again");
+    am(3);
+    const culprit = git("rev-parse", "HEAD");
+    harmless(4);
+    am(4);
+    harmless(5);
+    harmless(6);
+    const head = git("rev-parse", "HEAD");
+    t.equal(git("rev-list", "--count", `${base}..HEAD`), "12", "a dozen commits");
+    t.comment(`repository made in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
+    const statusBefore = git("status", "--porcelain");
+    const branchBefore = git("symbolic-ref", "HEAD");
+
+    const out = path.join(tempDir("kh-bisect-"), "b");
+    const r = await runCli(["bisect", "--tree", repo, "--good", base, "--bad", "HEAD", "--tests", "socket_create", "--out", out]);
+    t.equal(r.code, 0, r.stderr.slice(-4000));
+    const doc = JSON.parse(await fs.readFile(path.join(out, "bisect.json"), "utf8")) as BisectDoc;
+    t.comment(
+      `bisection: ${(r.durationMs / 1000).toFixed(1)} s\n${doc.steps
+        .map((s) => {
+          const x = s.runs[0];
+          return `step ${s.step} ${s.label} ${s.verdict}: build ${x?.cacheHit ? "cached" : `${((x?.buildMs ?? x?.wallMs ?? 0) / 1000).toFixed(1)} s`}, boot ${((x?.bootMs ?? 0) / 1000).toFixed(1)} s, tests ${((x?.testMs ?? 0) / 1000).toFixed(1)} s`;
+        })
+        .join("\n")}`,
+    );
+    t.same(doc.signature?.tests, LAYER_CASES);
+    t.equal(doc.result?.status, "found");
+    t.equal(doc.result?.firstBad?.id, culprit, "the commit made from patch 3");
+    t.equal(doc.result?.firstBad?.subject, "landlock: Restrict socket creation");
+    t.ok(doc.result?.firstBad?.author && doc.result?.firstBad?.date, "with its author and date");
+    t.same(
+      doc.result?.flipped?.map((f) => f.id),
+      LAYER_CASES,
+    );
+    t.ok(
+      doc.steps.some((s) => s.revision === unbuildable && s.verdict === "skip"),
+      "the unbuildable commit was tested and skipped",
+    );
+    t.same(
+      doc.result?.skipped?.map((s) => s.id),
+      [unbuildable],
+      "and reported as skipped",
+    );
+    t.match(r.stdout, new RegExp(`first bad commit:\\n {2}${culprit}`));
+    t.match(r.stdout, /could not be tested \(skipped\): /);
+
+    // The user's repository: same HEAD, branch, status; no worktree left registered; no bisect state of its own.
+    t.equal(git("rev-parse", "HEAD"), head);
+    t.equal(git("symbolic-ref", "HEAD"), branchBefore);
+    t.equal(git("status", "--porcelain"), statusBefore);
+    t.equal(
+      git("worktree", "list", "--porcelain")
+        .split("\n")
+        .filter((l) => l.startsWith("worktree ")).length,
+      1,
+      "no worktree left registered",
+    );
+    t.notOk(
+      await fs.stat(path.join(repo, ".git", "BISECT_LOG")).then(
+        () => true,
+        () => false,
+      ),
+      "the repository's own git bisect state untouched",
+    );
+
+    // git-bisect.log replays (without a checkout, in the test's own repository) to the same answer.
+    const log = await fs.readFile(path.join(out, "git-bisect.log"), "utf8");
+    const replay = path.join(tempDir("kh-bisect-"), "replay.log");
+    await fs.writeFile(replay, log.replace("git bisect start ", "git bisect start '--no-checkout' "));
+    const replayed = git("bisect", "replay", replay);
+    t.match(replayed, new RegExp(`${culprit} is the first bad commit`), "git bisect replay accepts the log and finds the same commit");
+    git("bisect", "reset");
+  });
+}
