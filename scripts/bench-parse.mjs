@@ -1,10 +1,12 @@
 #!/usr/bin/env node
 // Benchmark: `kharness parse FILE --json` against the kernel's `kunit.py parse FILE` on one generated console log.
 //   node scripts/bench-parse.mjs [--suites 2000] [--cases 100] [--runs 5] [--no-build] [--keep] [--generate-only FILE]
+//                                [--against DIR]
 // Generates a KUnit-style console log (printk prefixes, nested suites, interleaved kernel lines) with
 // suites*(cases+1) result lines, times both parsers (wall time, peak RSS via /usr/bin/time -v when present),
 // and checks that they count the same passed/failed/skipped. Rounds are interleaved; wall and CPU are medians, peak
-// RSS is the highest seen.
+// RSS is the highest seen. --against DIR also times DIR/bin/kharness.js (another built checkout, e.g. the commit
+// before a change) in the same rounds, for a before/after under the same load.
 import { spawnSync } from "node:child_process";
 import { createWriteStream, existsSync, mkdirSync, mkdtempSync, renameSync, rmSync, statSync } from "node:fs";
 import * as os from "node:os";
@@ -15,7 +17,7 @@ const root = path.join(path.dirname(fileURLToPath(import.meta.url)), "..");
 const TARBALL = "/usr/src/linux-source-6.12.tar.xz";
 
 function parseArgs(argv) {
-  const o = { suites: 2000, cases: 100, runs: 5, build: true, keep: false, generateOnly: undefined };
+  const o = { suites: 2000, cases: 100, runs: 5, build: true, keep: false, generateOnly: undefined, against: undefined };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
     if (a === "--suites") o.suites = Number(argv[++i]);
@@ -24,15 +26,20 @@ function parseArgs(argv) {
     else if (a === "--no-build") o.build = false;
     else if (a === "--keep") o.keep = true;
     else if (a === "--generate-only") o.generateOnly = argv[++i];
+    else if (a === "--against") o.against = argv[++i];
     else {
       console.error(
-        `bench-parse: unknown argument ${a}\nusage: node scripts/bench-parse.mjs [--suites N] [--cases N] [--runs N] [--no-build] [--keep] [--generate-only FILE]`,
+        `bench-parse: unknown argument ${a}\nusage: node scripts/bench-parse.mjs [--suites N] [--cases N] [--runs N] [--no-build] [--keep] [--generate-only FILE] [--against DIR]`,
       );
       process.exit(2);
     }
   }
   if (!(o.suites > 0 && o.cases > 0 && o.runs > 0)) {
     console.error("bench-parse: --suites, --cases and --runs must be positive numbers, e.g. --suites 2000 --cases 100");
+    process.exit(2);
+  }
+  if (o.against !== undefined && !existsSync(path.join(o.against, "bin", "kharness.js"))) {
+    console.error(`bench-parse: --against ${o.against}: no bin/kharness.js there\nfix: give a built kharness checkout (npm run build in it)`);
     process.exit(2);
   }
   return o;
@@ -168,16 +175,18 @@ const best = (ms) => {
 };
 // The library alone (stream the file, parse, render the JSON): what the CLI costs beyond its own start-up and reports.
 const libScript = [
-  `import { createReadStream, writeFileSync } from "node:fs";`,
+  `import { createReadStream, openSync, writeSync } from "node:fs";`,
   `import { parseFileToRun } from ${JSON.stringify(path.join(root, "dist", "harness", "results", "index.js"))};`,
-  `import { renderJson } from ${JSON.stringify(path.join(root, "dist", "harness", "report", "index.js"))};`,
+  `import { renderJsonChunks } from ${JSON.stringify(path.join(root, "dist", "harness", "report", "index.js"))};`,
   `const run = await parseFileToRun(createReadStream(process.argv[1]));`,
-  `writeFileSync("/dev/null", renderJson(run));`,
+  `const fd = openSync("/dev/null", "w");`,
+  `for (const piece of renderJsonChunks(run)) writeSync(fd, piece);`,
   `process.stdout.write(JSON.stringify(run.summary));`,
 ].join("\n");
 const ours = [];
 const lib = [];
 const theirs = [];
+const before = [];
 const loads = [];
 for (let i = 0; i < opts.runs; i++) {
   // Interleaved, and the order turns each round, so drift in the machine's load hits all three alike.
@@ -186,10 +195,13 @@ for (let i = 0; i < opts.runs; i++) {
     () => lib.push(measure(["node", "--input-type=module", "-e", libScript, log])),
     () => theirs.push(measure(["python3", kunitPy, "parse", log])),
   ];
+  if (opts.against) steps.push(() => before.push(measure(["node", path.join(opts.against, "bin", "kharness.js"), "parse", log, "--json"])));
   for (let k = 0; k < steps.length; k++) steps[(i + k) % steps.length]();
   loads.push(os.loadavg()[0]);
   const r = (m) => `${m[m.length - 1].wall.toFixed(2)} s`;
-  console.log(`round ${i + 1}: kharness ${r(ours)}, library ${r(lib)}, kunit.py ${r(theirs)}; load ${loads[loads.length - 1].toFixed(1)}`);
+  console.log(
+    `round ${i + 1}: kharness ${r(ours)}, library ${r(lib)}, kunit.py ${r(theirs)}${opts.against ? `, --against ${r(before)}` : ""}; load ${loads[loads.length - 1].toFixed(1)}`,
+  );
 }
 const o = best(ours);
 const l = best(lib);
@@ -211,6 +223,12 @@ const fmt = (m) =>
 console.log(`kharness parse --json : ${fmt(o)} (exit ${o.status}) counts ${JSON.stringify(ourCounts)}`);
 console.log(`library parse+json    : ${fmt(l)} counts ${l.stdout.trim()}`);
 console.log(`kunit.py parse        : ${fmt(k)} (exit ${k.status}) counts ${JSON.stringify(kunitCounts)}`);
+if (opts.against) {
+  const b = best(before);
+  const same = b.stdout === o.stdout;
+  console.log(`--against ${opts.against}: ${fmt(b)} (exit ${b.status}); output ${same ? "identical to" : "DIFFERS from"} this checkout's`);
+  console.log(`  its speed-up against kunit.py: wall ${(k.wall / b.wall).toFixed(1)}x; this checkout against it: wall ${(b.wall / o.wall).toFixed(2)}x`);
+}
 const ratio = k.wall / o.wall;
 const cpuRatio = k.cpu !== undefined && o.cpu ? k.cpu / o.cpu : undefined;
 console.log(
