@@ -1,0 +1,85 @@
+// Process level: a tree's kselftest scripts (TEST_PROGS) become guest programs only with --rootfs, read from a
+// kselftest cache entry as the payload stage leaves it (no kernel tree, no build: the entry is made by hand).
+import t from "tap";
+import { promises as fs } from "node:fs";
+import * as os from "node:os";
+import * as path from "node:path";
+import { UsageError } from "../errors.js";
+import { sha256 } from "../exec/cache.js";
+import { BUILD_RECIPE_VERSION } from "../kernel/build-record.js";
+import { buildKselftests } from "../payload/payload.js";
+import { X86_64 } from "../qemu/profiles.js";
+import type { KernelImage, ProgressEvent } from "../types.js";
+import { createFakeExec } from "../../test/support/fake-exec.js";
+
+const kernel = {
+  path: "/k",
+  source: "tree",
+  build: { cacheKey: "K", cacheHit: true, durationMs: 0, treeDir: "/t", record: {}, patches: [] },
+} as unknown as KernelImage;
+
+/** A kselftest cache entry for target exec: one C program and one python script, or the script only. */
+async function entry(cacheRoot: string, withProgram: boolean): Promise<void> {
+  const dir = path.join(cacheRoot, "kselftests", sha256(`kharness-kselftest-recipe-${BUILD_RECIPE_VERSION}`, "K", "exec"));
+  await fs.mkdir(path.join(dir, "install", "exec"), { recursive: true });
+  await fs.writeFile(path.join(dir, "install", "exec", "binfmt_script.py"), "#!/usr/bin/env python3\n", { mode: 0o755 });
+  const programs = withProgram
+    ? [
+        {
+          name: "kselftest.exec.execveat",
+          hostRel: "install/exec/execveat",
+          guestPath: "/kharness/kselftest/exec/execveat",
+          timeoutSec: 60,
+          args: [],
+          cwd: "/kharness/kselftest/exec",
+        },
+      ]
+    : [];
+  if (withProgram) await fs.writeFile(path.join(dir, "install", "exec", "execveat"), "\x7fELF", { mode: 0o755 });
+  await fs.writeFile(path.join(dir, "programs.json"), JSON.stringify({ programs, skipped: ["exec/binfmt_script.py"] }));
+  await fs.writeFile(path.join(dir, ".complete"), "");
+}
+
+t.test("scripts run with --rootfs (from their directory, the target's timeout), and are named as not run without it", async (t) => {
+  const cacheRoot = await fs.mkdtemp(path.join(os.tmpdir(), "kh-ksft-scripts-"));
+  t.teardown(() => fs.rm(cacheRoot, { recursive: true, force: true }));
+  await entry(cacheRoot, true);
+  const exec = createFakeExec(() => undefined);
+  const deps = { exec, cacheRoot, runDir: path.join(cacheRoot, "run"), profile: X86_64 };
+
+  const events: ProgressEvent[] = [];
+  const plain = await buildKselftests(kernel, ["exec"], { ...deps, onProgress: (e) => events.push(e) });
+  t.same(
+    plain.programs.map((p) => p.name),
+    ["kselftest.exec.execveat"],
+  );
+  t.ok(
+    events.some((e) => e.kind === "info" && /not run: exec\/binfmt_script\.py/.test(e.message) && /--rootfs debian/.test(e.message)),
+    "the skipped script is named, with --rootfs as the way to run it",
+  );
+
+  const withRootfs = await buildKselftests(kernel, ["exec"], { ...deps, rootfs: true });
+  const script = withRootfs.programs.find((p) => p.name === "kselftest.exec.binfmt_script.py");
+  t.match(script, { guestPath: "/kharness/kselftest/exec/binfmt_script.py", cwd: "/kharness/kselftest/exec", timeoutSec: 60 });
+  t.ok(
+    withRootfs.files.some((f) => f.guestPath === "/kharness/kselftest/exec/binfmt_script.py"),
+    "the script file is shipped",
+  );
+  t.same(exec.calls, [], "a cache hit: nothing was built");
+});
+
+t.test("a target of scripts only is refused without --rootfs, and runs with it", async (t) => {
+  const cacheRoot = await fs.mkdtemp(path.join(os.tmpdir(), "kh-ksft-scripts-"));
+  t.teardown(() => fs.rm(cacheRoot, { recursive: true, force: true }));
+  await entry(cacheRoot, false);
+  const deps = { exec: createFakeExec(() => undefined), cacheRoot, runDir: path.join(cacheRoot, "run"), profile: X86_64 };
+  const e = await buildKselftests(kernel, ["exec"], deps).catch((x: unknown) => x);
+  t.ok(e instanceof UsageError);
+  t.match((e as Error).message, /--kselftest exec: only scripts \(exec\/binfmt_script\.py\)/);
+  t.match((e as UsageError).fix, /--rootfs debian/);
+  const ok = await buildKselftests(kernel, ["exec"], { ...deps, rootfs: true });
+  t.same(
+    ok.programs.map((p) => [p.name, p.timeoutSec]),
+    [["kselftest.exec.binfmt_script.py", 45]],
+  );
+});
