@@ -3,7 +3,7 @@ import t from "tap";
 import { readFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import * as path from "node:path";
-import { createLogParser, parseLog, runFailed } from "./index.js";
+import { createLogParser, parseLog, runFailed, toIdSegment } from "./index.js";
 import type { RunResult, TestResult } from "../types.js";
 
 const here = path.dirname(fileURLToPath(import.meta.url));
@@ -298,4 +298,25 @@ t.test("23. very large input: memory stays bounded", async (t) => {
     "kernel report lines capped",
   );
   t.ok(grown < 64 * 1024 * 1024, `heap grew ${Math.round(grown / 1e6)} MB for ~100 MB of input`);
+});
+
+t.test("id segments: a plain name is kept as it is; whitespace, control characters, separators and runner names are rewritten", async (t) => {
+  const kept = ["case_1", "a.b-c:d", "x~2", "Ünïcode_name", "名前", "s", "selftests_x"];
+  for (const name of kept) t.equal(toIdSegment(name, 1), name, `kept: ${JSON.stringify(name)}`);
+  const rewritten: [string, string][] = [
+    ["two words", "two_words"],
+    ["tab\there", "tab_here"],
+    ["../../etc", ".._.._etc"],
+    ["back\\slash", "back_slash"],
+    ["bell\u0007", "bell"],
+    ["del\u007f", "del"],
+    ["c1\u0085x", "c1x"],
+    ["nbsp\u00a0x", "nbsp_x"],
+    ["ideographic\u3000space", "ideographic_space"],
+    ["selftests: net: tcp", "net:tcp"],
+    ["selftests: kharness: prog", "prog"],
+    [" ", "test_3"],
+    ["", "test_3"],
+  ];
+  for (const [name, id] of rewritten) t.equal(toIdSegment(name, 3), id, `rewritten: ${JSON.stringify(name)}`);
 });

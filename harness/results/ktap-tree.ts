@@ -103,6 +103,20 @@ const ID_CONTROL = /[\x00-\x1f\x7f-\x9f]/g;
 const ID_SEPARATOR = /[/\\]/g;
 const NEEDS_WORK = /[\s\x00-\x1f\x7f-\x9f/\\]|^selftests:/;
 
+/**
+ * True when a name is its own id segment: printable ASCII other than space, `/` and a backslash, and not a runner name.
+ * A loop over the characters (this runs once per test); anything outside ASCII is left to NEEDS_WORK, which knows
+ * every whitespace and control character.
+ */
+function isPlainSegment(name: string): boolean {
+  for (let i = 0; i < name.length; i++) {
+    const c = name.charCodeAt(i);
+    if (c <= 32 || c === 47 /* / */ || c === 92 /* \\ */) return false;
+    if (c >= 127) return !NEEDS_WORK.test(name);
+  }
+  return !(name.charCodeAt(0) === 115 /* s */ && name.startsWith("selftests:"));
+}
+
 /** FNV-1a, 32 bits, as 8 hex digits: a short stable tag for a cut name. */
 function shortHash(s: string): string {
   let h = 0x811c9dc5;
@@ -116,7 +130,7 @@ function shortHash(s: string): string {
  * terminal or XML raw); names longer than MAX_ID_SEGMENT are cut and tagged with a hash.
  */
 export function toIdSegment(name: string, num: number): string {
-  if (name.length > 0 && name.length <= MAX_ID_SEGMENT && !NEEDS_WORK.test(name)) return name;
+  if (name.length > 0 && name.length <= MAX_ID_SEGMENT && isPlainSegment(name)) return name;
   let s = name.trim();
   const m = /^selftests:\s*([^:\s]+):\s*(.+)$/.exec(s);
   if (m) s = m[1] === "kharness" ? (m[2] ?? "") : `${m[1]}:${m[2]}`;
