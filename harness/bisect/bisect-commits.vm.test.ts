@@ -41,6 +41,8 @@ else {
     const git = (...args: string[]) =>
       execFileSync("git", ["-c", "core.compression=1", "-c", "gc.auto=0", ...args], { cwd: repo, encoding: "utf8", env, maxBuffer: 64 << 20 }).trim();
     execFileSync("cp", ["-al", tree, repo]);
+    // Its .git holds about 600 MB; the files are hard links (removing them leaves the unpacked tree alone).
+    t.teardown(() => fs.rm(path.dirname(repo), { recursive: true, force: true }));
     git("init", "-q");
     git("add", "-f", ".");
     git("commit", "-qm", "base: linux-source-6.12");
