@@ -89,7 +89,9 @@ export async function buildKselftests(kernel: KernelImage, targets: string[], de
   const { record, patches } = kernel.build;
   if (!record || !patches)
     throw new InfraError("--kselftest: the kernel stage handed over no build record for this kernel", { fix: "report this as a kharness bug" });
-  const key = sha256(`kharness-kselftest-recipe-${BUILD_RECIPE_VERSION}`, kernel.build.cacheKey, ...targets);
+  // With --rootfs the programs are linked against the image's libc (dynamically, as the kselftest Makefiles link
+  // them): another build, so another entry.
+  const key = sha256(`kharness-kselftest-recipe-${BUILD_RECIPE_VERSION}`, kernel.build.cacheKey, ...targets, ...(deps.rootfs ? ["linked-for-rootfs"] : []));
   const entry = path.join(cacheRoot, "kselftests", key);
   onProgress?.({ kind: "stage", stage: "build", detail: `kselftests ${targets.join(" ")}` });
 
@@ -131,8 +133,9 @@ export async function buildKselftests(kernel: KernelImage, targets: string[], de
         `TARGETS=${targets.join(" ")}`,
         `KSFT_INSTALL_PATH=${install}`,
         `CC=${targetCc(setup)}`,
-        // The guest has no libc: every program must be static (libcap.a comes from libcap-dev).
-        "LDFLAGS=-static",
+        // The initramfs guest has no libc: every program must be static (libcap.a comes from libcap-dev). A --rootfs
+        // guest has Debian's (the host's suite), so the Makefiles' own linking stands.
+        ...(deps.rootfs ? [] : ["LDFLAGS=-static"]),
         `-j${setup.jobs}`,
         "install",
       ];
@@ -153,7 +156,7 @@ export async function buildKselftests(kernel: KernelImage, targets: string[], de
             await fh.close();
           }
           const kind = elfKind(head);
-          if (kind === "dynamic")
+          if (kind === "dynamic" && !deps.rootfs)
             throw new InfraError(`kselftest ${t}/${prog} linked dynamically although LDFLAGS=-static was given`, {
               fix: `its Makefile overrides LDFLAGS; the guest has no libc, so it cannot run`,
             });

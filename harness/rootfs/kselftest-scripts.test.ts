@@ -20,7 +20,13 @@ const kernel = {
 
 /** A kselftest cache entry for target exec: one C program and one python script, or the script only. */
 async function entry(cacheRoot: string, withProgram: boolean): Promise<void> {
-  const dir = path.join(cacheRoot, "kselftests", sha256(`kharness-kselftest-recipe-${BUILD_RECIPE_VERSION}`, "K", "exec"));
+  // The initramfs build's entry and the --rootfs build's (linked against the image's libc), alike here.
+  for (const extra of [[], ["linked-for-rootfs"]])
+    await entryAt(cacheRoot, withProgram, sha256(`kharness-kselftest-recipe-${BUILD_RECIPE_VERSION}`, "K", "exec", ...extra));
+}
+
+async function entryAt(cacheRoot: string, withProgram: boolean, key: string): Promise<void> {
+  const dir = path.join(cacheRoot, "kselftests", key);
   await fs.mkdir(path.join(dir, "install", "exec"), { recursive: true });
   await fs.writeFile(path.join(dir, "install", "exec", "binfmt_script.py"), "#!/usr/bin/env python3\n", { mode: 0o755 });
   const programs = withProgram
