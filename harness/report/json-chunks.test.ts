@@ -36,3 +36,15 @@ t.test("a small run: one piece, the indented document", async (t) => {
   t.equal(pieces.length, 1);
   t.equal(pieces[0], renderJson(run));
 });
+
+t.test("pieces follow the size of the tests: one huge top-level test, and many small ones, join to renderJson's text", async (t) => {
+  const one = parseLog(ktap(1, 10_500));
+  t.ok(one.summary.total > PRETTY_JSON_MAX_TESTS && one.tests.length === 1, "one top-level test over the limit");
+  t.equal([...renderJsonChunks(one)].join(""), renderJson(one), "one top-level test: same text");
+  const many = parseLog(ktap(6_000, 2));
+  const pieces = [...renderJsonChunks(many)];
+  t.equal(pieces.join(""), renderJson(many), "6,000 small top-level tests: same text");
+  // About 256K characters each (the first few are smaller while the size is learned); never the whole document.
+  t.ok(pieces.length >= 3, `written in ${pieces.length} pieces`);
+  t.ok(Math.max(...pieces.map((p) => p.length)) < 1 << 20, "no piece near the document's size");
+});
