@@ -44,7 +44,7 @@ t.test("pieces follow the size of the tests: one huge top-level test, and many s
   const many = parseLog(ktap(6_000, 2));
   const pieces = [...renderJsonChunks(many)];
   t.equal(pieces.join(""), renderJson(many), "6,000 small top-level tests: same text");
-  // About 256K characters each (the first few are smaller while the size is learned); never the whole document.
+  // About 64K characters each (the first few are smaller while the size is learned); never the whole document.
   t.ok(pieces.length >= 3, `written in ${pieces.length} pieces`);
   t.ok(Math.max(...pieces.map((p) => p.length)) < 1 << 20, "no piece near the document's size");
 });

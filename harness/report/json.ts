@@ -12,18 +12,22 @@ export function renderJson(run: RunResult): string {
   return JSON.stringify(jsonDoc(run), null, run.summary.total <= PRETTY_JSON_MAX_TESTS ? 2 : undefined) + "\n";
 }
 
-/** About how long each piece of renderJsonChunks is: big enough that writes are few, small enough to die young. */
-const CHUNK_CHARS = 1 << 18;
+/**
+ * About how long each piece of renderJsonChunks is: under V8's 128 KiB limit for ordinary heap objects, so a piece
+ * dies young instead of being allocated in the large-object space, which only a full collection frees (256K-char
+ * pieces: peak RSS of the bench parse 114 MB; 64K: 106 MB, and a little faster).
+ */
+const CHUNK_CHARS = 1 << 16;
 /** Stands in for the tests while the rest of the document is rendered; JSON escapes its NULs, so no value can equal it. */
 const TESTS_SLOT = "\u0000kharness-tests\u0000";
 
 /**
  * The same text as renderJson, in pieces of about CHUNK_CHARS: a huge run's results are written without the whole
  * document ever being one string (a 200,000-test run's JSON is 23 MB, and building it was the parse's memory peak).
- * Each piece is one JSON.stringify of a run of top-level tests (one native call, not one per test, and no string
- * concatenation per test: issue 16 measured the per-test form at a third of the parse's own time); how many go in a
- * piece follows the length of the last one, so a run of small tests and a run of talkative ones both give pieces
- * near the target size. Pieces this size die in V8's young generation instead of being copied to the old one.
+ * Each piece is one JSON.stringify of a run of top-level tests, not a concatenation of one string per test: the
+ * time is the same, but a concatenation kept each test's string alive until its piece was written, long enough to
+ * be copied to the old generation (issue 16: peak RSS of the bench parse 142 -> 118 MB). How many tests go in a piece
+ * follows the length of the last one, so small tests and talkative ones both give pieces near the target size.
  */
 export function* renderJsonChunks(run: RunResult): Generator<string> {
   if (run.summary.total <= PRETTY_JSON_MAX_TESTS) {
@@ -35,7 +39,7 @@ export function* renderJsonChunks(run: RunResult): Generator<string> {
   const at = frame.indexOf(slot);
   const tests = run.tests;
   let head = `${frame.slice(0, at)}[`;
-  let per = 16;
+  let per = 4;
   for (let i = 0; i < tests.length; ) {
     const n = Math.min(per, tests.length - i);
     // `[a,b]` of a slice is the same text as the items joined by commas, as JSON.stringify(tests) would write them.
