@@ -38,7 +38,7 @@ export interface BuildRecord {
   recipe: number;
   key: string;
   tree: TreeInfo;
-  /** Built straight from the user's working tree (no patches, no --base). */
+  /** The working tree's own content (no patches, no --base); built in the tree itself only when it is a git tree with changes. */
   usesWorkingTree: boolean;
   patches: { source: string; subject: string }[];
   baseConfig: TreeKernelRequest["baseConfig"];

@@ -22,6 +22,7 @@ import {
   type TreeKernelRequest,
 } from "./tree-build.js";
 import { X86_64 } from "../qemu/profiles.js";
+import { listKeptBuilds } from "./build-cache.js";
 
 const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
 
@@ -68,7 +69,7 @@ async function makeWorld(t: Test): Promise<World> {
 }
 
 function worldExec(w: World) {
-  return createFakeExec(async (argv): Promise<FakeResult | undefined> => {
+  return createFakeExec(async (argv, opts): Promise<FakeResult | undefined> => {
     const [cmd, ...args] = argv;
     const joined = argv.join(" ");
     if (cmd === "git" && joined.includes("rev-parse --show-toplevel")) return { exitCode: 128, lines: ["fatal: not a git repository"] };
@@ -82,8 +83,13 @@ function worldExec(w: World) {
     if (cmd === "gcc") return { stdout: "gcc (Debian 12.2.0-14+deb12u1) 12.2.0\n" };
     if (cmd === "ld") return { stdout: "GNU ld (GNU Binutils for Debian) 2.40\n" };
     if (cmd === "ccache") return { stdout: "ccache version 4.8\n" };
-    if (cmd === "cp" && args[0] === "-al") {
-      await fs.cp(args[1]!, args[2]!, { recursive: true });
+    if (cmd === "cp" && args[0] === "-al" && args[1] === "-t") {
+      // cloneKeptBuild: `cp -al -t DEST -- NAMES...` in the kept source.
+      for (const n of args.slice(4)) await fs.cp(path.join(opts.cwd!, n), path.join(args[2]!, n), { recursive: true });
+      return {};
+    }
+    if (cmd === "cp" && (args[0] === "-al" || args[0] === "-a")) {
+      await fs.cp(args[args.length - 2]!, args[args.length - 1]!, { recursive: true });
       return {};
     }
     if (cmd === "git" && (joined.includes(" init ") || joined.includes(" add ") || joined.includes(" commit "))) return {};
@@ -410,4 +416,46 @@ t.test("the kernel hands over what it was built from; prepareKernelSource makes 
   const inPlace = await buildKernelFromTree(request(w), depsFor(w, worldExec(w)));
   const own = await prepareKernelSource(worldExec(w), { record: inPlace.build!.record!, patches: inPlace.build!.patches! }, workDir, { log: () => undefined });
   t.equal(own.srcDir, w.dir);
+});
+
+t.test("a tree without a series is built from a copy and kept; it starts from a kept build and gets the touched files' own content back", async (t) => {
+  const w = await makeWorld(t);
+  await fs.mkdir(path.join(w.dir, "security/landlock"), { recursive: true });
+  await fs.writeFile(path.join(w.dir, "security/landlock/net.c"), "a\nb\n");
+  // An in-tree build in a plain tree no longer stops a build without a series: the copy sheds it.
+  await fs.writeFile(path.join(w.dir, ".config"), "CONFIG_X=y\n");
+  const patch = path.join(w.dir, "..", "0001-good.patch");
+  await fs.writeFile(patch, GOOD_PATCH);
+  const patched = await buildKernelFromTree(request(w, { patches: [patch] }), depsFor(w, worldExec(w)));
+  t.notOk(patched.build!.record!.startedFrom, "the lineage's first build is cold");
+  const [kept, ...more] = await listKeptBuilds(w.cache);
+  t.same(more, [], "one kept build");
+  // The fake `git am` writes nothing: give the kept source the patched content, as a new file (never through a link).
+  const keptNet = path.join(kept!.dir, "src/security/landlock/net.c");
+  await fs.rm(keptNet);
+  await fs.writeFile(keptNet, "a\nc\n");
+
+  const exec = worldExec(w);
+  const events: ProgressEvent[] = [];
+  const own = await buildKernelFromTree(request(w), depsFor(w, exec, events));
+  const record = own.build!.record!;
+  t.equal(record.startedFrom?.key, patched.build!.cacheKey, "started from the series' kept build");
+  t.same(record.startedFrom?.changedFiles, ["security/landlock/net.c"], "only the file the series touched changed");
+  t.equal(record.usesWorkingTree, true, "the working tree's own content");
+  t.notOk(
+    exec.calls.some((c) => c.argv[0] === "cp" && c.argv.includes(w.dir)),
+    "the whole tree was not copied",
+  );
+  t.same(makeCalls(exec).slice(-1), ["bzImage"], "make ran in the copy");
+  t.ok(
+    exec.calls.filter((c) => c.argv[0] === "make").every((c) => !c.argv.includes(`-C${w.dir}`) && c.cwd !== w.dir),
+    "nothing ran in the user's tree",
+  );
+  const mine = (await listKeptBuilds(w.cache)).find((k) => k.meta.key === own.build!.cacheKey);
+  t.ok(mine, "the build without a series is kept for the next one");
+  t.equal(await fs.readFile(path.join(mine!.dir, "src/security/landlock/net.c"), "utf8"), "a\nb\n", "with the tree's own content of that file");
+  t.equal(await fs.readFile(path.join(w.dir, "security/landlock/net.c"), "utf8"), "a\nb\n", "the user's file is untouched");
+  // prepareKernelSource still hands the kselftest stage the user's tree for a build without a series.
+  const src = await prepareKernelSource(worldExec(w), { record, patches: own.build!.patches! }, path.join(w.cache, "work", "k"), { log: () => undefined });
+  t.equal(src.srcDir, w.dir);
 });

@@ -283,9 +283,9 @@ export async function buildKernelFromTree(req: TreeKernelRequest, deps: TreeBuil
   onProgress?.({ kind: "stage", stage: "build", detail: `tree ${req.dir}` });
 
   // Validate every input before any slow step, and report all problems together.
-  const buildsInPlace = req.patches.length === 0 && req.base === undefined;
+  // In-tree build output only matters to a build in the tree itself, known once the tree is inspected (below).
   const [treeProblems, fragmentSet, patchSet] = await Promise.all([
-    kernelTreeProblems(req.dir, { buildsInPlace, srcArch: deps.profile.srcArch }),
+    kernelTreeProblems(req.dir, { buildsInPlace: false, srcArch: deps.profile.srcArch }),
     resolveFragments(req, deps.repoRoot),
     resolvePatches(req.patches),
   ]);
@@ -306,6 +306,11 @@ export async function buildKernelFromTree(req: TreeKernelRequest, deps: TreeBuil
     firstLine(exec, ["gcc", "--version"]),
     firstLine(exec, ["ld", "--version"]),
   ]);
+  // Only a git working tree with changes of its own is built where it is (O= outside it): its content is
+  // in no commit to check out. A plain tree or a clean checkout without patches is built from kharness's
+  // own copy like a patched one, so the build can be kept, started from a kept one, and started from later.
+  const inPlace = usesWorkingTree && tree.kind === "git" && tree.dirty;
+  if (inPlace) throwProblems(await kernelTreeProblems(req.dir, { buildsInPlace: true, srcArch: deps.profile.srcArch }));
   if (tree.kind === "git" && tree.dirty && !usesWorkingTree) {
     onProgress?.({ kind: "info", message: `${tree.dir} has uncommitted changes; they are not in this build (patches apply to ${tree.commit?.slice(0, 12)})` });
   }
@@ -321,7 +326,7 @@ export async function buildKernelFromTree(req: TreeKernelRequest, deps: TreeBuil
   const patchShas = patchSet.patches.map((p) => sha256(p.text));
   const touchedNow = patchSet.patches.flatMap((p) => touchedPaths(p.text));
   // Builds from kharness's own copy of the tree can be kept and started from; an in-place build cannot.
-  const keepable = !usesWorkingTree && patchSet.patches.every((p) => pathsReadable(p.text));
+  const keepable = !inPlace && patchSet.patches.every((p) => pathsReadable(p.text));
   const incremental = keepable && (deps.incremental ?? process.env.KHARNESS_INCREMENTAL !== "0");
   const lineage = lineageKey({
     treeIdentity: tree.identity,
@@ -348,14 +353,14 @@ export async function buildKernelFromTree(req: TreeKernelRequest, deps: TreeBuil
       const nearest = incremental ? pickNearest(await listKeptBuilds(cacheRoot, lineage), patchShas) : undefined;
       // With a kept build to start from, only the paths either series touches are needed fresh.
       const syncPaths = nearest ? [...new Set([...nearest.meta.touched, ...touchedNow])] : [];
-      if (usesWorkingTree) {
+      if (inPlace) {
         prepared = { srcDir: tree.dir, cleanup: async () => undefined };
       } else {
         onProgress?.({
           kind: "stage",
           stage: "build",
           detail: nearest
-            ? `the ${syncPaths.length} files the series touch, from ${tree.kind === "git" ? tree.commit?.slice(0, 12) : "the tree"}`
+            ? `the ${syncPaths.length} files the kept series and this one touch, from ${tree.kind === "git" ? tree.commit?.slice(0, 12) : "the tree"}`
             : tree.kind === "git"
               ? `worktree at ${tree.commit?.slice(0, 12)}`
               : "hard-link copy of the tree",
@@ -393,7 +398,7 @@ export async function buildKernelFromTree(req: TreeKernelRequest, deps: TreeBuil
         srcDir: buildSrc,
         // Inside the source: kbuild then writes `..` for the source in every command and dependency
         // file, so the pair can be copied elsewhere and built on (see build-cache.ts).
-        buildDir: usesWorkingTree ? path.join(workDir, "build") : path.join(buildSrc, BUILD_SUBDIR),
+        buildDir: inPlace ? path.join(workDir, "build") : path.join(buildSrc, BUILD_SUBDIR),
         cc: (await ccacheAvailable(exec)) ? "ccache gcc" : "gcc",
         jobs: deps.jobs ?? defaultJobs(),
         env: buildEnv(path.join(cacheRoot, "work")),
