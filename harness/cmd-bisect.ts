@@ -62,7 +62,7 @@ function printEvent(io: BisectIo, quiet: boolean, t0: number) {
           break;
         case "step-end": {
           const r = e.record;
-          const build = r.runs[0]?.cacheHit ? "build cached" : `build ${secs(r.runs[0]?.buildMs)}`;
+          const build = r.runs[0]?.cacheHit ? "build cached" : r.runs[0]?.remembered ? "no build (failed before)" : `build ${secs(r.runs[0]?.buildMs)}`;
           line(`  -> ${r.verdict}${r.reason ? ` (${r.reason})` : ""}; ${build}, boot ${secs(r.runs[0]?.bootMs)}, tests ${secs(r.runs[0]?.testMs)}`);
           break;
         }
@@ -134,6 +134,7 @@ export async function runBisectCommand(cmd: BisectCommand, io: BisectIo, deps: B
           }),
         onStepProgress: printer.onStepProgress,
         onEvent: printer.onEvent,
+        memory: { cacheRoot: deps.cacheRoot, repoRoot: deps.repoRoot },
       },
       resume,
     );

@@ -67,3 +67,15 @@ t.test("--resume takes everything from the directory", async (t) => {
 t.test("--help", async (t) => {
   t.same(parseCommandLine(["bisect", "--help"]), { cmd: "help", topic: "bisect" });
 });
+
+t.test("--retry-untestable is a flag of the bisection, refused with a value", async (t) => {
+  t.match(parseCommandLine(["bisect", "--tree", "linux", "--good", "a", "--bad", "b", "--retry-untestable"]), {
+    cmd: "bisect",
+    req: { mode: "commits", retryUntestable: true },
+  });
+  t.notOk(
+    (parseCommandLine(["bisect", "--tree", "linux", "--good", "a", "--bad", "b"]) as { req?: { retryUntestable?: boolean } }).req?.retryUntestable,
+    "off unless asked",
+  );
+  t.match(problems(["bisect", "--tree", "linux", "--good", "a", "--bad", "b", "--retry-untestable=yes"]), [/--retry-untestable takes no value/]);
+});

@@ -11,7 +11,7 @@ export type BisectCommand =
 /** What the run option parser gives back (cli-args.ts `run`), or its problems. */
 export type RunParse = { ok: true; req: RunRequest; quiet: boolean; color: boolean | undefined; repeat: number } | { ok: false; problems: string[] };
 
-const OWN: Record<string, "one" | "many"> = { good: "one", bad: "one", test: "many", resume: "one" };
+const OWN: Record<string, "one" | "many" | "flag"> = { good: "one", bad: "one", test: "many", resume: "one", "retry-untestable": "flag" };
 
 /** Run options that mean nothing for a bisection (each step's reports, sharding, history comparisons). */
 const NOT_FOR_BISECT = ["kernel", "bisect", "shard", "durations", "baseline", "json", "junit", "tap", "kcidb", "expect", "fail-on-skip"];
@@ -35,6 +35,11 @@ export function parseBisectArgs(args: string[], parseRun: (argv: string[]) => Ru
     }
     const values = own.get(name) ?? [];
     own.set(name, values);
+    if (arity === "flag") {
+      if (m[2] !== undefined) problems.push(`--${name} takes no value`);
+      values.push("yes");
+      continue;
+    }
     if (m[2] !== undefined) values.push(m[2]);
     else if (arity === "one") {
       const v = args[i + 1];
@@ -94,6 +99,7 @@ export function parseBisectArgs(args: string[], parseRun: (argv: string[]) => Ru
       ...(bad !== undefined ? { bad } : {}),
       pinned: own.get("test") ?? [],
       repeat: parsed.repeat,
+      ...(own.has("retry-untestable") ? { retryUntestable: true } : {}),
     },
   };
 }

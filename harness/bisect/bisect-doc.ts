@@ -17,6 +17,10 @@ export interface RunRecord {
   error?: string;
   /** The kernel came from the build cache (no make ran). */
   cacheHit?: boolean;
+  /** The kernel's cache key. */
+  cacheKey?: string;
+  /** Not built: an earlier build of the same source failed (build-memory.ts; --retry-untestable builds it). */
+  remembered?: boolean;
   buildMs?: number;
   bootMs?: number;
   testMs?: number;
@@ -82,7 +86,9 @@ export function renderStepTable(doc: BisectDoc): string {
   for (const s of doc.steps) {
     const rev = doc.revisions[s.index];
     const build = s.runs
-      .map((r) => (r.cacheHit ? "cached" : r.buildMs !== undefined ? secs(r.buildMs) : r.outcome === "untestable" ? "failed" : "-"))
+      .map((r) =>
+        r.cacheHit ? "cached" : r.remembered ? "failed before" : r.buildMs !== undefined ? secs(r.buildMs) : r.outcome === "untestable" ? "failed" : "-",
+      )
       .join("/");
     const sum = (f: (r: RunRecord) => number | undefined) => {
       const xs = s.runs.map(f).filter((x): x is number => x !== undefined);

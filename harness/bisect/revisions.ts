@@ -7,6 +7,7 @@ import * as path from "node:path";
 import { UsageError } from "../errors.js";
 import type { Exec } from "../exec/exec.js";
 import { runChecked } from "../exec/exec.js";
+import { sha256 } from "../exec/cache.js";
 import { resolvePatches } from "../kernel/tree-build.js";
 import type { RunRequest } from "../types.js";
 
@@ -32,6 +33,13 @@ export interface RevisionList {
   revisions: Revision[];
   /** The kernel request of revision i (may write a patch file under the bisection's directory). */
   kernelFor(index: number, signal: AbortSignal): Promise<TreeKernel>;
+  /**
+   * What revision i's source is, independent of how it is requested (build-memory.ts); undefined when it cannot
+   * be named. Patch prefixes are named after the base's kernel key (`baseKernelKey`, known once the base is built).
+   */
+  contentOf(index: number, signal: AbortSignal, baseKernelKey?: string): Promise<string | undefined>;
+  /** Commits: a kernel request for revision i that gives the cache entry `entry` (kernels/<key>, built earlier from the same source), or undefined. */
+  reuse?(index: number, entry: string, signal: AbortSignal): Promise<TreeKernel | undefined>;
 }
 
 /** A mail header's value (folded lines joined), or undefined. */
@@ -61,12 +69,14 @@ export async function patchRevisions(kernel: TreeKernel, bisectDir: string): Pro
   const dir = path.join(bisectDir, "patches");
   await fs.mkdir(dir, { recursive: true });
   const files: string[] = [];
+  const shas: string[] = [];
   const revisions: Revision[] = [{ index: 0, id: "base", label: kernel.base ? `base ${kernel.base}` : "base" }];
   for (const [i, p] of patches.entries()) {
     const name = path.basename(p.source).replace(/#/g, "-");
     const file = path.join(dir, `${String(i + 1).padStart(4, "0")}-${name.replace(/^\d{4}-/, "")}`);
     await fs.writeFile(file, p.text);
     files.push(file);
+    shas.push(sha256(p.text));
     revisions.push({
       index: i + 1,
       id: path.basename(p.source),
@@ -81,6 +91,9 @@ export async function patchRevisions(kernel: TreeKernel, bisectDir: string): Pro
     mode: "patches",
     revisions,
     kernelFor: async (index) => ({ ...kernel, patches: files.slice(0, index) }),
+    // The base's kernel key names the tree (even a plain one), its config and toolchain; then the patches' texts.
+    contentOf: async (index, _signal, baseKernelKey) =>
+      index > 0 && baseKernelKey ? `patches-on:${baseKernelKey}:${shas.slice(0, index).join(",")}` : undefined,
   };
 }
 
@@ -165,5 +178,38 @@ export async function commitRevisions(exec: Exec, kernel: TreeKernel, range: { g
       // A commit that changes nothing builds the good end's kernel.
       return /^diff --git /m.test(text) ? { ...base, patches: [file] } : base;
     },
+    // A commit's source is its git tree, whichever good commit a bisection builds it from.
+    contentOf: async (index, signal) => {
+      const r = await exec.run(["git", "-C", repo, "rev-parse", "--verify", "--quiet", `${(revisions[index] as Revision).id}^{tree}`], { signal });
+      return r.exitCode === 0 && r.stdout.trim() ? `git-tree:${r.stdout.trim()}` : undefined;
+    },
+    // The request that built the entry: its base commit (when this repository has it) and its patches, copied
+    // byte for byte from the entry, so the kernel stage computes the same key and finds it.
+    reuse: (index, entry, signal) => reuseEntry(exec, kernel, entry, path.join(dir, `${(revisions[index] as Revision).id}.reuse`), signal),
   };
+}
+
+/**
+ * The request that built a kernel cache entry of this repository (base commit + the patches the entry keeps), with
+ * the patches copied byte for byte into `patchDir`, so the kernel stage computes the entry's key again and finds it.
+ * Undefined when the entry was not built from a commit this repository has.
+ */
+export async function reuseEntry(exec: Exec, kernel: TreeKernel, entry: string, patchDir: string, signal: AbortSignal): Promise<TreeKernel | undefined> {
+  const record = await fs
+    .readFile(path.join(entry, "build.json"), "utf8")
+    .then((t) => JSON.parse(t) as { tree?: { kind?: string; commit?: string }; usesWorkingTree?: boolean; patches?: unknown[] })
+    .catch(() => undefined);
+  const commit = record?.tree?.kind === "git" && !record.usesWorkingTree ? record.tree.commit : undefined;
+  if (!commit || !/^[0-9a-f]{40,64}$/.test(commit)) return undefined;
+  if ((await exec.run(["git", "-C", kernel.dir, "cat-file", "-e", `${commit}^{commit}`], { signal })).exitCode !== 0) return undefined;
+  const names = (await fs.readdir(path.join(entry, "patches")).catch(() => [] as string[])).sort();
+  if (names.length !== (record?.patches?.length ?? 0)) return undefined;
+  await fs.mkdir(patchDir, { recursive: true });
+  const files: string[] = [];
+  for (const n of names) {
+    const file = path.join(patchDir, n);
+    await fs.copyFile(path.join(entry, "patches", n), file);
+    files.push(file);
+  }
+  return { ...kernel, base: commit, patches: files };
 }

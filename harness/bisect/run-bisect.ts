@@ -10,6 +10,7 @@ import type { Exec } from "../exec/exec.js";
 import type { PipelineOutcome } from "../pipeline.js";
 import type { ProgressSink, RunRequest, RunResult, Status, TestResult } from "../types.js";
 import { BISECT_SCHEMA_VERSION, type BisectDoc, type BisectResult, type RunRecord, type StepRecord } from "./bisect-doc.js";
+import { BuildMemory, buildSetting, rememberableFailure, sourceId } from "./build-memory.js";
 import { commitRevisions, patchRevisions, type Revision, type RevisionList, type TreeKernel } from "./revisions.js";
 import { deriveSignature, judgeStep, nextStep, type Statuses, type Verdict } from "./search.js";
 
@@ -23,6 +24,8 @@ export interface BisectRequest {
   /** --test ID...: the signature pinned by hand (empty = derived from the ends). */
   pinned: string[];
   repeat: number;
+  /** --retry-untestable: build again the revisions whose build failed before (remembered failures are skipped otherwise). */
+  retryUntestable?: boolean;
 }
 
 /** Progress of the bisection, for the terminal. */
@@ -51,6 +54,11 @@ export interface BisectDeps {
   onStepProgress: ProgressSink;
   onEvent(e: BisectEvent): void;
   now?: () => Date;
+  /**
+   * The build cache's root and kharness's checkout: with both, builds are remembered across bisections by their
+   * source (build-memory.ts): a commit built before from another good commit is found, a failed build is skipped.
+   */
+  memory?: { cacheRoot: string; repoRoot: string };
 }
 
 /** The bisection's end; `doc` is what bisect.json holds. Infrastructure failures are thrown (after bisect.json). */
@@ -132,6 +140,20 @@ export async function runBisect(req: BisectRequest, dir: string, deps: BisectDep
   /** Statuses of each tested repeat of a step (in memory; bisect.json keeps the signature's and the ends'). */
   const statusesByIndex = new Map<number, Statuses[]>();
   const runsByIndex = new Map<number, RunResult[]>();
+  /** The kernel key each tested revision ran (patch prefixes are remembered under the base's). */
+  const kernelKeys = new Map<number, string>();
+  for (const s of resume?.steps ?? []) {
+    const key = s.runs.find((r) => r.cacheKey)?.cacheKey;
+    if (key) kernelKeys.set(s.index, key);
+  }
+  const memory = deps.memory ? new BuildMemory(deps.memory.cacheRoot) : undefined;
+  const setting = deps.memory ? await buildSetting(deps.exec, kernel, deps.memory.repoRoot) : undefined;
+  /** Revision i's identity in the build memory, or undefined (no memory, or a source that cannot be named). */
+  const memoryId = async (index: number): Promise<string | undefined> => {
+    if (!memory || !setting) return undefined;
+    const content = await list.contentOf(index, deps.signal, kernelKeys.get(0));
+    return content ? sourceId(setting, content) : undefined;
+  };
 
   /** Tests one revision with the repeats; undefined when interrupted. */
   const testRevision = async (index: number, role: StepRecord["role"], search: { remaining: number; stepsLeft: number }): Promise<StepRecord | undefined> => {
@@ -151,20 +173,60 @@ export async function runBisect(req: BisectRequest, dir: string, deps: BisectDep
     const stepDir = path.join(dir, "steps", `${String(stepNo).padStart(2, "0")}-${slug(rev.label)}`);
     // What an interrupted attempt at this step left (its steps/NN-* directory) is not a result: start it afresh.
     await fs.rm(stepDir, { recursive: true, force: true });
-    const k = await list.kernelFor(index, deps.signal);
+    let k = await list.kernelFor(index, deps.signal);
+    const id = await memoryId(index);
+    if (memory && id) {
+      const failed = req.retryUntestable ? undefined : await memory.failure(id);
+      if (failed) {
+        // A build that failed before for a reason of its own fails again: skip it without building.
+        // The error's first line and, for a build, the first compiler error under it.
+        const what = failed.message
+          .split("\n")
+          .map((l) => l.trim())
+          .filter((l) => l && l !== "compiler errors:")
+          .slice(0, 2)
+          .join(": ");
+        const reason = `remembered build failure (${failed.kind}, ${failed.at}): ${what}; log: ${failed.log ?? "not kept"}; --retry-untestable builds it again`;
+        const record: StepRecord = {
+          step: stepNo,
+          index,
+          revision: rev.id,
+          label: rev.label,
+          role,
+          verdict: "skip",
+          reason,
+          failing: [],
+          flaky: [],
+          runs: [{ dir: "", outcome: "untestable", error: reason, remembered: true, wallMs: 0 }],
+        };
+        statusesByIndex.set(index, []);
+        runsByIndex.set(index, []);
+        doc.steps.push(record);
+        await save();
+        return record;
+      }
+      const key = list.reuse ? await memory.builtKey(id) : undefined;
+      const reused = key && list.reuse ? await list.reuse(index, path.join(memory.cacheRoot, "kernels", key), deps.signal) : undefined;
+      if (reused) k = reused;
+    }
     const runs: RunRecord[] = [];
     const tested: Statuses[] = [];
     const results: RunResult[] = [];
     for (let i = 1; i <= req.repeat; i++) {
       if (req.repeat > 1) deps.onEvent({ kind: "repeat", step: stepNo, repeat: i, of: req.repeat });
       const outDir = req.repeat > 1 ? path.join(stepDir, `repeat-${i}`) : stepDir;
-      let kernelReady: { cacheHit?: boolean; buildMs?: number } = {};
+      let kernelReady: { cacheHit?: boolean; buildMs?: number; cacheKey?: string } = {};
       const started = Date.now();
       const outcome = await deps.runStep({ ...req.run, kernel: k, outDir, bisect: false, reports: {} }, (e) => {
-        if (e.kind === "kernel-ready") kernelReady = { cacheHit: e.cacheHit, buildMs: e.buildMs };
+        if (e.kind === "kernel-ready") kernelReady = { cacheHit: e.cacheHit, buildMs: e.buildMs, cacheKey: e.cacheKey };
         deps.onStepProgress(e);
       });
       if (deps.signal.aborted) return undefined;
+      if (kernelReady.cacheKey) {
+        kernelKeys.set(index, kernelReady.cacheKey);
+        if (memory && id && list.reuse) await memory.rememberBuilt(id, kernelReady.cacheKey);
+        if (memory && id && req.retryUntestable) await memory.forgetFailure(id);
+      }
       const rec: RunRecord = { dir: path.relative(dir, outDir), wallMs: Date.now() - started, ...kernelReady, outcome: "tested" };
       if (!outcome.ok) {
         // Only the kernel stage (apply, configure, build this revision) can make a revision untestable.
@@ -175,6 +237,8 @@ export async function runBisect(req: BisectRequest, dir: string, deps: BisectDep
           throw e;
         }
         runs.push({ ...rec, outcome: "untestable", error: e.message });
+        const kind = rememberableFailure(e, deps.signal.aborted);
+        if (memory && id && kind) await memory.rememberFailure(id, { kind, error: e as Error, revision: rev.label, buildLog: path.join(outDir, "build.log") });
         // The same kernel would fail the same way: no further repeats.
         break;
       }
