@@ -642,7 +642,8 @@ kharness bisect --resume DIR
 Finds the commit between --good and --bad, or the patch of a series, that makes tests fail. Both ends are tested
 first: the signature is the tests that do not fail at the good end and fail at the bad end (--test ID... pins
 it); every step is judged on it only. A revision whose patch, build or boot fails is skipped, as
-\`git bisect skip\` does. Builds go through the build cache and start from the nearest kept build. The user's
+\`git bisect skip\` does. Builds go through the build cache and start from the nearest kept build; a commit
+built before, from any good commit, is found by its git tree. The user's
 checkout is never touched (commit C is built as the good commit plus \`git diff GOOD C\`).
   --good REV --bad REV   commit bisection over the first-parent line GOOD..BAD of the --tree git repository
   --patches SERIES       patch bisection: base, then base + the first k patches (as run --patches takes them)
@@ -651,6 +652,8 @@ checkout is never touched (commit C is built as the good commit plus \`git diff 
   --out DIR              the bisection's directory (default ./kharness-out/bisect-<id>): bisect.json, each
                          step's run directories under steps/, git-bisect.log (commits)
   --resume DIR           continue an interrupted bisection from DIR/bisect.json
+  --retry-untestable     build again the revisions whose build failed before (a failed build of a patch,
+                         config or source is remembered in the cache and skipped at once otherwise)
 Run options: --tests, --program, --kselftest, --config, --defconfig, --debug, --append, --timeout,
 --boot-timeout, --accel. Exit codes: 0 the first bad revision was found; 1 the search ended without one (the
 candidates were skipped or flaky); 2 bad usage or ends (the good end fails, the bad end passes, no test
