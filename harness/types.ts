@@ -113,6 +113,10 @@ export interface GuestProgram {
 export interface GuestFiles {
   programs: GuestProgram[];
   files: { hostPath: string; guestPath: string; mode?: number }[];
+  /** Directories to create even when empty (an install tree's, e.g. exec's `subdir`). */
+  dirs?: { guestPath: string; mode?: number }[];
+  /** Symbolic links to create (an install tree's, e.g. exec's `execveat.symlink`). */
+  symlinks?: { guestPath: string; target: string }[];
 }
 
 /** The initramfs and what it will run. */

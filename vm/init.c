@@ -33,6 +33,7 @@
 #define HEARTBEAT_MS 2000
 /* A line longer than this is emitted in pieces so one endless line cannot exhaust memory. */
 #define LINE_MAX_BYTES 4096
+#define PATH_MAX_BYTES 4096
 /* After a program exits, how long stragglers that escaped its group may keep the pipe open. */
 #define DRAIN_GRACE_MS 1000
 /* How long to wait for virtio ports to show up after module load (device probe is asynchronous). */
@@ -291,6 +292,89 @@ static void load_modules(void) {
 	free(list);
 }
 
+/* What the host put under ROOTFS_ADD (a tree's kselftest install tree) goes into the root file system at the same
+ * place below its `/`: moved, so the initramfs' copy frees its memory. 0 or an errno; *what names the failed path. */
+#define ROOTFS_ADD "/kharness/rootfs-add"
+static char rootfs_add_failed[PATH_MAX_BYTES];
+
+static int move_tree(const char *src, const char *dst) {
+	struct stat st;
+	if (lstat(src, &st) < 0)
+		return errno;
+	int err = 0;
+	if (S_ISDIR(st.st_mode)) {
+		/* A directory the image already has (/, /opt) keeps its mode; a new one gets the tree's, past the umask. */
+		if (mkdir(dst, st.st_mode & 07777) == 0) {
+			if (chmod(dst, st.st_mode & 07777) < 0)
+				err = errno;
+		} else if (errno != EEXIST)
+			err = errno;
+		DIR *d = err ? NULL : opendir(src);
+		if (!err && !d)
+			err = errno;
+		for (struct dirent *e; d && !err && (e = readdir(d));) {
+			if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
+				continue;
+			char s2[PATH_MAX_BYTES], d2[PATH_MAX_BYTES];
+			if ((size_t)snprintf(s2, sizeof(s2), "%s/%s", src, e->d_name) >= sizeof(s2) ||
+			    (size_t)snprintf(d2, sizeof(d2), "%s/%s", dst, e->d_name) >= sizeof(d2)) {
+				snprintf(rootfs_add_failed, sizeof(rootfs_add_failed), "%s/%s", src, e->d_name);
+				err = ENAMETOOLONG;
+				break;
+			}
+			err = move_tree(s2, d2);
+		}
+		if (d)
+			closedir(d);
+		if (!err)
+			rmdir(src);
+	} else if (S_ISLNK(st.st_mode)) {
+		char target[PATH_MAX_BYTES];
+		ssize_t n = readlink(src, target, sizeof(target) - 1);
+		if (n < 0)
+			err = errno;
+		else {
+			target[n] = '\0';
+			unlink(dst);
+			if (symlink(target, dst) < 0)
+				err = errno;
+			else
+				unlink(src);
+		}
+	} else if (S_ISREG(st.st_mode)) {
+		int in = open(src, O_RDONLY | O_CLOEXEC);
+		int out = in < 0 ? -1 : open(dst, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, st.st_mode & 07777);
+		if (in < 0 || out < 0)
+			err = errno;
+		static char buf[1 << 16];
+		for (ssize_t n; !err && (n = read(in, buf, sizeof(buf))) != 0;) {
+			if (n < 0) {
+				if (errno != EINTR)
+					err = errno;
+				continue;
+			}
+			for (ssize_t off = 0; off < n && !err;) {
+				ssize_t w = write(out, buf + off, (size_t)(n - off));
+				if (w < 0 && errno != EINTR)
+					err = errno;
+				else if (w > 0)
+					off += w;
+			}
+		}
+		if (!err && fchmod(out, st.st_mode & 07777) < 0)
+			err = errno;
+		if (out >= 0 && close(out) < 0 && !err)
+			err = errno;
+		if (in >= 0)
+			close(in);
+		if (!err)
+			unlink(src);
+	}
+	if (err && !rootfs_add_failed[0])
+		snprintf(rootfs_add_failed, sizeof(rootfs_add_failed), "%s", dst);
+	return err;
+}
+
 /* Mounts the root file system of `kharness.rootfs=` at ROOTFS_DIR with /proc, /sys, /dev, /tmp and /run
  * inside it, and our /kharness bound over its /kharness, so a program's paths are the same chrooted. */
 static void mount_rootfs(void) {
@@ -305,6 +389,16 @@ static void mount_rootfs(void) {
 		    rootfs_dev, strerror(errno));
 		return;
 	}
+	if (access(ROOTFS_ADD, F_OK) == 0) {
+		int64_t started = now_ms();
+		int err = move_tree(ROOTFS_ADD, ROOTFS_DIR);
+		if (err) {
+			rootfs_err = err;
+			say("rootfs: cannot install %s into it: %s (every program is an ERROR; is the image full?)\n", rootfs_add_failed, strerror(err));
+			return;
+		}
+		say("rootfs: installed the files of %s into it in %lld ms\n", ROOTFS_ADD, (long long)(now_ms() - started));
+	}
 	static const char *const binds[] = { "/dev", "/sys", "/kharness" };
 	for (size_t i = 0; i < sizeof(binds) / sizeof(binds[0]); i++) {
 		char dir[128];
@@ -317,6 +411,14 @@ static void mount_rootfs(void) {
 		}
 	}
 	mount_one("proc", ROOTFS_DIR "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL);
+	/* What udev or an initramfs makes on a booted system and devtmpfs lacks: bash's `/dev/fd/N` (exec's execveat
+	 * runs scripts through it) and the std streams. */
+	static const char *const fdlinks[][2] = {
+		{ "/proc/self/fd", "/dev/fd" }, { "/proc/self/fd/0", "/dev/stdin" }, { "/proc/self/fd/1", "/dev/stdout" }, { "/proc/self/fd/2", "/dev/stderr" }
+	};
+	for (size_t i = 0; i < sizeof(fdlinks) / sizeof(fdlinks[0]); i++)
+		if (symlink(fdlinks[i][0], fdlinks[i][1]) < 0 && errno != EEXIST)
+			say("rootfs: cannot link %s to %s: %s\n", fdlinks[i][1], fdlinks[i][0], strerror(errno));
 	mount_one("tmpfs", ROOTFS_DIR "/tmp", "tmpfs", MS_NOSUID | MS_NODEV, "mode=1777");
 	mount_one("tmpfs", ROOTFS_DIR "/run", "tmpfs", MS_NOSUID | MS_NODEV, "mode=0755");
 	rootfs_ready = 1;

@@ -60,6 +60,97 @@ export function parseKselftestList(text: string, target: string): string[] {
     .map((l) => l.slice(target.length + 1));
 }
 
+/** Where a --rootfs run installs the kselftest install tree inside the root file system (the runner's BASE_DIR). */
+export const KSELFTEST_ROOTFS_DIR = "/opt/kselftest";
+
+/** Where the install tree travels in the initramfs; init moves what is under it into the root file system's `/`. */
+export const ROOTFS_ADD_DIR = "/kharness/rootfs-add";
+
+/** One entry of an install tree, relative to its top. */
+export type TreeEntry =
+  | { rel: string; kind: "file"; mode: number }
+  | { rel: string; kind: "dir"; mode: number }
+  | { rel: string; kind: "symlink"; target: string };
+
+/** Every file, directory (empty ones too) and symbolic link under dir, parents before children, sorted. */
+export async function walkTree(dir: string, rel = ""): Promise<TreeEntry[]> {
+  const out: TreeEntry[] = [];
+  const ents = (await fs.readdir(path.join(dir, rel), { withFileTypes: true })).sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+  for (const ent of ents) {
+    const r = rel ? `${rel}/${ent.name}` : ent.name;
+    const abs = path.join(dir, r);
+    if (ent.isSymbolicLink()) out.push({ rel: r, kind: "symlink", target: await fs.readlink(abs) });
+    else if (ent.isDirectory()) {
+      out.push({ rel: r, kind: "dir", mode: (await fs.stat(abs)).mode & 0o7777 });
+      out.push(...(await walkTree(dir, r)));
+    } else if (ent.isFile()) out.push({ rel: r, kind: "file", mode: (await fs.stat(abs)).mode & 0o7777 });
+  }
+  return out;
+}
+
+/**
+ * How tools/testing/selftests/kselftest/runner.sh (run_one) starts one test of the list, given the test's file
+ * (TEST relative to its target's directory) as it lies in the install tree: from the test's own directory, as
+ * `./BASENAME` when executable, else through the directory's executable `ksft_runner.sh`, else through the
+ * interpreter of its `#!` line. Returns the command (path and arguments, relative to that directory).
+ */
+export function runnerCommand(test: string, info: { executable: boolean; ksftRunner: boolean; head: string }): { path: string; args: string[] } {
+  const base = `./${path.posix.basename(test)}`;
+  if (info.executable) return { path: base, args: [] };
+  if (info.ksftRunner) return { path: "./ksft_runner.sh", args: [base] };
+  if (info.head.startsWith("#!")) {
+    // The runner splits the rest of the first line into words (`$interpreter ./$BASENAME_TEST`).
+    const words = info.head.slice(2).split("\n")[0]?.trim().split(/\s+/).filter(Boolean) ?? [];
+    if (words[0]) return { path: words[0], args: [...words.slice(1), base] };
+  }
+  // The runner reports such a test `not ok` without running it; init's exec fails the same way (an ERROR naming why).
+  return { path: base, args: [] };
+}
+
+/**
+ * --rootfs: the whole install tree (run_kselftest.sh, kselftest/, kselftest-list.txt, each target's directory with
+ * its settings, empty directories and links) travels under ROOTFS_ADD_DIR and init moves it into the overlay at
+ * KSELFTEST_ROOTFS_DIR; each test of the list runs as runner.sh would run it (see runnerCommand), with its target's
+ * installed `settings` timeout, named kselftest.TARGET.TEST (the runner's "selftests: TARGET: TEST").
+ */
+export async function installTreeForRootfs(installDir: string, targets: readonly string[]): Promise<GuestFiles> {
+  const tree = await walkTree(installDir);
+  const guest = (rel: string) => `${ROOTFS_ADD_DIR}${KSELFTEST_ROOTFS_DIR}/${rel}`;
+  const files: GuestFiles["files"] = [];
+  const dirs: NonNullable<GuestFiles["dirs"]> = [{ guestPath: `${ROOTFS_ADD_DIR}${KSELFTEST_ROOTFS_DIR}`, mode: 0o755 }];
+  const symlinks: NonNullable<GuestFiles["symlinks"]> = [];
+  for (const e of tree) {
+    if (e.kind === "file") files.push({ hostPath: path.join(installDir, e.rel), guestPath: guest(e.rel), mode: e.mode & 0o777 });
+    else if (e.kind === "dir") dirs.push({ guestPath: guest(e.rel), mode: e.mode & 0o777 });
+    else symlinks.push({ guestPath: guest(e.rel), target: e.target });
+  }
+  const list = await fs.readFile(path.join(installDir, "kselftest-list.txt"), "utf8").catch(() => "");
+  const programs: GuestProgram[] = [];
+  for (const t of targets) {
+    const timeoutSec = parseSettingsTimeout(await fs.readFile(path.join(installDir, t, "settings"), "utf8").catch(() => undefined));
+    for (const test of parseKselftestList(list, t)) {
+      const host = path.join(installDir, t, test);
+      const st = await fs.stat(host).catch(() => undefined);
+      const dirRel = path.posix.dirname(`${t}/${test}`);
+      const ksftRunner = await fs
+        .stat(path.join(installDir, dirRel, "ksft_runner.sh"))
+        .then((s) => s.isFile() && (s.mode & 0o111) !== 0)
+        .catch(() => false);
+      const head = st?.isFile() ? (await fs.readFile(host).catch(() => Buffer.alloc(0))).subarray(0, 256).toString("latin1") : "";
+      const cmd = runnerCommand(test, { executable: !!st?.isFile() && (st.mode & 0o111) !== 0, ksftRunner, head });
+      programs.push({
+        name: `kselftest.${t}.${test}`,
+        hostPath: host,
+        guestPath: cmd.path,
+        args: cmd.args,
+        timeoutSec,
+        cwd: `${KSELFTEST_ROOTFS_DIR}/${dirRel}`,
+      });
+    }
+  }
+  return { programs, files, dirs, symlinks };
+}
+
 async function listFiles(dir: string, rel = ""): Promise<string[]> {
   const out: string[] = [];
   for (const ent of await fs.readdir(path.join(dir, rel), { withFileTypes: true })) {
@@ -186,16 +277,19 @@ export async function buildKselftests(kernel: KernelImage, targets: string[], de
       kind: "info",
       message: `kselftest scripts need a shell, which the guest does not have (--rootfs debian gives it one); not run: ${saved.skipped.join(", ")}`,
     });
+  // With a root file system: the install tree goes into the overlay and every test of the list (scripts too) runs
+  // the way the kselftest runner runs it.
+  if (deps.rootfs) {
+    const installed = await installTreeForRootfs(path.join(entry, "install"), targets);
+    if (!installed.programs.length)
+      throw new InfraError(`kselftest ${targets.join(", ")}: kselftest-list.txt names no test`, { fix: `see ${path.join(entry, "install")}` });
+    onProgress?.({
+      kind: "info",
+      message: `kselftests ${targets.join(" ")}: ${installed.programs.length} tests, installed into the root file system at ${KSELFTEST_ROOTFS_DIR}${hit ? " (cached build)" : ""}`,
+    });
+    return installed;
+  }
   const programs = saved.programs.map(({ hostRel, ...p }) => ({ ...p, hostPath: path.join(entry, hostRel) }));
-  // With a root file system the scripts run like the runner runs them: from their directory, by their #! line.
-  if (deps.rootfs)
-    for (const s of saved.skipped) {
-      const [t, ...rest] = s.split("/");
-      const prog = rest.join("/");
-      const dir = `/kharness/kselftest/${t}`;
-      const timeoutSec = saved.programs.find((p) => p.name.startsWith(`kselftest.${t}.`))?.timeoutSec ?? KSELFTEST_DEFAULT_TIMEOUT_SEC;
-      programs.push({ name: `kselftest.${t}.${prog}`, hostPath: path.join(entry, "install", s), guestPath: `${dir}/${prog}`, timeoutSec, args: [], cwd: dir });
-    }
   const files: GuestFiles["files"] = [];
   for (const t of targets) {
     const dir = path.join(entry, "install", t);

@@ -364,6 +364,9 @@ export async function buildPayload(deps: PayloadDeps, req: PayloadRequest): Prom
   ];
   for (const dir of ["dev", "proc", "sys", "tmp", "run"]) made.push({ type: "dir", path: dir });
   if (req.kselftests && !req.rootfs) made.push(...(await kselftestShell(deps, req.profile)));
+  // An install tree's empty directories and symbolic links (with --rootfs, init moves it into the overlay).
+  for (const d of req.kselftests?.dirs ?? []) made.push({ type: "dir", path: d.guestPath.replace(/^\/+/, ""), mode: d.mode });
+  for (const l of req.kselftests?.symlinks ?? []) made.push({ type: "symlink", path: l.guestPath.replace(/^\/+/, ""), target: l.target });
   // The kernel opens /dev/console before running init; devtmpfs is not mounted yet at that point.
   made.push({ type: "chardev", path: "dev/console", mode: 0o600, major: 5, minor: 1 });
   const copied: HostFile[] = [{ hostPath: path.join(vmDir, "init"), guestPath: "init", mode: 0o755 }];
