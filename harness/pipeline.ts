@@ -9,6 +9,7 @@ import { withLock, writeFileAtomic } from "./exec/cache.js";
 import { resolveDefaultKernel, resolveImageKernel } from "./kernel/default.js";
 import { buildKernelFromTree } from "./kernel/tree-build.js";
 import { prepareRunRootfs, removeOverlay, ROOTFS_MODULES, type RunRootfs } from "./rootfs/overlay.js";
+import { RootfsConsoleWatch, rootfsFailureError } from "./rootfs/guest-failure.js";
 import { buildKselftests, buildPayload, listBundledCatalog } from "./payload/payload.js";
 import { absoluteRequest, validateRunRequest, type ValidatedRun } from "./validate.js";
 import { withExpectations } from "./expect/expectations.js";
@@ -407,6 +408,8 @@ async function bootOneGuest(
     ? await inStage("payload", () => prepareRunRootfs(req.rootfs as string, { ...deps, profile: deps.profile }, runDir, ctx.interpreters))
     : undefined;
   if (rootfs) deps.onProgress({ kind: "info", message: `rootfs: ${rootfs.base} behind the overlay ${rootfs.overlay} (made in ${rootfs.overlayMs} ms)` });
+  // init says on the console when it cannot use the root file system (every program is then an ERROR).
+  const rootfsWatch = rootfs ? new RootfsConsoleWatch() : undefined;
   let boot: BootResult;
   try {
     boot = await timedStage(deps.onProgress, "boot", `${kernel.release ?? path.basename(kernel.path)} (${accel.accel})`, () =>
@@ -422,7 +425,10 @@ async function bootOneGuest(
           append: req.append,
           bootTimeoutSec: req.bootTimeoutSec,
           rootfsDisk: rootfs?.overlay,
-          onConsole: (c) => parser.pushConsole(c),
+          onConsole: (c) => {
+            parser.pushConsole(c);
+            rootfsWatch?.push(c);
+          },
           onResults: (c) => parser.pushResults(c),
         },
       ),
@@ -435,7 +441,14 @@ async function bootOneGuest(
   } finally {
     if (!req.keepRootfs) await removeOverlay(rootfs);
   }
-  return { parsed: parser.finish({ end: boot.end, detail: boot.endDetail }), boot };
+  const parsed = parser.finish({ end: boot.end, detail: boot.endDetail });
+  if (rootfs && rootfsWatch?.failure) {
+    // No program ran: the run ends with the image's error (docs/rootfs.md), its reports and console log kept.
+    const run = finishRun(parsed, { runId, started, kernel, req, boot, stages });
+    await writeReports(run, runDir, req.reports, { runId }).catch(() => undefined);
+    throw new StageFailure("boot", rootfsFailureError(rootfs, rootfsWatch.failure));
+  }
+  return { parsed, boot };
 }
 
 /**

@@ -130,3 +130,30 @@ t.test(
     t.equal(await sha256File(base), before, "the base image is unchanged after two runs at once");
   },
 );
+
+t.test(
+  "--rootfs IMAGE the guest cannot mount (ext4 magic, a broken superblock): exit 2 naming the image, console and results kept, the image unchanged",
+  { skip: haveKernel ? false : "the default kernel is not installed (npm run setup)" },
+  async (t) => {
+    const dir = tempDir("kh-rootfs-unmountable-");
+    const image = path.join(dir, "broken.raw");
+    execFileSync("truncate", ["-s", "16M", image]);
+    execFileSync("mke2fs", ["-q", "-t", "ext4", "-F", image]);
+    // s_log_block_size (superblock offset 24) = 20: the magic stays, so the host-side check passes; the kernel refuses it.
+    const fh = await fs.open(image, "r+");
+    await fh.write(Buffer.from([20, 0, 0, 0]), 0, 4, 1024 + 24);
+    await fh.close();
+    const before = await sha256File(image);
+    const r = await runCli(["run", "--rootfs", image, "--tests", "net_abi"]);
+    t.equal(r.code, 2, `bad input: exit 2\n${r.stderr.slice(-2000)}`);
+    t.match(
+      r.stderr,
+      new RegExp(`--rootfs ${image.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")}: the guest kernel cannot mount its file system .*mount failed: Invalid argument`),
+    );
+    t.match(r.stderr, /fix: check it with e2fsck -f/);
+    t.match(readFileSync(path.join(r.outDir, "console.log"), "utf8"), /kharness-init: rootfs \/dev\/vda: mount failed/, "console.log kept");
+    t.equal((await readResults(r.outDir)).tests.find((x) => x.id === "net_abi")?.status, "ERROR", "results.json kept: the program did not run");
+    await t.rejects(fs.stat(path.join(r.outDir, "rootfs.qcow2")), "the overlay is removed");
+    t.equal(await sha256File(image), before, "the image is unchanged");
+  },
+);
