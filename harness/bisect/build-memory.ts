@@ -15,7 +15,7 @@ import * as path from "node:path";
 import { exists, sha256, writeFileAtomic } from "../exec/cache.js";
 import { firstLineOf, type Exec } from "../exec/exec.js";
 import { mergeFragments, renderMerged } from "../kconfig/merge.js";
-import { resolveFragments } from "../kernel/tree-build.js";
+import { BUILD_RECIPE_VERSION, resolveFragments } from "../kernel/tree-build.js";
 import { X86_64 } from "../qemu/profiles.js";
 import type { TreeKernel } from "./revisions.js";
 
@@ -43,7 +43,7 @@ export interface RememberedFailure {
 }
 
 /**
- * The identity of what every build of a bisection shares besides its source: base config, the merged fragments,
+ * The identity of what every build of a bisection shares besides its source: the build recipe, base config, the merged fragments,
  * `gcc --version` and `ld --version` (as the kernel key has them) and the architecture. Undefined when the
  * fragments cannot be read (the build then reports that itself, and nothing is remembered).
  */
@@ -54,6 +54,8 @@ export async function buildSetting(exec: Exec, kernel: TreeKernel, repoRoot: str
   const [gcc, ld] = await Promise.all([firstLineOf(exec, ["gcc", "--version"]), firstLineOf(exec, ["ld", "--version"])]);
   return sha256(
     "kharness-bisect-setting-1",
+    // A new build recipe makes every earlier kernel unfit to reuse, as it changes every kernel key.
+    String(BUILD_RECIPE_VERSION),
     kernel.baseConfig,
     renderMerged(merged),
     gcc ?? "gcc: unavailable",
