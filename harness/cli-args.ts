@@ -304,8 +304,6 @@ export function parseCommandLine(argv: string[]): Command {
       const shard = shardText === undefined ? undefined : parseShardSpec(shardText);
       if (shard && "problem" in shard) problems.push(shard.problem);
       if (flag(p, "keep-rootfs") && one(p, "rootfs") === undefined) problems.push("--keep-rootfs needs --rootfs debian|IMAGE (it keeps that run's overlay)");
-      if (one(p, "rootfs") !== undefined && jobs !== undefined && jobs !== 1)
-        problems.push(`--rootfs with --jobs ${jobsText}: parallel guests do not boot a root file system yet; leave out --jobs`);
       if (one(p, "durations") !== undefined && !shard)
         problems.push("--durations needs --shard I/N (it balances the shards; --jobs uses the last run's durations)");
       if (problems.length) throw new ArgsError(problems, { bisect: flag(p, "bisect") });

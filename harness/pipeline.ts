@@ -8,8 +8,8 @@ import type { Exec } from "./exec/exec.js";
 import { withLock, writeFileAtomic } from "./exec/cache.js";
 import { resolveDefaultKernel, resolveImageKernel } from "./kernel/default.js";
 import { buildKernelFromTree } from "./kernel/tree-build.js";
-import { prepareRunRootfs, removeOverlay, ROOTFS_MODULES, type RunRootfs } from "./rootfs/overlay.js";
-import { RootfsConsoleWatch, rootfsFailureError } from "./rootfs/guest-failure.js";
+import { createOverlay, prepareRunRootfs, removeOverlay, resolveRootfsImage, ROOTFS_MODULES, type RootfsImage, type RunRootfs } from "./rootfs/overlay.js";
+import { RootfsConsoleWatch, rootfsFailureError, rootfsFailureInLogs } from "./rootfs/guest-failure.js";
 import { buildKselftests, buildPayload, listBundledCatalog } from "./payload/payload.js";
 import { absoluteRequest, validateRunRequest, type ValidatedRun } from "./validate.js";
 import { withExpectations } from "./expect/expectations.js";
@@ -353,17 +353,11 @@ async function runStages(
   };
   const { kernel, accel, payload, manifest } = await kernelAndPayload(req, v, deps, runDir);
   const jobs = resolveJobs(req.jobs ?? 1, Number.MAX_SAFE_INTEGER);
-  if (req.rootfs && jobs > 1)
-    throw new StageFailure(
-      "validate",
-      new UsageError(`--rootfs with --jobs ${jobs}: parallel guests do not boot a root file system yet`, {
-        fix: "leave out --jobs (or pass --jobs 1) with --rootfs",
-      }),
-    );
+  const interpreters = v.users.flatMap((u) => (u.interpreter ? [{ program: u.name, interpreter: u.interpreter }] : []));
   const plan = jobs > 1 ? await inStage("payload", planShares(req, v, deps, runDir, payload, jobs)) : undefined;
   const { parsed, boot } =
     plan && plan.shares.length > 1
-      ? await bootInGuests(req, deps, { runDir, kernel, accel, payload, manifest, ...plan })
+      ? await bootInGuests(req, deps, { runDir, kernel, accel, payload, manifest, interpreters, ...plan })
       : await bootOneGuest(req, deps, {
           runId,
           runDir,
@@ -372,7 +366,7 @@ async function runStages(
           accel,
           payload,
           stages,
-          interpreters: v.users.flatMap((u) => (u.interpreter ? [{ program: u.name, interpreter: u.interpreter }] : [])),
+          interpreters,
         });
   const run = await timedStage(deps.onProgress, "results", undefined, async () => finishRun(parsed, { runId, started, kernel, req, boot, stages }));
   // A full disk here must not hide the verdicts already parsed: the caller shows them, then the error.
@@ -467,13 +461,52 @@ async function bootInGuests(
     manifest: PartsManifest;
     shares: GuestProgram[][];
     splitCases: Record<string, string[]>;
+    /** --program files run with --rootfs that need an interpreter from the image. */
+    interpreters: { program: string; interpreter: string }[];
   },
 ): Promise<{ parsed: RunResult; boot: BootResult }> {
-  const { runDir, kernel, accel, payload, shares, splitCases } = ctx;
+  const { runDir, shares, splitCases } = ctx;
   await inStage("preflight", checkGuestMemory(shares.length, deps.profile));
   const parts = shares.map((share, k) => ({ dir: `guest-${k + 1}`, programs: share.map((p) => p.name) }));
   const manifest: PartsManifest = { ...ctx.manifest, jobs: shares.length, parts, ...(Object.keys(splitCases).length ? { splitCases } : {}) };
   await inStage("payload", writeRunManifest(runDir, manifest));
+  // --rootfs: one image, an overlay of its own per guest (guest-K/rootfs.qcow2), removed after the boots unless --keep-rootfs.
+  const overlays: string[] = [];
+  const rootfsImage = req.rootfs
+    ? await inStage("payload", () => resolveRootfsImage(req.rootfs as string, { ...deps, profile: deps.profile }, ctx.interpreters))
+    : undefined;
+  try {
+    if (rootfsImage)
+      await inStage("payload", async () => {
+        for (const part of parts) {
+          await fs.mkdir(path.join(runDir, part.dir), { recursive: true });
+          const made = await createOverlay(deps.exec, rootfsImage.base, rootfsImage.baseFormat, path.join(runDir, part.dir));
+          overlays.push(made.overlay);
+          deps.onProgress({ kind: "info", message: `rootfs: ${rootfsImage.base} behind the overlay ${made.overlay} (made in ${made.overlayMs} ms)` });
+        }
+      });
+    return await bootGuestsWithRootfs(req, deps, { ...ctx, overlays, rootfsImage });
+  } finally {
+    if (!req.keepRootfs) for (const o of overlays) await fs.rm(o, { force: true });
+  }
+}
+
+/** bootInGuests' boots, each guest with its overlay; a root file system a guest could not use ends the run as with one guest. */
+async function bootGuestsWithRootfs(
+  req: RunRequest,
+  deps: PipelineDeps & { qemuBinary: string; profile: ArchProfile },
+  ctx: {
+    runDir: string;
+    kernel: KernelImage;
+    accel: AccelChoice;
+    payload: Payload;
+    shares: GuestProgram[][];
+    splitCases: Record<string, string[]>;
+    overlays: string[];
+    rootfsImage?: RootfsImage;
+  },
+): Promise<{ parsed: RunResult; boot: BootResult }> {
+  const { runDir, kernel, accel, payload, shares, splitCases } = ctx;
   const { run: parsed, boot } = await inStage("boot", () =>
     timedStage(deps.onProgress, "boot", `${kernel.release ?? path.basename(kernel.path)} (${accel.accel}, ${shares.length} guests)`, () =>
       bootGuests(
@@ -490,10 +523,15 @@ async function bootInGuests(
           bootTimeoutSec: req.bootTimeoutSec,
           failOnWarn: req.failOnWarn,
           splitCases,
+          ...(ctx.overlays.length ? { rootfsDisks: ctx.overlays } : {}),
         },
       ),
     ),
   );
+  if (ctx.rootfsImage) {
+    const failure = await rootfsFailureInLogs(shares.map((_, k) => path.join(runDir, `guest-${k + 1}`, "console.log")));
+    if (failure) throw new StageFailure("boot", rootfsFailureError(ctx.rootfsImage, failure));
+  }
   return { parsed, boot };
 }
 

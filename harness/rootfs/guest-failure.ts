@@ -3,6 +3,7 @@
 // the image is ours (--rootfs debian) or the kernel lacks the disk or ext4, bad input (exit 2) when a user's image
 // passed the host-side check but holds no file system the guest can mount or no room for the install tree.
 
+import { promises as fs } from "node:fs";
 import { InfraError, UsageError } from "../errors.js";
 import type { RunRootfs } from "./overlay.js";
 
@@ -80,4 +81,16 @@ export function rootfsFailureError(r: Pick<RunRootfs, "spec" | "base">, f: Rootf
   return new UsageError(`--rootfs ${r.spec}: the guest kernel cannot mount its file system (${said})`, {
     fix: `check it with e2fsck -f ${r.spec} (on a copy), or make one with mke2fs -t ext4 -d DIR IMAGE SIZE; or use --rootfs debian`,
   });
+}
+
+/** The first root file system failure in the given console logs (a --jobs run's guests'); missing files are skipped. */
+export async function rootfsFailureInLogs(files: readonly string[]): Promise<RootfsGuestFailure | undefined> {
+  for (const file of files) {
+    const text = await fs.readFile(file, "latin1").catch(() => "");
+    for (const line of text.split("\n")) {
+      const f = parseRootfsFailure(line);
+      if (f) return f;
+    }
+  }
+  return undefined;
 }

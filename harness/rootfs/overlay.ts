@@ -118,6 +118,9 @@ export async function createOverlay(exec: Exec, base: string, baseFormat: "raw" 
   return { overlay, overlayMs: Date.now() - started };
 }
 
+/** The image a run's overlays are made on. */
+export type RootfsImage = Pick<RunRootfs, "spec" | "base" | "baseFormat">;
+
 /** Resolves --rootfs to an image (building the Debian base on first use) and makes the run's overlay. */
 export async function prepareRunRootfs(
   spec: string,
@@ -126,6 +129,17 @@ export async function prepareRunRootfs(
   /** --program files that need an interpreter (a dynamic ELF's loader, a script's #! line): it must be in the image. */
   interpreters: readonly { program: string; interpreter: string }[] = [],
 ): Promise<RunRootfs> {
+  const image = await resolveRootfsImage(spec, deps, interpreters);
+  const { overlay, overlayMs } = await createOverlay(deps.exec, image.base, image.baseFormat, runDir);
+  return { ...image, overlay, overlayMs };
+}
+
+/** Resolves --rootfs to an image: the Debian base (built on first use; --program interpreters checked) or a user's, checked. */
+export async function resolveRootfsImage(
+  spec: string,
+  deps: { exec: Exec; cacheRoot: string; cwd: string; signal?: AbortSignal; onProgress?: ProgressSink; profile: ArchProfile },
+  interpreters: readonly { program: string; interpreter: string }[] = [],
+): Promise<RootfsImage> {
   let base: string;
   let baseFormat: "raw" | "qcow2";
   if (spec === "debian") {
@@ -145,8 +159,7 @@ export async function prepareRunRootfs(
     base = path.resolve(deps.cwd, spec);
     baseFormat = await checkUserImage(deps.exec, base);
   }
-  const { overlay, overlayMs } = await createOverlay(deps.exec, base, baseFormat, runDir);
-  return { spec, base, baseFormat, overlay, overlayMs };
+  return { spec, base, baseFormat };
 }
 
 /** Removes the overlay at the end of a run (kept with --keep-rootfs). */

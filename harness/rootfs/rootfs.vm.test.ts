@@ -157,3 +157,44 @@ t.test(
     t.equal(await sha256File(image), before, "the image is unchanged");
   },
 );
+
+t.test(
+  "--rootfs IMAGE with --jobs 2: an overlay per guest (kept with --keep-rootfs), the image unchanged; an unmountable image is exit 2 there too",
+  { skip: haveKernel ? false : "the default kernel is not installed (npm run setup)" },
+  async (t) => {
+    // An empty ext4 file system is root enough for the static bundled programs (init binds /kharness into it).
+    const dir = tempDir("kh-rootfs-jobs-");
+    const image = path.join(dir, "empty.raw");
+    execFileSync("truncate", ["-s", "16M", image]);
+    execFileSync("mke2fs", ["-q", "-t", "ext4", "-F", image]);
+    const before = await sha256File(image);
+    const r = await runCli(["run", "--rootfs", image, "--keep-rootfs", "--jobs", "2", "--tests", "net_abi", "--tests", "net_rules"]);
+    t.equal(r.code, 0, `exit 0\n${r.stderr.slice(-2000)}`);
+    const run = await readResults(r.outDir);
+    t.same(
+      run.tests.map((x) => [x.id, x.status]),
+      [
+        ["net_abi", "PASS"],
+        ["net_rules", "PASS"],
+      ],
+    );
+    for (const g of ["guest-1", "guest-2"]) {
+      t.match(readFileSync(path.join(r.outDir, g, "console.log"), "utf8"), /kharness-init: rootfs \/dev\/vda mounted/, `${g} ran in the image`);
+      const info = JSON.parse(execFileSync("qemu-img", ["info", "-U", "--output=json", path.join(r.outDir, g, "rootfs.qcow2")]).toString()) as {
+        "backing-filename"?: string;
+      };
+      t.equal(info["backing-filename"], image, `${g} kept its own overlay on the image`);
+    }
+    t.equal(await sha256File(image), before, "the image is unchanged after two guests wrote to their overlays");
+
+    const broken = path.join(dir, "broken.raw");
+    await fs.copyFile(image, broken);
+    const fh = await fs.open(broken, "r+");
+    await fh.write(Buffer.from([20, 0, 0, 0]), 0, 4, 1024 + 24);
+    await fh.close();
+    const b = await runCli(["run", "--rootfs", broken, "--jobs", "2", "--tests", "net_abi", "--tests", "net_rules"]);
+    t.equal(b.code, 2, `an unmountable image: exit 2\n${b.stderr.slice(-2000)}`);
+    t.match(b.stderr, /the guest kernel cannot mount its file system/);
+    for (const g of ["guest-1", "guest-2"]) await t.rejects(fs.stat(path.join(b.outDir, g, "rootfs.qcow2")), `${g}'s overlay is removed`);
+  },
+);

@@ -141,6 +141,8 @@ export interface GuestsOpts extends Omit<BootOpts, "runDir" | "payload" | "onCon
   failOnWarn: boolean;
   /** Programs split by case over several guests, with their whole case list (PartsManifest.splitCases). */
   splitCases?: Record<string, string[]>;
+  /** --rootfs: guest K boots rootfsDisks[K], its own overlay (made and removed by the caller). */
+  rootfsDisks?: readonly string[];
 }
 
 /**
@@ -167,13 +169,14 @@ export async function bootGuests(deps: BootDeps, opts: GuestsOpts): Promise<{ ru
         now: Date.now,
         programs: share,
       });
-      const { shares: _s, failOnWarn: _f, splitCases: _sc, ...bootOpts } = opts;
+      const { shares: _s, failOnWarn: _f, splitCases: _sc, rootfsDisks, ...bootOpts } = opts;
       let boot: BootResult;
       try {
         boot = await bootGuest(deps, {
           ...bootOpts,
           payload: { ...opts.payload, initramfsPath, programs: share },
           runDir: dir,
+          ...(rootfsDisks?.[k] ? { rootfsDisk: rootfsDisks[k] } : {}),
           onConsole: (c) => parser.pushConsole(c),
           onResults: (c) => parser.pushResults(c),
         });

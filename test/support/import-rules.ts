@@ -89,7 +89,7 @@ export const RULES: ImportRules = {
     // Bisection (issue 12): the command line (args.ts, pure), the driver, bisect.json and its renderings (pure).
     { dir: "harness/bisect", api: ["harness/bisect/args.ts", "harness/bisect/run-bisect.ts", "harness/bisect/bisect-doc.ts"] },
     // Debian root filesystem images and per-run overlays (issue 15).
-    { dir: "harness/rootfs", api: ["harness/rootfs/image.ts", "harness/rootfs/overlay.ts"] },
+    { dir: "harness/rootfs", api: ["harness/rootfs/image.ts", "harness/rootfs/overlay.ts", "harness/rootfs/guest-failure.ts"] },
   ],
   subcommands: ["harness/cache-cmd.ts", "harness/doctor.ts", "harness/list.ts", "harness/cmd-nightly.ts", "harness/cmd-bisect.ts", "harness/cmd-rootfs.ts"],
   subcommandImporters: ["harness/cli.ts"],
