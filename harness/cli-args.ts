@@ -605,7 +605,7 @@ Boot:
   --rootfs debian|IMAGE  run the programs chrooted in a real userland: Debian's base image (built once and
                          cached, see \`kharness rootfs --help\`) or your raw/qcow2 ext4 image; the run boots a
                          fresh qcow2 overlay in the run directory, the image itself is never written
-  --keep-rootfs          keep that overlay (rootfs.qcow2) in the run directory after the run
+  --keep-rootfs          keep that overlay (rootfs.qcow2; guest-K/rootfs.qcow2 with --jobs) after the run
 Scale (docs/ci.md):
   --jobs N|auto          boot N guests at once from the same kernel and payload, each running a share of
                          the programs (longest first, by the last run's durations; with fewer programs
