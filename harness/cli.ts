@@ -14,7 +14,7 @@ import { EXIT, exitCodeForError, exitCodeForRun, exitCodeForUsage } from "./exit
 import { consoleOfLavaLog } from "./lava/console.js";
 import { writeFileAtomic } from "./exec/cache.js";
 // The two renderers parse uses, not report/index.js: that would load every report format (HTML, JUnit, KCIDB).
-import { renderJson, renderJsonChunks } from "./report/json.js";
+import { parseToJsonPieces, renderJson, renderJsonChunks } from "./report/json.js";
 import { renderTerminal } from "./report/terminal.js";
 import { parseFileToRun, runFailed } from "./results/index.js";
 import { findRunDir, parseRunDir } from "./read-run-dir.js";
@@ -341,14 +341,22 @@ async function cmdParse(c: Extract<Command, { cmd: "parse" }>, io: Io): Promise<
     return EXIT.usage;
   }
   let run: RunResult;
+  // `--json` of a file and nothing else: written as the parse goes where the run allows (parseToJsonPieces); a
+  // file can be read again when it does not.
+  let pieces: Iterable<string | Uint8Array> | undefined;
   try {
     // --fail-on-warn given here wins; otherwise a run directory's manifest says what the run used.
     // A run directory's logs are read inside parseRunDir: its young generation stays at the start size.
     if (runDir) v8.setFlagsFromString("--semi-space-growth-factor=1");
-    run = runDir
-      ? await parseRunDir(runDir, c.failOnWarn ? { failOnWarn: true } : {})
-      : // A LAVA dispatcher's log is turned back into the console it carries; any other file passes through.
-        await parseFileToRun(youngGenerationCapped(consoleOfLavaLog(input ?? readFileChunks(c.file))), { failOnWarn: c.failOnWarn });
+    const plain = c.json && !runDir && input === undefined && !expect?.expect && Object.values(reports).every((r) => r === undefined);
+    const taken = plain ? await parseToJsonPieces(youngGenerationCapped(consoleOfLavaLog(readFileChunks(c.file))), { failOnWarn: c.failOnWarn }) : undefined;
+    pieces = taken?.pieces;
+    run = taken
+      ? taken.run
+      : runDir
+        ? await parseRunDir(runDir, c.failOnWarn ? { failOnWarn: true } : {})
+        : // A LAVA dispatcher's log is turned back into the console it carries; any other file passes through.
+          await parseFileToRun(youngGenerationCapped(consoleOfLavaLog(input ?? readFileChunks(c.file))), { failOnWarn: c.failOnWarn });
   } catch (e) {
     printError(io, e, color);
     return exitCodeForError(e, { bisect: false, fromCommit: false });
@@ -362,7 +370,7 @@ async function cmdParse(c: Extract<Command, { cmd: "parse" }>, io: Io): Promise<
   // Each piece waits for the reader (a pipe is written asynchronously): otherwise they all queue in memory. A reader
   // that went away ends the wait too (quietOnClosedPipes has said nothing, as for any closed pipe).
   if (c.json) {
-    for (const piece of renderJsonChunks(run)) {
+    for (const piece of pieces ?? renderJsonChunks(run)) {
       if (io.stdout.write(piece)) continue;
       await new Promise<void>((resolve) => {
         const done = () => {

@@ -1,7 +1,7 @@
 // renderJsonChunks writes the same bytes as renderJson, in pieces, for a run above the pretty-print limit and below it.
 
 import t from "tap";
-import { PRETTY_JSON_MAX_TESTS } from "./json.js";
+import { parseToJsonPieces, PRETTY_JSON_MAX_TESTS } from "./json.js";
 import { renderJson, renderJsonChunks } from "./index.js";
 import { parseLog } from "../results/index.js";
 
@@ -47,4 +47,32 @@ t.test("pieces follow the size of the tests: one huge top-level test, and many s
   // About 64K characters each (the first few are smaller while the size is learned); never the whole document.
   t.ok(pieces.length >= 3, `written in ${pieces.length} pieces`);
   t.ok(Math.max(...pieces.map((p) => p.length)) < 1 << 20, "no piece near the document's size");
+});
+
+/** The text in 4 KiB chunks, as a file is read. */
+async function* chunksOf(text: string): AsyncGenerator<Uint8Array> {
+  const bytes = Buffer.from(text);
+  for (let i = 0; i < bytes.length; i += 4096) yield bytes.subarray(i, i + 4096);
+}
+
+const joined = (pieces: Iterable<string | Uint8Array>) => Buffer.concat([...pieces].map((p) => (typeof p === "string" ? Buffer.from(p) : p))).toString();
+
+t.test("parseToJsonPieces (parse --json of a file): the same bytes as parsing whole and renderJsonChunks", async (t) => {
+  const text = ktap(120, 100);
+  const got = await parseToJsonPieces(chunksOf(text));
+  t.ok(got, "a big run without kernel reports is written as it is parsed");
+  const want = parseLog(text);
+  t.equal(joined(got!.pieces), [...renderJsonChunks(want)].join(""), "same text");
+  t.same(got!.run.summary, want.summary, "same summary");
+  t.ok(got!.run.tests.length < want.tests.length, `the tests were let go as they finished (${got!.run.tests.length} kept to the end)`);
+});
+
+t.test("parseToJsonPieces says no when the run must be read whole: a small run, a kernel report", async (t) => {
+  t.equal(await parseToJsonPieces(chunksOf(ktap(2, 5))), undefined, "a small run is indented: parse it the ordinary way");
+  const warned = ktap(120, 100).replace(
+    "    ok 3 case_3\n",
+    "    ok 3 case_3\n[    1.000000] ------------[ cut here ]------------\n[    1.000001] WARNING: CPU: 0 PID: 1 at lib/x.c:1 f+0x0/0x10\n[    1.000002] ---[ end trace 0000000000000000 ]---\n",
+  );
+  t.not(warned, ktap(120, 100), "the report is in the log");
+  t.equal(await parseToJsonPieces(chunksOf(warned)), undefined, "a kernel report inside a test");
 });

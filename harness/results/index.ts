@@ -1,8 +1,17 @@
 // Public API of the results stage: streaming KTAP/kselftest parsing, kernel-report scanning, summaries, a run's logs parsed again.
 
-export { createRunParser, createLogParser, parseLog, parseFileToRun, describeAbnormalEnd, RESULTS_SCHEMA_VERSION, KERNEL_ENTRY_ID } from "./parse-run.js";
-export type { RunParser, RunParserOptions, LogParser, StreamEnd } from "./parse-run.js";
-export { summarize, runFailed, nothingPassed, listReportedTests, emptySummary, isFailing, parentAddsEntry } from "./summary.js";
+export {
+  createRunParser,
+  createLogParser,
+  createTakingLogParser,
+  parseLog,
+  parseFileToRun,
+  describeAbnormalEnd,
+  RESULTS_SCHEMA_VERSION,
+  KERNEL_ENTRY_ID,
+} from "./parse-run.js";
+export type { RunParser, RunParserOptions, LogParser, TakingLogParser, StreamEnd } from "./parse-run.js";
+export { summarize, addSummary, runFailed, nothingPassed, listReportedTests, emptySummary, isFailing, parentAddsEntry } from "./summary.js";
 export { createLineSplitter, cleanLine, stripAnsi, stripPrintk, printkMicros, MAX_LINE_CHARS } from "./lines.js";
 export { classifyKtapLine, statusOfResult, describeExitCode } from "./ktap-line.js";
 export type { KtapLine, ResultLine, Directive } from "./ktap-line.js";

@@ -89,6 +89,11 @@ export interface KtapTree {
   finish(abnormalWhy: string | undefined): { tests: TestResult[]; events: KernelEvent[]; skipAll?: string; hostTimes?: Map<TestResult, HostTimes> };
   /** Name of the last top-level test that printed its result line, if any. */
   lastTopLevel(): string | undefined;
+  /**
+   * Takes the finished top-level tests out of the tree, oldest first (finish() returns only those not taken). The
+   * tree never changes a top-level test once it is finished; what the run's end does to the tests is the caller's.
+   */
+  takeTopLevel(): TestResult[];
   readonly diagnostics: Diagnostic[];
 }
 
@@ -236,6 +241,8 @@ export function createKtapTree(opts: TreeOptions): KtapTree {
     lineNo: 0,
     hostTimes: opts.stamp ? new Map<TestResult, HostTimes>() : undefined,
   };
+  // The name of the last top-level test taken out by takeTopLevel, for lastTopLevel once the list is empty.
+  let lastTaken: string | undefined;
   return {
     diagnostics: state.diagnostics,
     get sawTap() {
@@ -250,7 +257,14 @@ export function createKtapTree(opts: TreeOptions): KtapTree {
     finish: (abnormalWhy) => finishTree(state, abnormalWhy),
     lastTopLevel() {
       const done = root.children;
-      return done && done.length > 0 ? done[done.length - 1]!.name : undefined;
+      return done && done.length > 0 ? done[done.length - 1]!.name : lastTaken;
+    },
+    takeTopLevel() {
+      const done = root.children;
+      if (!done || done.length === 0) return [];
+      root.children = undefined;
+      lastTaken = done[done.length - 1]!.name;
+      return done;
     },
   };
 }

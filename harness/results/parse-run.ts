@@ -1,10 +1,10 @@
 // Streams -> RunResult: the results port (pure KTAP) and the console (kernel log), or one mixed log for `kharness parse`.
 
-import type { BootEnd, CouldNotTest, Diagnostic, KernelEvent, ProgressEvent, RunResult, Status, TestResult } from "../types.js";
+import type { BootEnd, CouldNotTest, Diagnostic, KernelEvent, ProgressEvent, RunResult, Status, Summary, TestResult } from "../types.js";
 import { createLineSplitter, findSplice, printkMicros, stripAnsi, stripPrintk, type LineSplitter } from "./lines.js";
 import { createKernelScanner, type KernelScanner } from "./kernel-events.js";
 import { createKtapTree, toIdSegment, type HostTimes, type KtapTree, type Pending } from "./ktap-tree.js";
-import { summarize } from "./summary.js";
+import { addSummary, emptySummary, summarize } from "./summary.js";
 
 /** Version of the RunResult JSON schema (docs/results-schema.md). */
 export const RESULTS_SCHEMA_VERSION = 1;
@@ -279,13 +279,23 @@ function scanKernelLine(kernelLog: KernelLogState, text: string, raw: string, op
  * Assigns final dotted ids (parent id + "." + id-safe name; a suffix `~N` for duplicates among siblings). Sibling ids
  * are unique and the parent's id is unique, so checking siblings makes ids unique run-wide. Siblings share the
  * prefix, so their segments are compared, not the joined ids (hashing a joined id would flatten it). One map serves
- * the whole walk: a segment is taken in a sibling list when the map holds that list's number for it (one entry per
- * distinct segment in the run, not one set per list); each list is checked whole before the walk goes below it.
+ * the lists below the top level: a segment is taken in a sibling list when the map holds that list's number for it
+ * (one entry per distinct segment in the run, not one set per list); each list is checked whole before the walk goes
+ * below it. The top-level list has a set of its own, because it may be given in parts (a parse that takes finished
+ * top-level tests out as it goes, see createTakingLogParser): each part's ids are then the ones the whole list gets.
  * Loops are indexed: a for-of over the shared frozen empty lists allocated an iterator per test.
  */
-function assignIds(tests: TestResult[], index: Map<string, TestResult> | undefined): void {
+function createIdAssigner(index: Map<string, TestResult> | undefined): (topLevel: readonly TestResult[]) => void {
   const takenIn = new Map<string, number>();
   let lists = 0;
+  const topTaken = new Set<string>();
+  let topCount = 0;
+  const setId = (t: TestResult, id: string): void => {
+    t.id = id;
+    index?.set(id, t);
+    const events = t.kernelEvents;
+    for (let j = 0; j < events.length; j++) events[j]!.testId = id;
+  };
   const walk = (list: TestResult[], prefix: string): void => {
     const serial = ++lists;
     // One "parent." string for all siblings: each id is then one concatenation, not two (200,000 strings fewer).
@@ -299,18 +309,30 @@ function assignIds(tests: TestResult[], index: Map<string, TestResult> | undefin
         seg = `${seg}~${k}`;
       }
       takenIn.set(seg, serial);
-      const id = dotted + seg;
-      t.id = id;
-      index?.set(id, t);
-      const events = t.kernelEvents;
-      for (let j = 0; j < events.length; j++) events[j]!.testId = id;
+      setId(t, dotted + seg);
     }
     for (let i = 0; i < list.length; i++) {
       const t = list[i]!;
       if (t.children.length > 0) walk(t.children, t.id);
     }
   };
-  walk(tests, "");
+  return (topLevel) => {
+    for (let i = 0; i < topLevel.length; i++) {
+      const t = topLevel[i]!;
+      let seg = toIdSegment(t.name, ++topCount);
+      if (topTaken.has(seg)) {
+        let k = 2;
+        while (topTaken.has(`${seg}~${k}`)) k++;
+        seg = `${seg}~${k}`;
+      }
+      topTaken.add(seg);
+      setId(t, seg);
+    }
+    for (let i = 0; i < topLevel.length; i++) {
+      const t = topLevel[i]!;
+      if (t.children.length > 0) walk(t.children, t.id);
+    }
+  };
 }
 
 /** Every test of the tree, depth first. */
@@ -503,7 +525,27 @@ function applyTimes(tests: readonly TestResult[], spans: Map<string, MarkedSpan[
   visit(tests, undefined);
 }
 
-function buildRun(tree: KtapTree, kernelLog: KernelLogState, end: StreamEnd, cut: boolean, opts: RunParserOptions, sourceNotes: Diagnostic[]): RunResult {
+/** What a taking parser (createTakingLogParser) took out of the tree before the end. */
+interface Taken {
+  /** Gives top-level tests their ids: the taken ones as they were taken, then the rest at the end. */
+  readonly assign: (topLevel: readonly TestResult[]) => void;
+  count: number;
+  readonly summary: Summary;
+  /** Every taken test is a no-tests stand-in by its id (true while none was taken), as couldNotTestOf asks. */
+  allNoTests: boolean;
+  /** Set by buildRun: nothing at the end changed, or would have changed, a taken test. */
+  final?: boolean;
+}
+
+function buildRun(
+  tree: KtapTree,
+  kernelLog: KernelLogState,
+  end: StreamEnd,
+  cut: boolean,
+  opts: RunParserOptions,
+  sourceNotes: Diagnostic[],
+  taken?: Taken,
+): RunResult {
   kernelLog.scanner.flush();
   // A file that shows a panic ended because the kernel crashed, not because the file was short; one that reaches
   // init's `poweroff` (and no panic) ended as a run does.
@@ -515,10 +557,14 @@ function buildRun(tree: KtapTree, kernelLog: KernelLogState, end: StreamEnd, cut
   const diagnostics: Diagnostic[] = [...sourceNotes, ...tree.diagnostics];
   const kernelEvents: KernelEvent[] = [...kernelLog.unattributed, ...built.events];
   const tests = built.tests;
+  // The taken tests already have their ids and times; they are final when none of the steps below that reach
+  // earlier tests has anything to do: no kmsg markers (an abnormal end names the tests they left open), no kernel
+  // reports, no marker spans or host times, a plain end of the file, no programs to name placeholders after.
+  if (taken) taken.final = end.end === "eof" && kernelEvents.length === 0 && !spoilsTaken(kernelLog) && !built.hostTimes && opts.programs === undefined;
   // The id index is needed only to resolve kmsg markers; 200k tests should not pay for it otherwise.
   const needIndex = kernelLog.byMarker.length > 0 || (why !== undefined && kernelLog.markers.length > 0);
   const index = new Map<string, TestResult>();
-  assignIds(tests, needIndex ? index : undefined);
+  (taken?.assign ?? createIdAssigner(needIndex ? index : undefined))(tests);
   // Markers still open when the stream died name the tests that were running.
   if (why !== undefined) {
     for (const id of kernelLog.markers) {
@@ -540,7 +586,8 @@ function buildRun(tree: KtapTree, kernelLog: KernelLogState, end: StreamEnd, cut
   // Only a test with a kernel report can change status here: a run without any skips the walk over every test.
   if (kernelLog.attachedToTests > 0 || kernelLog.byMarker.length > 0) applyEvents(tests, opts.failOnWarn ?? false);
   applyTimes(tests, kernelLog.spans, built.hostTimes);
-  if (tests.length === 0 && built.skipAll === undefined) {
+  const tookSome = (taken?.count ?? 0) > 0;
+  if (tests.length === 0 && built.skipAll === undefined && !tookSome) {
     // No results at all is a failure to run, never a pass; the reports outside tests go with it.
     const crashed = why !== undefined && effective.end !== "eof";
     const reason = tree.sawTap ? "the output announced no tests" : `no test output (KTAP) was found${why ? `: ${why}` : ""}`;
@@ -549,7 +596,7 @@ function buildRun(tree: KtapTree, kernelLog: KernelLogState, end: StreamEnd, cut
     for (const e of tests[0]!.kernelEvents) e.testId = id;
     diagnostics.push({ level: "error", message: reason });
   } else {
-    if (tests.length === 0)
+    if (tests.length === 0 && !tookSome)
       tests.push({
         id: "skip_all",
         name: "all tests skipped by the plan",
@@ -567,8 +614,10 @@ function buildRun(tree: KtapTree, kernelLog: KernelLogState, end: StreamEnd, cut
   if (end.end !== "poweroff" && end.end !== "eof")
     diagnostics.push({ level: "error", message: `the boot ended with ${end.end}${end.detail ? `: ${end.detail}` : ""}` });
   if (opts.programs) nameUnstartedTests(tests, opts.programs);
-  const couldNotTest = couldNotTestOf(tests, end);
-  return { schemaVersion: RESULTS_SCHEMA_VERSION, tests, summary: summarize(tests), diagnostics, kernelEvents, ...(couldNotTest ? { couldNotTest } : {}) };
+  const couldNotTest = couldNotTestOf(tests, end, taken?.allNoTests ?? true);
+  const summary = summarize(tests);
+  if (tookSome) addSummary(summary, taken!.summary);
+  return { schemaVersion: RESULTS_SCHEMA_VERSION, tests, summary, diagnostics, kernelEvents, ...(couldNotTest ? { couldNotTest } : {}) };
 }
 
 /**
@@ -589,6 +638,10 @@ export function nameUnstartedTests(tests: TestResult[], programs: readonly { nam
   }
 }
 
+function isNoTestsEntry(t: TestResult): boolean {
+  return t.id === "no_tap_output" || t.id === "no_tests";
+}
+
 /** Boot ends that mean the harness could not test the kernel, rather than a test failing. */
 const INFRA_ENDS: ReadonlySet<StreamEnd["end"]> = new Set(["boot-timeout", "idle", "qemu-error"]);
 
@@ -604,9 +657,9 @@ function hasKernelFault(t: TestResult): boolean {
  * QEMU error. A kernel that reported a fault (panic, Oops, BUG, KASAN) and then went silent was tested, and
  * failed: the watchdog's end must not turn that evidence into "could not test" (git bisect would skip it).
  */
-function couldNotTestOf(tests: readonly TestResult[], end: StreamEnd): CouldNotTest | undefined {
+function couldNotTestOf(tests: readonly TestResult[], end: StreamEnd, takenAllNoTests: boolean): CouldNotTest | undefined {
   if (tests.some((t) => t.status === "CRASH" && hasKernelFault(t))) return undefined;
-  if (tests.every((t) => t.id === "no_tap_output" || t.id === "no_tests")) return { cause: "no-tests", reason: tests[0]?.reason ?? "no test output" };
+  if (takenAllNoTests && tests.every(isNoTestsEntry)) return { cause: "no-tests", reason: tests[0]?.reason ?? "no test output" };
   if (INFRA_ENDS.has(end.end)) return { cause: "boot-end", reason: `the boot ended with ${end.end}${end.detail ? `: ${end.detail}` : ""}` };
   return undefined;
 }
@@ -680,4 +733,72 @@ export async function parseFileToRun(chunks: AsyncIterable<string | Uint8Array>,
   const p = createLogParser(opts);
   for await (const c of chunks) p.push(c);
   return p.finish({ end: "eof" });
+}
+
+/**
+ * Whether the kernel log holds anything that the run's end applies to tests that finished earlier (kmsg markers and
+ * their spans, reports attached to tests or waiting for a marker's test, reports outside every test): then tests
+ * taken out early may not be final.
+ */
+function spoilsTaken(kernelLog: KernelLogState): boolean {
+  return (
+    kernelLog.markers.length > 0 ||
+    kernelLog.spans.size > 0 ||
+    kernelLog.byMarker.length > 0 ||
+    kernelLog.attachedToTests > 0 ||
+    kernelLog.unattributed.length > 0
+  );
+}
+
+/**
+ * A mixed-log parser that hands out each top-level test once it is finished, so a caller can write it out and let
+ * its memory go instead of holding the whole tree to the end (issue 16: the garbage collector's copying of the tree
+ * was a third of the time of a 200,000-result parse). Only a run that needs nothing at the end can be read this way:
+ * `spoiled` says early that it cannot (then parse again with createLogParser), and finish() says it for certain.
+ */
+export interface TakingLogParser {
+  push(chunk: string | Uint8Array): void;
+  /** The top-level tests finished since the last call, oldest first, with their final ids and times. */
+  take(): TestResult[];
+  /** True once the log showed something that the end may apply to taken tests (kernel reports, kmsg markers). */
+  readonly spoiled: boolean;
+  /**
+   * The run: `tests` holds the tests not taken (they follow the taken ones), `summary` counts them all.
+   * `takenFinal` false: the taken tests may differ from what createLogParser gives; parse again.
+   */
+  finish(end?: StreamEnd): { run: RunResult; takenFinal: boolean };
+}
+
+/** Creates a parser that hands out finished top-level tests as it goes; see TakingLogParser. */
+export function createTakingLogParser(opts: RunParserOptions = {}): TakingLogParser {
+  let source: LineSource | undefined;
+  const kernelLog = createKernelLogState(opts, () => source?.tree);
+  source = createLineSource(opts, (text, raw) => scanKernelLine(kernelLog, text, raw, opts));
+  const taken: Taken = { assign: createIdAssigner(undefined), count: 0, summary: emptySummary(), allNoTests: true };
+  return {
+    push(chunk) {
+      source!.push(chunk);
+    },
+    get spoiled() {
+      return spoilsTaken(kernelLog) || opts.programs !== undefined || opts.now !== undefined;
+    },
+    take() {
+      const list = source!.tree.takeTopLevel();
+      if (list.length === 0) return list;
+      taken.assign(list);
+      // What applyTimes does at the end of a run without marker spans or host times.
+      walkTests(list, (t) => {
+        if (t.unreported && t.reason?.startsWith("not run")) t.durationMs = 0;
+      });
+      taken.count += list.length;
+      addSummary(taken.summary, summarize(list));
+      if (taken.allNoTests) taken.allNoTests = list.every(isNoTestsEntry);
+      return list;
+    },
+    finish(end = { end: "eof" }) {
+      source!.splitter.end();
+      const run = buildRun(source!.tree, kernelLog, end, source!.cut, opts, [], taken);
+      return { run, takenFinal: taken.final === true };
+    },
+  };
 }

@@ -83,6 +83,20 @@ export function summarize(tests: readonly TestResult[]): Summary {
   return s;
 }
 
+/** Adds `from`'s counts to `into` (the summary of two lists of tests is the sum of theirs); returns `into`. */
+export function addSummary(into: Summary, from: Summary): Summary {
+  into.pass += from.pass;
+  into.fail += from.fail;
+  into.skip += from.skip;
+  into.xfail += from.xfail;
+  into.xpass += from.xpass;
+  into.timeout += from.timeout;
+  into.crash += from.crash;
+  into.error += from.error;
+  into.total += from.total;
+  return into;
+}
+
 /** True when the run must be reported as failed: any failing count, or nothing ran at all. */
 export function runFailed(run: Pick<RunResult, "summary">): boolean {
   const s = run.summary;
