@@ -6,24 +6,15 @@ import t from "tap";
 import { execFileSync } from "node:child_process";
 import { promises as fs } from "node:fs";
 import * as path from "node:path";
-import { createExec } from "../exec/exec.js";
-import { cacheRoot } from "../exec/cache.js";
-import { ensureUnpackedSource } from "../kernel/source-tree.js";
 import { REPO_ROOT, runCli, tempDir } from "../../test/support/cli-run.js";
 import type { BisectDoc } from "./bisect-doc.js";
+import { linuxSourceTree } from "../../test/support/vm-fixture.js";
 
-const TARBALL = process.env.KHARNESS_LINUX_TARBALL ?? "/usr/src/linux-source-6.12.tar.xz";
 const BROKEN = path.join(REPO_ROOT, "patches", "landlock-socket-create-broken");
 const LAYER_CASES = ["socket_create.layers.disjoint_rules_deny_both", "socket_create.layers.overlap_allows_only_common"];
 
-const haveTarball = await fs.access(TARBALL).then(
-  () => true,
-  () => false,
-);
-if (!haveTarball) t.plan(0, `no ${TARBALL} (npm run setup -- --tests installs linux-source-6.12)`);
-else {
-  const tree = await ensureUnpackedSource(createExec(), TARBALL, cacheRoot());
-
+const tree = await linuxSourceTree(t);
+if (tree) {
   t.test("--good BASE --bad HEAD: the broken commit is named, the unbuildable one skipped, the repository untouched", async (t) => {
     const t0 = Date.now();
     // A hard-link copy committed whole (Debian's tree ignores everything with `/*`: -f); git never writes the files it adds.
@@ -141,5 +132,48 @@ else {
     const replayed = git("bisect", "replay", replay);
     t.match(replayed, new RegExp(`${culprit} is the first bad commit`), "git bisect replay accepts the log and finds the same commit");
     git("bisect", "reset");
+
+    // Nothing is built twice: a step either comes from the cache or is a remembered failure.
+    const builtNothing = (d: BisectDoc) => d.steps.filter((s) => !s.runs.every((x) => x.cacheHit || x.remembered)).map((s) => s.label);
+    const stepTable = (d: BisectDoc) =>
+      d.steps
+        .map((s) => `step ${s.step} ${s.label} ${s.verdict}: ${s.runs[0]?.cacheHit ? "cached" : s.runs[0]?.remembered ? "failed before" : "built"}`)
+        .join("\n");
+
+    // The same bisection again: every kernel from the cache, the unbuildable commit skipped as a remembered failure.
+    const again = path.join(tempDir("kh-bisect-"), "b");
+    const r2 = await runCli(["bisect", "--tree", repo, "--good", base, "--bad", "HEAD", "--tests", "socket_create", "--out", again]);
+    t.equal(r2.code, 0, r2.stderr.slice(-4000));
+    const doc2 = JSON.parse(await fs.readFile(path.join(again, "bisect.json"), "utf8")) as BisectDoc;
+    t.comment(`rerun: ${(r2.durationMs / 1000).toFixed(1)} s\n${stepTable(doc2)}`);
+    t.equal(doc2.result?.firstBad?.id, culprit, "the rerun names the same commit");
+    t.same(builtNothing(doc2), [], "the rerun built nothing");
+    t.match(
+      doc2.steps.find((s) => s.revision === unbuildable),
+      {
+        verdict: "skip",
+        reason: /^remembered build failure \(KernelBuildError, .*#error "kharness bisect test: this commit does not build".*--retry-untestable/,
+      },
+      "the unbuildable commit is a remembered failure, with its error and the way to retry",
+    );
+    t.match(r2.stdout, /could not be tested \(skipped\): /);
+
+    // From another good commit (the first bisection's earliest good probe) to the culprit: each commit between them was
+    // tested by the first bisection from the base; its kernel is found by its git tree, the unbuildable one is a
+    // remembered failure, so nothing new is built.
+    const firstGoodProbe = Math.min(...doc.steps.filter((s) => s.verdict === "good" && s.index > 0).map((s) => s.index));
+    const good2 = doc.revisions[firstGoodProbe]?.id as string;
+    t.not(good2, base, "a good commit other than the base");
+    const other = path.join(tempDir("kh-bisect-"), "b");
+    const r3 = await runCli(["bisect", "--tree", repo, "--good", good2, "--bad", culprit, "--tests", "socket_create", "--out", other]);
+    t.equal(r3.code, 0, r3.stderr.slice(-4000));
+    const doc3 = JSON.parse(await fs.readFile(path.join(other, "bisect.json"), "utf8")) as BisectDoc;
+    t.comment(`another good commit: ${(r3.durationMs / 1000).toFixed(1)} s\n${stepTable(doc3)}`);
+    t.equal(doc3.result?.firstBad?.id, culprit);
+    t.same(builtNothing(doc3), [], "a bisection from another good commit built nothing new");
+    t.ok(
+      doc3.steps.some((s) => s.role === "probe" && s.runs[0]?.cacheHit),
+      "a probe between the ends came from the cache",
+    );
   });
 }
