@@ -4,14 +4,11 @@ import t from "tap";
 import { execFileSync } from "node:child_process";
 import { promises as fs } from "node:fs";
 import * as path from "node:path";
-import { createExec } from "./exec/exec.js";
-import { cacheRoot } from "./exec/cache.js";
-import { ensureUnpackedSource } from "./kernel/source-tree.js";
 import { leaves, readResults, REPO_ROOT, runCli, tempDir } from "../test/support/cli-run.js";
 import type { TestResult } from "./types.js";
 import { kcidbSchemaErrors } from "../test/support/kcidb-schema.js";
+import { linuxSourceTree } from "../test/support/vm-fixture.js";
 
-const TARBALL = process.env.KHARNESS_LINUX_TARBALL ?? "/usr/src/linux-source-6.12.tar.xz";
 const GOOD = path.join(REPO_ROOT, "patches", "landlock-socket-create");
 const BROKEN = path.join(REPO_ROOT, "patches", "landlock-socket-create-broken");
 const SOCKET_SKIP = "socket creation control not supported by this kernel";
@@ -27,13 +24,8 @@ function socketCases(): string[] {
     .sort();
 }
 
-const haveTarball = await fs.access(TARBALL).then(
-  () => true,
-  () => false,
-);
-if (!haveTarball) t.plan(0, `no ${TARBALL} (npm run setup -- --tests installs linux-source-6.12)`);
-else {
-  const tree = await ensureUnpackedSource(createExec(), TARBALL, cacheRoot());
+const tree = await linuxSourceTree(t);
+if (tree) {
   const SOCKET_CASES = socketCases();
   const notPassing = (cases: TestResult[]) => cases.filter((c) => c.status !== "PASS").map((c) => `${c.id} ${c.status} ${c.reason ?? ""}`);
 

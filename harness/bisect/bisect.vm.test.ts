@@ -5,24 +5,16 @@ import t from "tap";
 import { execFileSync } from "node:child_process";
 import { promises as fs } from "node:fs";
 import * as path from "node:path";
-import { createExec } from "../exec/exec.js";
-import { cacheRoot } from "../exec/cache.js";
-import { ensureUnpackedSource } from "../kernel/source-tree.js";
 import { REPO_ROOT, runCli, tempDir } from "../../test/support/cli-run.js";
 import { findLiveProcesses } from "../../test/support/procs.js";
 import type { BisectDoc } from "./bisect-doc.js";
+import { linuxSourceTree } from "../../test/support/vm-fixture.js";
 
-const TARBALL = process.env.KHARNESS_LINUX_TARBALL ?? "/usr/src/linux-source-6.12.tar.xz";
 const BROKEN = path.join(REPO_ROOT, "patches", "landlock-socket-create-broken");
 const LAYER_CASES = ["socket_create.layers.disjoint_rules_deny_both", "socket_create.layers.overlap_allows_only_common"];
 
-const haveTarball = await fs.access(TARBALL).then(
-  () => true,
-  () => false,
-);
-if (!haveTarball) t.plan(0, `no ${TARBALL} (npm run setup -- --tests installs linux-source-6.12)`);
-else {
-  const tree = await ensureUnpackedSource(createExec(), TARBALL, cacheRoot());
+const tree = await linuxSourceTree(t);
+if (tree) {
   const readDoc = async (dir: string) => JSON.parse(await fs.readFile(path.join(dir, "bisect.json"), "utf8")) as BisectDoc;
   const timings = (doc: BisectDoc) =>
     doc.steps

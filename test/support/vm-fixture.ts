@@ -3,9 +3,10 @@ import { promises as fs } from "node:fs";
 import * as path from "node:path";
 import { fileURLToPath } from "node:url";
 import type { Exec } from "../../harness/exec/exec.js";
-import { runChecked } from "../../harness/exec/exec.js";
+import { createExec, runChecked } from "../../harness/exec/exec.js";
 import { cacheRoot, exists } from "../../harness/exec/cache.js";
 import { withParentDirs, writeCpio, type CpioEntry } from "../../harness/payload/cpio.js";
+import { ensureUnpackedSource } from "../../harness/kernel/source-tree.js";
 import { REPO_ROOT } from "../../harness/repo-root.js";
 import type { GuestProgram, KernelImage, Payload } from "../../harness/types.js";
 
@@ -66,4 +67,20 @@ export async function findTestKernel(record: "default" | "debian-6.1"): Promise<
     return undefined;
   }
   return (await exists(rec.vmlinuz)) ? { path: rec.vmlinuz, release: rec.release, modulesDir: rec.modulesDir, source: "default" } : undefined;
+}
+
+/** Debian's linux-source-6.12 tarball (`npm run setup -- --tests` installs it); KHARNESS_LINUX_TARBALL names another. */
+export const LINUX_TARBALL = process.env.KHARNESS_LINUX_TARBALL ?? "/usr/src/linux-source-6.12.tar.xz";
+
+/**
+ * The linux-source-6.12 tree the tree-level VM tests build (unpacked once into the cache, shared by every test
+ * file); or, when the tarball is not installed, undefined after planning no test with the reason, so the file
+ * reports a skip saying what to install rather than passing.
+ */
+export async function linuxSourceTree(t: { plan(n: number, comment?: string): void }): Promise<string | undefined> {
+  if (!(await exists(LINUX_TARBALL))) {
+    t.plan(0, `no ${LINUX_TARBALL} (npm run setup -- --tests installs linux-source-6.12)`);
+    return undefined;
+  }
+  return ensureUnpackedSource(createExec(), LINUX_TARBALL, cacheRoot());
 }
