@@ -136,6 +136,7 @@ t.test(
   { skip: haveKernel ? false : "the default kernel is not installed (npm run setup)" },
   async (t) => {
     const dir = tempDir("kh-rootfs-unmountable-");
+    t.teardown(() => fs.rm(dir, { recursive: true, force: true }));
     const image = path.join(dir, "broken.raw");
     execFileSync("truncate", ["-s", "16M", image]);
     execFileSync("mke2fs", ["-q", "-t", "ext4", "-F", image]);
@@ -164,6 +165,7 @@ t.test(
   async (t) => {
     // An empty ext4 file system is root enough for the static bundled programs (init binds /kharness into it).
     const dir = tempDir("kh-rootfs-jobs-");
+    t.teardown(() => fs.rm(dir, { recursive: true, force: true }));
     const image = path.join(dir, "empty.raw");
     execFileSync("truncate", ["-s", "16M", image]);
     execFileSync("mke2fs", ["-q", "-t", "ext4", "-F", image]);
