@@ -355,7 +355,7 @@ async function runStages(
   const jobs = resolveJobs(req.jobs ?? 1, Number.MAX_SAFE_INTEGER);
   const interpreters = v.users.flatMap((u) => (u.interpreter ? [{ program: u.name, interpreter: u.interpreter }] : []));
   const plan = jobs > 1 ? await inStage("payload", planShares(req, v, deps, runDir, payload, jobs)) : undefined;
-  const { parsed, boot } =
+  const { parsed, boot, rootfsError } =
     plan && plan.shares.length > 1
       ? await bootInGuests(req, deps, { runDir, kernel, accel, payload, manifest, interpreters, ...plan })
       : await bootOneGuest(req, deps, {
@@ -376,6 +376,9 @@ async function runStages(
       (e: unknown) => e,
     ),
   );
+  // A root file system the guest could not use (every program an ERROR): the run ends with the image's error,
+  // after its reports and console log are written (docs/rootfs.md).
+  if (rootfsError) throw new StageFailure("boot", rootfsError);
   return { ok: true, run, runDir, boot, reportError };
 }
 
@@ -394,7 +397,7 @@ async function bootOneGuest(
     /** --program files run with --rootfs that need an interpreter from the image. */
     interpreters: { program: string; interpreter: string }[];
   },
-): Promise<{ parsed: RunResult; boot: BootResult }> {
+): Promise<{ parsed: RunResult; boot: BootResult; rootfsError?: KharnessError }> {
   const { runId, runDir, started, kernel, accel, payload, stages } = ctx;
   const parser = createRunParser({ onEvent: deps.onProgress, failOnWarn: req.failOnWarn, now: Date.now, programs: payload.programs });
   // --rootfs: a fresh overlay on the (read-only) image, removed after the boot unless --keep-rootfs.
@@ -436,13 +439,7 @@ async function bootOneGuest(
     if (!req.keepRootfs) await removeOverlay(rootfs);
   }
   const parsed = parser.finish({ end: boot.end, detail: boot.endDetail });
-  if (rootfs && rootfsWatch?.failure) {
-    // No program ran: the run ends with the image's error (docs/rootfs.md), its reports and console log kept.
-    const run = finishRun(parsed, { runId, started, kernel, req, boot, stages });
-    await writeReports(run, runDir, req.reports, { runId }).catch(() => undefined);
-    throw new StageFailure("boot", rootfsFailureError(rootfs, rootfsWatch.failure));
-  }
-  return { parsed, boot };
+  return { parsed, boot, ...(rootfs && rootfsWatch?.failure ? { rootfsError: rootfsFailureError(rootfs, rootfsWatch.failure) } : {}) };
 }
 
 /**
@@ -464,7 +461,7 @@ async function bootInGuests(
     /** --program files run with --rootfs that need an interpreter from the image. */
     interpreters: { program: string; interpreter: string }[];
   },
-): Promise<{ parsed: RunResult; boot: BootResult }> {
+): Promise<{ parsed: RunResult; boot: BootResult; rootfsError?: KharnessError }> {
   const { runDir, shares, splitCases } = ctx;
   await inStage("preflight", checkGuestMemory(shares.length, deps.profile));
   const parts = shares.map((share, k) => ({ dir: `guest-${k + 1}`, programs: share.map((p) => p.name) }));
@@ -505,7 +502,7 @@ async function bootGuestsWithRootfs(
     overlays: string[];
     rootfsImage?: RootfsImage;
   },
-): Promise<{ parsed: RunResult; boot: BootResult }> {
+): Promise<{ parsed: RunResult; boot: BootResult; rootfsError?: KharnessError }> {
   const { runDir, kernel, accel, payload, shares, splitCases } = ctx;
   const { run: parsed, boot } = await inStage("boot", () =>
     timedStage(deps.onProgress, "boot", `${kernel.release ?? path.basename(kernel.path)} (${accel.accel}, ${shares.length} guests)`, () =>
@@ -528,11 +525,8 @@ async function bootGuestsWithRootfs(
       ),
     ),
   );
-  if (ctx.rootfsImage) {
-    const failure = await rootfsFailureInLogs(shares.map((_, k) => path.join(runDir, `guest-${k + 1}`, "console.log")));
-    if (failure) throw new StageFailure("boot", rootfsFailureError(ctx.rootfsImage, failure));
-  }
-  return { parsed, boot };
+  const failure = ctx.rootfsImage ? await rootfsFailureInLogs(shares.map((_, k) => path.join(runDir, `guest-${k + 1}`, "console.log"))) : undefined;
+  return { parsed, boot, ...(ctx.rootfsImage && failure ? { rootfsError: rootfsFailureError(ctx.rootfsImage, failure) } : {}) };
 }
 
 /**

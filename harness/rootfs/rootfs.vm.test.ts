@@ -197,6 +197,11 @@ t.test(
     const b = await runCli(["run", "--rootfs", broken, "--jobs", "2", "--tests", "net_abi", "--tests", "net_rules"]);
     t.equal(b.code, 2, `an unmountable image: exit 2\n${b.stderr.slice(-2000)}`);
     t.match(b.stderr, /the guest kernel cannot mount its file system/);
+    t.same(
+      (await readResults(b.outDir)).tests.map((x) => x.status),
+      ["ERROR", "ERROR"],
+      "the joined results.json is written: no program ran",
+    );
     for (const g of ["guest-1", "guest-2"]) await t.rejects(fs.stat(path.join(b.outDir, g, "rootfs.qcow2")), `${g}'s overlay is removed`);
   },
 );
