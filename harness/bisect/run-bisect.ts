@@ -224,8 +224,9 @@ export async function runBisect(req: BisectRequest, dir: string, deps: BisectDep
       if (deps.signal.aborted) return undefined;
       if (kernelReady.cacheKey) {
         kernelKeys.set(index, kernelReady.cacheKey);
-        if (memory && id && list.reuse) await memory.rememberBuilt(id, kernelReady.cacheKey);
-        if (memory && id && req.retryUntestable) await memory.forgetFailure(id);
+        // The memory is a shortcut: a failure to write it costs a later build, never this bisection.
+        if (memory && id && list.reuse) await memory.rememberBuilt(id, kernelReady.cacheKey).catch(() => undefined);
+        if (memory && id && req.retryUntestable) await memory.forgetFailure(id).catch(() => undefined);
       }
       const rec: RunRecord = { dir: path.relative(dir, outDir), wallMs: Date.now() - started, ...kernelReady, outcome: "tested" };
       if (!outcome.ok) {
@@ -238,7 +239,8 @@ export async function runBisect(req: BisectRequest, dir: string, deps: BisectDep
         }
         runs.push({ ...rec, outcome: "untestable", error: e.message });
         const kind = rememberableFailure(e, deps.signal.aborted);
-        if (memory && id && kind) await memory.rememberFailure(id, { kind, error: e as Error, revision: rev.label, buildLog: path.join(outDir, "build.log") });
+        if (memory && id && kind)
+          await memory.rememberFailure(id, { kind, error: e as Error, revision: rev.label, buildLog: path.join(outDir, "build.log") }).catch(() => undefined);
         // The same kernel would fail the same way: no further repeats.
         break;
       }
