@@ -173,14 +173,17 @@ const best = (ms) => {
   const rsss = ms.map((m) => m.rssMb).filter((r) => r !== undefined);
   return { ...mid, wall: median(ms.map((m) => m.wall)), cpu: cpus.length ? median(cpus) : undefined, rssMb: rsss.length ? Math.max(...rsss) : undefined };
 };
-// The library alone (stream the file, parse, render the JSON): what the CLI costs beyond its own start-up and reports.
+// The library alone (read the file, parse, render the JSON) as the CLI does it: what the CLI costs beyond its own
+// start-up and reports. parseToJsonPieces writes a run as it is parsed when it can, else the file is parsed whole.
 const libScript = [
-  `import { createReadStream, openSync, writeSync } from "node:fs";`,
+  `import { openSync, readSync, closeSync, writeSync } from "node:fs";`,
   `import { parseFileToRun } from ${JSON.stringify(path.join(root, "dist", "harness", "results", "index.js"))};`,
-  `import { renderJsonChunks } from ${JSON.stringify(path.join(root, "dist", "harness", "report", "index.js"))};`,
-  `const run = await parseFileToRun(createReadStream(process.argv[1]));`,
+  `import { parseToJsonPieces, renderJsonChunks } from ${JSON.stringify(path.join(root, "dist", "harness", "report", "json.js"))};`,
+  `async function* chunks(file) { const fd = openSync(file, "r"); for (;;) { const b = Buffer.allocUnsafe(65536); const n = readSync(fd, b, 0, b.length, null); if (n === 0) break; yield n === b.length ? b : b.subarray(0, n); } closeSync(fd); }`,
+  `const taken = await parseToJsonPieces(chunks(process.argv[1]));`,
+  `const run = taken ? taken.run : await parseFileToRun(chunks(process.argv[1]));`,
   `const fd = openSync("/dev/null", "w");`,
-  `for (const piece of renderJsonChunks(run)) writeSync(fd, piece);`,
+  `for (const piece of taken ? taken.pieces : renderJsonChunks(run)) writeSync(fd, piece);`,
   `process.stdout.write(JSON.stringify(run.summary));`,
 ].join("\n");
 const ours = [];
