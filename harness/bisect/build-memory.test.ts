@@ -13,6 +13,7 @@ import type { PipelineOutcome } from "../pipeline.js";
 import type { ProgressSink, RunRequest, RunResult, Status } from "../types.js";
 import { REPO_ROOT, tempDir } from "../../test/support/cli-run.js";
 import { BuildMemory, rememberableFailure } from "./build-memory.js";
+import { reuseEntry } from "./revisions.js";
 import { runBisect, type BisectDeps, type BisectRequest } from "./run-bisect.js";
 
 const BROKEN = path.join(REPO_ROOT, "patches", "landlock-socket-create-broken");
@@ -239,4 +240,40 @@ t.test("patches: a build failure is remembered and skipped on a rerun; --retry-u
   const retry = await runBisect({ ...req, retryUntestable: true }, tempDir("kh-bm-b-"), depsFor(cache.runStep, cacheRoot));
   t.same(asked, [2], "--retry-untestable built it again");
   t.notOk(retry.doc.steps.find((s) => s.index === 2)?.runs[0]?.remembered);
+});
+
+t.test("reuseEntry: the request that built an entry, only for an entry built from a commit of this repository", async (t) => {
+  const repo = path.join(tempDir("kh-bm-"), "repo");
+  await fs.mkdir(repo);
+  const env = { ...process.env, GIT_AUTHOR_NAME: "t", GIT_AUTHOR_EMAIL: "t@x.invalid", GIT_COMMITTER_NAME: "t", GIT_COMMITTER_EMAIL: "t@x.invalid" };
+  const git = (...a: string[]) => execFileSync("git", a, { cwd: repo, encoding: "utf8", env }).trim();
+  git("init", "-q");
+  git("commit", "-q", "--allow-empty", "-m", "base");
+  const commit = git("rev-parse", "HEAD");
+  const kernel = { kind: "tree" as const, dir: repo, patches: [], configs: [], baseConfig: "tiny" as const, debug: false };
+  const entry = async (record: object, patches: string[]) => {
+    const dir = tempDir("kh-bm-entry-");
+    await fs.mkdir(path.join(dir, "patches"));
+    for (const [i, p] of patches.entries()) await fs.writeFile(path.join(dir, "patches", `000${i + 1}.patch`), p);
+    await fs.writeFile(path.join(dir, "build.json"), JSON.stringify(record));
+    return dir;
+  };
+  const signal = new AbortController().signal;
+  // Bytes a text round trip could change (no final newline, a CR): copied as they are.
+  const text = "From: kharness <kharness@localhost>\nSubject: x\n\ndiff --git a/f b/f\n+\r\n+x";
+  const ok = await entry({ tree: { kind: "git", commit }, usesWorkingTree: false, patches: [{ source: "p" }] }, [text]);
+  const into = path.join(tempDir("kh-bm-"), "reuse");
+  const k = await reuseEntry(createExec(), kernel, ok, into, signal);
+  t.equal(k?.base, commit, "built from the entry's commit");
+  t.equal(k?.patches.length, 1);
+  t.equal(await fs.readFile(k?.patches[0] ?? "", "utf8"), text, "the entry's patch, byte for byte");
+
+  const other = await entry({ tree: { kind: "git", commit: "0".repeat(40) }, usesWorkingTree: false, patches: [] }, []);
+  t.equal(await reuseEntry(createExec(), kernel, other, into, signal), undefined, "a commit this repository does not have");
+  const inPlace = await entry({ tree: { kind: "git", commit }, usesWorkingTree: true, patches: [] }, []);
+  t.equal(await reuseEntry(createExec(), kernel, inPlace, into, signal), undefined, "a build of a working tree (it may hold uncommitted changes)");
+  const plain = await entry({ tree: { kind: "plain" }, usesWorkingTree: false, patches: [] }, []);
+  t.equal(await reuseEntry(createExec(), kernel, plain, into, signal), undefined, "a plain tree");
+  const short = await entry({ tree: { kind: "git", commit }, usesWorkingTree: false, patches: [{ source: "p" }, { source: "q" }] }, [text]);
+  t.equal(await reuseEntry(createExec(), kernel, short, into, signal), undefined, "an entry missing one of its patches");
 });
