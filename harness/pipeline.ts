@@ -442,6 +442,19 @@ async function bootOneGuest(
   return { parsed, boot, ...(rootfs && rootfsWatch?.failure ? { rootfsError: rootfsFailureError(rootfs, rootfsWatch.failure) } : {}) };
 }
 
+/** What the --jobs boots share: the run's kernel and payload, and each guest's programs. */
+interface GuestsContext {
+  runDir: string;
+  kernel: KernelImage;
+  accel: AccelChoice;
+  payload: Payload;
+  shares: GuestProgram[][];
+  splitCases: Record<string, string[]>;
+}
+
+/** The joined run of the --jobs guests, and the error of a root file system a guest could not use. */
+type GuestsBoot = { parsed: RunResult; boot: BootResult; rootfsError?: KharnessError };
+
 /**
  * --jobs N: the payload's programs shared between N guests booted at once (harness/scale/jobs.ts), longest
  * first by the last run's durations; their results joined into this run's reports. manifest.json names each
@@ -450,18 +463,12 @@ async function bootOneGuest(
 async function bootInGuests(
   req: RunRequest,
   deps: PipelineDeps & { qemuBinary: string; profile: ArchProfile },
-  ctx: {
-    runDir: string;
-    kernel: KernelImage;
-    accel: AccelChoice;
-    payload: Payload;
+  ctx: GuestsContext & {
     manifest: PartsManifest;
-    shares: GuestProgram[][];
-    splitCases: Record<string, string[]>;
     /** --program files run with --rootfs that need an interpreter from the image. */
     interpreters: { program: string; interpreter: string }[];
   },
-): Promise<{ parsed: RunResult; boot: BootResult; rootfsError?: KharnessError }> {
+): Promise<GuestsBoot> {
   const { runDir, shares, splitCases } = ctx;
   await inStage("preflight", checkGuestMemory(shares.length, deps.profile));
   const parts = shares.map((share, k) => ({ dir: `guest-${k + 1}`, programs: share.map((p) => p.name) }));
@@ -492,17 +499,8 @@ async function bootInGuests(
 async function bootGuestsWithRootfs(
   req: RunRequest,
   deps: PipelineDeps & { qemuBinary: string; profile: ArchProfile },
-  ctx: {
-    runDir: string;
-    kernel: KernelImage;
-    accel: AccelChoice;
-    payload: Payload;
-    shares: GuestProgram[][];
-    splitCases: Record<string, string[]>;
-    overlays: string[];
-    rootfsImage?: RootfsImage;
-  },
-): Promise<{ parsed: RunResult; boot: BootResult; rootfsError?: KharnessError }> {
+  ctx: GuestsContext & { overlays: string[]; rootfsImage?: RootfsImage },
+): Promise<GuestsBoot> {
   const { runDir, kernel, accel, payload, shares, splitCases } = ctx;
   const { run: parsed, boot } = await inStage("boot", () =>
     timedStage(deps.onProgress, "boot", `${kernel.release ?? path.basename(kernel.path)} (${accel.accel}, ${shares.length} guests)`, () =>
