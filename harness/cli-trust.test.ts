@@ -13,13 +13,19 @@ const kernel = (await resolveDefaultKernel(cacheRoot()).catch(() => undefined))?
 const needKernel = kernel ? false : "default kernel not installed (npm run setup)";
 const README = path.join(REPO_ROOT, "README.md");
 
-/** A QEMU stand-in: answers --version like QEMU 8.2, sleeps $KH_FAKE_QEMU_SLEEP seconds, exits 1 (no guest). */
+/**
+ * A QEMU stand-in: answers --version like QEMU 8.2, waits while $KH_FAKE_QEMU_HOLD names a file that does not
+ * exist yet (at most 60 s), exits 1 (no guest). The hold lets a test keep a run "booting" exactly as long as
+ * it needs, instead of sleeping a fixed time long enough for a loaded machine.
+ */
 async function fakeQemu(): Promise<string> {
   const f = path.join(tempDir("kh-fakeqemu-"), "qemu-system-x86_64");
   const script = [
     "#!/bin/sh",
     'if [ "$1" = --version ]; then echo "QEMU emulator version 8.2.0"; exit 0; fi',
-    'sleep "$' + '{KH_FAKE_QEMU_SLEEP:-0}"',
+    'if [ -n "$' + '{KH_FAKE_QEMU_HOLD:-}" ]; then',
+    '  i=0; while [ ! -e "$KH_FAKE_QEMU_HOLD" ] && [ "$i" -lt 600 ]; do sleep 0.1; i=$((i + 1)); done',
+    "fi",
     "exit 1",
     "",
   ];
@@ -291,10 +297,12 @@ t.test(
   { skip: needKernel },
   async (t) => {
     const out = path.join(tempDir(), "shared");
+    // The first run's stand-in QEMU holds until this file exists, i.e. until the second run has been refused.
+    const release = path.join(tempDir("kh-hold-"), "release");
     let firstBooting!: () => void;
     const booting = new Promise<void>((r) => (firstBooting = r));
     const first = fakeRun(["--tests", "net_abi", "--out", out], {
-      env: { KH_FAKE_QEMU_SLEEP: "20" },
+      env: { KH_FAKE_QEMU_HOLD: release },
       onStderr: (l) => void (/\] boot/.test(l) && firstBooting()),
     });
     await Promise.race([booting, first]);
@@ -302,6 +310,7 @@ t.test(
     t.equal(second.code, 2, second.stderr);
     t.match(second.stderr, new RegExp(`--out ${out}: another kharness run \\(pid \\d+\\) is writing to this run directory`));
     t.notOk(existsSync(path.join(out, "error.json")), "the refused run wrote nothing into the first run's directory");
+    await fs.writeFile(release, "");
     const a = await first;
     t.equal(a.code, 3, `the first run went on to its (stand-in) boot: ${a.stderr.slice(-500)}`);
     t.notOk(existsSync(path.join(out, ".kharness.lock")), "the lock is gone with its run");
