@@ -3,12 +3,12 @@
 // names the broken commit, reports the unbuildable one as skipped, leaves the repository as it was, and writes a
 // log that `git bisect replay` accepts.
 import t from "tap";
-import { execFileSync } from "node:child_process";
 import { promises as fs } from "node:fs";
 import * as path from "node:path";
 import { REPO_ROOT, runCli, tempDir } from "../../test/support/cli-run.js";
 import type { BisectDoc } from "./bisect-doc.js";
 import { linuxSourceTree } from "../../test/support/vm-fixture.js";
+import { bisectRepo, gitIn } from "../../test/support/bisect-repo.js";
 
 const BROKEN = path.join(REPO_ROOT, "patches", "landlock-socket-create-broken");
 const LAYER_CASES = ["socket_create.layers.disjoint_rules_deny_both", "socket_create.layers.overlap_allows_only_common"];
@@ -17,59 +17,15 @@ const tree = await linuxSourceTree(t);
 if (tree) {
   t.test("--good BASE --bad HEAD: the broken commit is named, the unbuildable one skipped, the repository untouched", async (t) => {
     const t0 = Date.now();
-    // A hard-link copy committed whole (Debian's tree ignores everything with `/*`: -f); git never writes the files it adds.
-    const repo = path.join(tempDir("kh-bisect-repo-"), "linux");
-    // Fixed dates: the same commit hashes on every run, so a rerun on this machine hits the build cache.
-    const env = {
-      ...process.env,
-      GIT_AUTHOR_NAME: "t",
-      GIT_AUTHOR_EMAIL: "t@example.invalid",
-      GIT_AUTHOR_DATE: "2026-11-30T12:00:00Z",
-      GIT_COMMITTER_NAME: "t",
-      GIT_COMMITTER_EMAIL: "t@example.invalid",
-      GIT_COMMITTER_DATE: "2026-11-30T12:00:00Z",
-    };
-    const git = (...args: string[]) =>
-      execFileSync("git", ["-c", "core.compression=1", "-c", "gc.auto=0", ...args], { cwd: repo, encoding: "utf8", env, maxBuffer: 64 << 20 }).trim();
-    execFileSync("cp", ["-al", tree, repo]);
-    // Its .git holds about 600 MB; the files are hard links (removing them leaves the unpacked tree alone).
-    t.teardown(() => fs.rm(path.dirname(repo), { recursive: true, force: true }));
-    git("init", "-q");
-    git("add", "-f", ".");
-    git("commit", "-qm", "base: linux-source-6.12");
-    const base = git("rev-parse", "HEAD");
-    const harmless = (n: number) => {
-      // A file no build reads: the commit is good and costs make next to nothing.
-      execFileSync("sh", ["-c", `echo "note ${n}" > kharness-note-${n}.txt`], { cwd: repo });
-      git("add", "-f", `kharness-note-${n}.txt`);
-      git("commit", "-qm", `notes: harmless change ${n}`);
-    };
-    const series = (await fs.readFile(path.join(BROKEN, "series"), "utf8")).split("\n").filter((l) => l.trim() && !l.startsWith("#"));
-    const am = (k: number) => git("am", "-q", path.join(BROKEN, series[k - 1] as string));
-    const version = path.join(repo, "init", "version.c");
-    const original = await fs.readFile(version, "utf8");
-    harmless(1);
-    am(1);
-    harmless(2);
-    am(2);
-    harmless(3);
-    // A commit that does not build, fixed by the next one.
-    await fs.rm(version);
-    await fs.writeFile(version, `${original}\n#error "kharness bisect test: this commit does not build"\n`);
-    git("commit", "-qam", "init: a commit that does not build");
-    const unbuildable = git("rev-parse", "HEAD");
-    await fs.rm(version);
-    await fs.writeFile(version, original);
-    git("commit", "-qam", "init: build again");
-    am(3);
-    const culprit = git("rev-parse", "HEAD");
-    harmless(4);
-    am(4);
-    harmless(5);
-    harmless(6);
-    const head = git("rev-parse", "HEAD");
+    // The repository is made once into the test cache (about 30 s) and checked when taken; this test works in its
+    // own copy (hard links of the files and objects: removing it leaves the cache and the unpacked tree alone).
+    const work = tempDir("kh-bisect-repo-");
+    t.teardown(() => fs.rm(work, { recursive: true, force: true }));
+    const { repo, hit, base, unbuildable, culprit, head } = await bisectRepo(tree, BROKEN, work);
+    const git = gitIn(repo);
     t.equal(git("rev-list", "--count", `${base}..HEAD`), "12", "a dozen commits");
-    t.comment(`repository made in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
+    t.equal(git("rev-parse", "HEAD"), head);
+    t.comment(`repository ${hit ? "copied from the test cache" : "made"} in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
     const statusBefore = git("status", "--porcelain");
     const branchBefore = git("symbolic-ref", "HEAD");
 
