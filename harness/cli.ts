@@ -5,17 +5,15 @@ import * as path from "node:path";
 import { fileURLToPath } from "node:url";
 import v8 from "node:v8";
 import { ArgsError, HELP, parseCommandLine, type Command } from "./cli-args.js";
-import { createProgressPrinter } from "./cli-progress.js";
 import { InterruptedError, KharnessError, RequestError, type RequestProblem } from "./errors.js";
 import type { Exec } from "./exec/exec.js";
-import { cacheRoot } from "./exec/cache.js";
+// The cache path alone: exec/cache.js loads node:crypto, which `kharness parse` never needs.
+import { cacheRoot } from "./exec/cache-root.js";
 import { EXIT, exitCodeForError, exitCodeForRun, exitCodeForUsage } from "./exit-codes.js";
 // The LAVA log sniffer is small and YAML-free; the job writer (and the YAML printer) loads only for lava-job.
 import { consoleOfLavaLog } from "./lava/console.js";
-import { writeFileAtomic } from "./exec/cache.js";
 // The two renderers parse uses, not report/index.js: that would load every report format (HTML, JUnit, KCIDB).
 import { parseToJsonPieces, renderJson, renderJsonChunks } from "./report/json.js";
-import { renderTerminal } from "./report/terminal.js";
 import { parseFileToRun, runFailed } from "./results/index.js";
 import { findRunDir, parseRunDir } from "./read-run-dir.js";
 import { REPO_ROOT } from "./repo-root.js";
@@ -52,6 +50,10 @@ const kernelFactsOf = lazy(() => import("./expect/expectations.js"), "kernelFact
 const readExpectFile = lazy(() => import("./expect/expectations.js"), "readExpectFile");
 const writeReportFiles = lazy(() => import("./write-reports.js"), "writeReports");
 const runBisectCommand = lazy(() => import("./cmd-bisect.js"), "runBisectCommand");
+const writeFileAtomic = lazy(() => import("./exec/cache.js"), "writeFileAtomic");
+const createProgressPrinter = lazy(() => import("./cli-progress.js"), "createProgressPrinter");
+// `kharness parse --json` never prints the terminal summary.
+const renderTerminal = lazy(() => import("./report/terminal.js"), "renderTerminal");
 
 /** Problems with the report paths; the validators are loaded only when a path is given. */
 async function reportPathProblems(reports: Record<string, string | undefined>): Promise<RequestProblem[]> {
@@ -96,7 +98,7 @@ async function cmdRun(
   let kernelInput: { cacheKey?: string; buildMs?: number } = {};
   const color = c.color ?? io.isTty;
   const programs = new Set<string>();
-  const printer = createProgressPrinter(io.stderr, { color, programs: () => programs, cwd: process.cwd() });
+  const printer = await createProgressPrinter(io.stderr, { color, programs: () => programs, cwd: process.cwd() });
   const onProgress = c.quiet ? () => undefined : printer;
   const outcome = await runPipeline(c.req, {
     exec,
@@ -126,7 +128,7 @@ async function cmdRun(
     if (code === EXIT.bisectAbort) io.stderr.write(`kharness: --bisect: exit ${code} stops \`git bisect run\`: this problem is not the commit's\n`);
     return code;
   }
-  io.stdout.write(renderTerminal(outcome.run, { color }));
+  io.stdout.write(await renderTerminal(outcome.run, { color }));
   if (outcome.reportError !== undefined && !sig) {
     printError(io, outcome.reportError, color);
     return c.req.bisect ? EXIT.bisectAbort : EXIT.infra;
@@ -195,7 +197,7 @@ async function cmdLavaJob(c: Extract<Command, { cmd: "lava-job" }>, io: Io): Pro
   process.on("SIGINT", onInt);
   process.on("SIGTERM", onTerm);
   try {
-    const printer = createProgressPrinter(io.stderr, { color, programs: () => new Set(), cwd: process.cwd() });
+    const printer = await createProgressPrinter(io.stderr, { color, programs: () => new Set(), cwd: process.cwd() });
     const outcome = await prepareGuest(c.req, {
       exec,
       cacheRoot: cacheRoot(),
@@ -381,7 +383,7 @@ async function cmdParse(c: Extract<Command, { cmd: "parse" }>, io: Io): Promise<
       });
       if ((io.stdout as { destroyed?: boolean }).destroyed) break;
     }
-  } else io.stdout.write(renderTerminal(run, { color }));
+  } else io.stdout.write(await renderTerminal(run, { color }));
   if (written !== undefined) {
     printError(io, written, color);
     return EXIT.infra;
@@ -419,7 +421,7 @@ async function cmdMerge(c: Extract<Command, { cmd: "merge" }>, io: Io): Promise<
     () => undefined,
     (e: unknown) => e,
   );
-  io.stdout.write(c.json ? renderJson(run) : renderTerminal(run, { color }));
+  io.stdout.write(c.json ? renderJson(run) : await renderTerminal(run, { color }));
   if (written !== undefined) {
     printError(io, written, color);
     return EXIT.infra;

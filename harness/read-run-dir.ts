@@ -15,7 +15,6 @@ import {
   type RunParserOptions,
 } from "./results/index.js";
 import type { RunResult } from "./types.js";
-import { parsePartedRunDir, readRunParts } from "./scale/parts.js";
 
 /** Files of a run directory that a re-parse reads (boot.ts and the pipeline write them). */
 export const RUN_DIR_FILES = {
@@ -70,8 +69,10 @@ export async function parseRunDir(dir: string, opts: ParseRunDirOptions = {}): P
     });
   const { manifest: given, ...parserOpts } = opts;
   // A run of several guests (--jobs) or merged shards: each part's logs are parsed as its own run, then joined.
-  const layout = given ? undefined : await readRunParts(dir);
-  if (layout) return parsePartedRunDir(dir, layout, (part) => parseRunDir(part, parserOpts));
+  // Loaded here, not with this module: `kharness parse` of a plain log reads no run directory (issue 16).
+  const parts = given ? undefined : await import("./scale/parts.js");
+  const layout = await parts?.readRunParts(dir);
+  if (parts && layout) return parts.parsePartedRunDir(dir, layout, (part) => parseRunDir(part, parserOpts));
   let manifest = given;
   if (!manifest) {
     const text = await fs.readFile(file(RUN_DIR_FILES.manifest), "utf8").catch(() => undefined);

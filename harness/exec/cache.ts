@@ -2,14 +2,10 @@
 
 import { createHash } from "node:crypto";
 import { promises as fs, constants as fsc } from "node:fs";
-import * as os from "node:os";
 import * as path from "node:path";
 import { InfraError, UsageError } from "../errors.js";
 
-/** $KHARNESS_CACHE or ~/.cache/kharness. */
-export function cacheRoot(env: NodeJS.ProcessEnv = process.env): string {
-  return env.KHARNESS_CACHE || path.join(os.homedir(), ".cache", "kharness");
-}
+export { cacheRoot } from "./cache-root.js";
 
 export function sha256(...parts: (string | Buffer)[]): string {
   const h = createHash("sha256");
