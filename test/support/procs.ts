@@ -39,6 +39,20 @@ export function findLiveProcesses(pattern: RegExp): { pid: number; cmdline: stri
 }
 
 /**
+ * findLiveProcesses after giving the matches up to withinMs to finish dying: a process sent SIGKILL (it cannot
+ * catch it) may still need a moment of CPU to exit on a loaded machine, after the parent that killed it returned.
+ * Use it only with patterns for processes that would never end by themselves that soon (e.g. a long sleep).
+ */
+export async function liveProcessesAfter(pattern: RegExp, withinMs: number): Promise<{ pid: number; cmdline: string }[]> {
+  const deadline = Date.now() + withinMs;
+  for (;;) {
+    const live = findLiveProcesses(pattern);
+    if (live.length === 0 || Date.now() >= deadline) return live;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+/**
  * Live processes that run inside dir (their working directory is in it) or name it on their command line:
  * catches a build's make and gcc, whose command lines use paths relative to the build directory.
  */
