@@ -19,7 +19,7 @@ import { findRunDir, parseRunDir } from "./read-run-dir.js";
 import { REPO_ROOT } from "./repo-root.js";
 import type { RunRequest, RunResult } from "./types.js";
 
-// Loaded on first use: `kharness parse`, `help` and `--version` must not pay for what only `run` needs (execa, the
+// Loaded on first use: `kharness parse`, `help` and `--version` must not pay for what only `run` needs (the
 // pipeline, the validators, the history database): module loading was a third of a parse's time (issue 16). Each
 // wrapper has the signature of the function it loads.
 type Fn<M, K extends keyof M> = M[K] extends (...a: infer A) => infer R ? (...a: A) => Promise<Awaited<R>> : never;

@@ -1,7 +1,7 @@
 // The only code that starts processes: each child leads its own process group so that the whole
 // group (make -j, gcc, QEMU) is killed on abort, timeout or interrupt.
 
-import { execa, type ResultPromise } from "execa";
+import { spawn as spawnProcess, type ChildProcess } from "node:child_process";
 import { CommandFailedError, InfraError, lastLines } from "../errors.js";
 // One line splitter for the whole harness: the parser's (UTF-8 across chunks, \r\n and lone \r, bounded lines).
 import { createLineSplitter } from "../results/index.js";
@@ -72,7 +72,7 @@ function killGroup(pid: number | undefined, signal: NodeJS.Signals): void {
   }
 }
 
-/** The real Exec, backed by execa. */
+/** The real Exec, backed by node:child_process. */
 export function createExec(): Exec {
   // Process group leaders still running, for killAll on interrupt.
   const live = new Set<number>();
@@ -86,48 +86,70 @@ export function createExec(): Exec {
   };
 }
 
-/** Starts a child as the leader of its own process group, tracked in `live` until it exits; abort kills the group. */
-function startChild(live: Set<number>, argv: string[], opts: RunOpts): ResultPromise {
+/** How a child ended: its exit code or signal, or `error` when it never started (a missing command: ENOENT). */
+interface Ended {
+  exitCode: number | undefined;
+  signal: string | undefined;
+  error?: NodeJS.ErrnoException;
+}
+
+/** A started child and the promise of its end (the process exited and its output pipes closed). */
+interface Started {
+  child: ChildProcess;
+  ended: Promise<Ended>;
+}
+
+/**
+ * Starts a child as the leader of its own process group, tracked in `live` until it exits; abort kills the group.
+ * node:child_process itself, not a wrapper library: a warm `kharness run` starts no process but QEMU, and loading
+ * execa (about 100 modules) was a third of the harness's time before QEMU started (issue 16: 76 of 243 ms).
+ */
+function startChild(live: Set<number>, argv: string[], opts: RunOpts): Started {
   const [file, ...args] = argv;
   if (!file) throw new InfraError("empty command line");
-  const child = execa(file, args, {
+  const child = spawnProcess(file, args, {
     cwd: opts.cwd,
-    env: opts.env,
-    extendEnv: true,
+    // The caller's variables on top of ours; one set to undefined is left out (child_process skips it).
+    env: opts.env ? { ...process.env, ...opts.env } : process.env,
     detached: true, // own process group: kill(-pid) reaches make's and QEMU's children
-    cleanup: true,
-    reject: false,
-    buffer: false,
-    stdin: opts.input !== undefined ? "pipe" : "ignore",
-    stdout: "pipe",
-    stderr: "pipe",
-    forceKillAfterDelay: 3000,
+    stdio: [opts.input !== undefined ? "pipe" : "ignore", "pipe", "pipe"],
   });
+  const ended = new Promise<Ended>((resolve) => {
+    // A child that could not start reports an error, then a close with a negative code: the error is the answer.
+    child.on("error", (error: NodeJS.ErrnoException) => {
+      if (child.pid === undefined) resolve({ exitCode: undefined, signal: undefined, error });
+    });
+    child.once("close", (code, signal) => resolve({ exitCode: code ?? undefined, signal: signal ?? undefined }));
+  });
+  // A child that exits before reading all its input must not take the harness down with EPIPE.
+  child.stdin?.on("error", () => {});
   if (opts.input !== undefined) child.stdin?.end(opts.input);
   const pid = child.pid;
   if (pid) live.add(pid);
+  // What the leader left behind in its group goes when it exits: a member still holding the output pipes would
+  // otherwise keep `ended` (which waits for the pipes to close) from ever settling.
+  child.once("exit", () => killGroup(pid, "SIGKILL"));
   const onAbort = () => {
     killGroup(pid, "SIGTERM");
     setTimeout(() => killGroup(pid, "SIGKILL"), 3000).unref();
   };
   opts.signal?.addEventListener("abort", onAbort, { once: true });
-  void child.finally(() => {
+  void ended.then(() => {
     if (pid) live.delete(pid);
     opts.signal?.removeEventListener("abort", onAbort);
-    // Anything the leader left behind in its group goes too.
-    killGroup(pid, "SIGKILL");
   });
-  return child;
+  return { child, ended };
 }
 
 /** Exec.run: streams lines to onLine, keeps the tail and (bounded) stdout, enforces the timeout. */
 async function runToEnd(live: Set<number>, argv: string[], opts: RunOpts): Promise<RunOutput> {
-  let child: ResultPromise;
+  let started: Started;
   try {
-    child = startChild(live, argv, opts);
+    started = startChild(live, argv, opts);
   } catch (e) {
     throw new InfraError(`cannot start \`${argv.join(" ")}\``, { cause: e });
   }
+  const child = started.child;
   const keep = opts.tailLines ?? 200;
   const tail: string[] = [];
   let stdout = "";
@@ -155,15 +177,12 @@ async function runToEnd(live: Set<number>, argv: string[], opts: RunOpts): Promi
           killGroup(child.pid, "SIGKILL");
         }, opts.timeoutMs)
       : undefined;
-  const res = await child;
+  const res = await started.ended;
   if (timer) clearTimeout(timer);
   outSplit.end();
   errSplit.end();
-  if (res.failed && res.exitCode === undefined && !res.signal && !res.isCanceled && res.cause) {
-    const code = (res.cause as NodeJS.ErrnoException).code;
-    if (code === "ENOENT")
-      throw new InfraError(`command not found: ${argv[0]}`, { fix: "run `npm run setup` (or `kharness doctor`) to install what is missing" });
-  }
+  if (res.error?.code === "ENOENT")
+    throw new InfraError(`command not found: ${argv[0]}`, { fix: "run `npm run setup` (or `kharness doctor`) to install what is missing" });
   return {
     argv,
     cwd: opts.cwd,
@@ -179,10 +198,10 @@ async function runToEnd(live: Set<number>, argv: string[], opts: RunOpts): Promi
 
 /** Exec.spawn: a long-running child whose output streams the caller consumes. */
 function spawnChild(live: Set<number>, argv: string[], opts: Omit<RunOpts, "onLine" | "input" | "tailLines" | "timeoutMs">): Spawned {
-  const child = startChild(live, argv, opts);
+  const { child, ended } = startChild(live, argv, opts);
   if (!child.pid) throw new InfraError(`cannot start \`${argv.join(" ")}\``);
   const pid = child.pid;
-  const done = child.then((r) => ({ exitCode: r.exitCode, signal: r.signal }));
+  const done = ended.then((r) => ({ exitCode: r.exitCode, signal: r.signal }));
   if (!child.stdout || !child.stderr) throw new InfraError(`no output pipes for \`${argv.join(" ")}\``);
   return { pid, stdout: child.stdout, stderr: child.stderr, done, kill: (sig = "SIGKILL") => killGroup(pid, sig) };
 }
