@@ -2,7 +2,6 @@
 // an expected failure that passed -> XPASS). The logic is pure; the file is read by readExpectFile only.
 
 import { readFileSync, promises as fs } from "node:fs";
-import { parse as parseYaml } from "yaml";
 import { compileGlob } from "../payload/payload.js";
 import { summarize } from "../results/index.js";
 import type { KernelImage, RunResult, Status, TestResult } from "../types.js";
@@ -107,8 +106,10 @@ const asList = (v: unknown): unknown[] => (Array.isArray(v) ? v : v === undefine
  * Checks an expectation file's text (YAML or JSON; JSON is YAML). Returns the entries and every problem, each
  * naming the file and the entry. Accepts `{version: 1, expectations: [...]}` or a bare list of entries.
  */
-export function parseExpectText(text: string, file: string): { entries: Expectation[]; problems: string[] } {
+export async function parseExpectText(text: string, file: string): Promise<{ entries: Expectation[]; problems: string[] }> {
   const problems: string[] = [];
+  // The YAML parser (about 70 modules) loads only when a file is given: a run without --expect never needs it.
+  const { parse: parseYaml } = await import("yaml");
   let doc: unknown;
   try {
     doc = parseYaml(text);
@@ -188,7 +189,7 @@ export async function readExpectFile(file: string): Promise<{ expect?: ExpectFil
     const code = (e as NodeJS.ErrnoException).code;
     return { problems: [`--expect ${file}: cannot read it (${code === "ENOENT" ? "no such file" : code === "EISDIR" ? "a directory" : code})`] };
   }
-  const r = parseExpectText(text, file);
+  const r = await parseExpectText(text, file);
   return r.problems.length ? { problems: r.problems } : { expect: { file, entries: r.entries }, problems: [] };
 }
 
