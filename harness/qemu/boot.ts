@@ -112,16 +112,21 @@ export async function bootGuest(deps: BootDeps, opts: BootOpts): Promise<BootRes
   try {
     if (deps.signal?.aborted) return bootResult("interrupted", { endDetail: "interrupted before QEMU started" });
     await listenPorts(ports, sockets, streams);
-    const argv = await writeBootFiles(runDir, opts, profile, machine, sockets);
+    const argv = qemuArgvFor(opts, profile, machine, path.resolve(opts.payload.initramfsPath), { kind: "socket", ...sockets });
 
     const qemu = startQemu(deps.exec, argv, runDir, streams);
-    if ("error" in qemu)
+    if ("error" in qemu) {
+      await writeBootFiles(runDir, argv, opts, profile, machine);
       return bootResult("qemu-error", { endDetail: `${qemu.error}; install QEMU (Debian: apt-get install qemu-system-x86)`, qemuExitCode: null });
+    }
     session.spawned = qemu.spawned;
     const qemuStartedAt = new Date().toISOString();
     deps.signal?.addEventListener("abort", onAbort, { once: true });
     if (deps.signal?.aborted) onAbort();
     watchdog = setInterval(() => watchdogTick(session, limits), WATCHDOG_TICK_MS);
+    // While the guest boots, not before: QEMU needs neither file, and they cost about 10 ms (issue 16). A failure
+    // to write them still fails the boot (the finally below stops QEMU).
+    await writeBootFiles(runDir, argv, opts, profile, machine);
 
     const exit = await qemu.spawned.done;
     const qemuExitedAt = new Date().toISOString();
@@ -314,19 +319,8 @@ function openLogFiles(consoleLogPath: string, resultsLogPath: string, progress: 
   };
 }
 
-/** Writes qemu-argv.txt (the argv, and why each kernel argument is there) and replay.sh; returns the argv to run. */
-async function writeBootFiles(
-  runDir: string,
-  opts: BootOpts,
-  profile: ArchProfile,
-  machine: MachineProfile,
-  sockets: { results: string; control: string },
-): Promise<string[]> {
-  const argv = qemuArgvFor(opts, profile, machine, path.resolve(opts.payload.initramfsPath), {
-    kind: "socket",
-    results: sockets.results,
-    control: sockets.control,
-  });
+/** Writes qemu-argv.txt (the argv QEMU was started with, and why each kernel argument is there) and replay.sh. */
+async function writeBootFiles(runDir: string, argv: string[], opts: BootOpts, profile: ArchProfile, machine: MachineProfile): Promise<void> {
   const cmdline = bootCmdline(profile, machine, opts.append, opts.rootfsDisk);
   const why = cmdline.map((a) => `#   ${a.arg}: ${a.why}`).join("\n");
   await writeFileAtomic(
@@ -334,7 +328,6 @@ async function writeBootFiles(
     `${shellQuote(argv)}\n# kernel command line:\n${why}\n# the sockets above lived only during the run; replay.sh boots this guest again\n`,
   );
   await writeReplayScript(runDir, cmdline, opts, profile, machine);
-  return argv;
 }
 
 // ---- the guest's ports ------------------------------------------------------------------------------------------
