@@ -11,10 +11,11 @@ import { tempDir } from "../../test/support/cli-run.js";
 import { summarize } from "../results/index.js";
 import type { RunRequest, RunResult, Status } from "../types.js";
 import { afterRunSteps } from "../after-run.js";
-import { findFlakes, flakeOf, MIGRATIONS, openHistory, recordRun, SCHEMA_VERSION, testTimeline } from "./db.js";
-import { findLastGreen, selectionKey } from "./record.js";
+import { findFlakes, flakeOf, MIGRATIONS, openHistory, recentResults, recordRun, SCHEMA_VERSION, testTimeline } from "./db.js";
+import { findLastGreen, preloadHistory, recordAndDescribe, selectionKey } from "./record.js";
 
 const HERE = path.dirname(fileURLToPath(import.meta.url));
+type RunRecordTests = Parameters<typeof recordRun>[1]["tests"];
 
 t.test("a version-1 database is upgraded to the current schema, keeping its runs", async (t) => {
   const file = path.join(tempDir("kh-hist-"), "h.db");
@@ -42,6 +43,99 @@ t.test("a version-1 database is upgraded to the current schema, keeping its runs
   raw.pragma(`user_version = ${SCHEMA_VERSION + 1}`);
   raw.close();
   t.throws(() => openHistory(file), /NEWER than this kharness knows/);
+});
+
+t.test("recentResults: each test's newest results, the same as its own timeline, whichever runs it skipped", async (t) => {
+  const db = openHistory(path.join(tempDir("kh-hist-"), "h.db"));
+  const statuses: Status[] = ["PASS", "FAIL", "SKIP"];
+  // 30 runs; "every" is in each, "odd" only in odd runs (other selections), "rare" in runs 0 and 29; "gone" in none.
+  for (let i = 0; i < 30; i++) {
+    const tests = [{ id: "every", status: statuses[i % 3] as Status, durationMs: i }];
+    if (i % 2) tests.push({ id: "odd", status: statuses[(i + 1) % 3] as Status, durationMs: 100 + i });
+    if (i === 0 || i === 29) tests.push({ id: "rare", status: "FAIL", durationMs: 7 });
+    recordRun(db, { runId: `r${i}`, time: `2026-01-01T00:00:${String(i).padStart(2, "0")}Z`, verdict: "green", buildKey: i < 15 ? "A" : "B", tests });
+  }
+  // Three tests whose ids are recorded in an order unlike their names', and one unknown to the history.
+  const got = recentResults(db, ["odd", "every", "rare", "gone"], 20);
+  for (const name of ["every", "odd", "rare"]) {
+    const want = testTimeline(db, name, 20);
+    t.same(got.get(name), want, `${name}: as testTimeline says`);
+  }
+  t.equal(got.get("every")?.length, 20);
+  t.same(
+    got.get("odd")?.map((e) => e.runId),
+    Array.from({ length: 15 }, (_, k) => `r${2 * k + 1}`).slice(-20),
+    "odd: its 15 runs, found beyond the newest 20",
+  );
+  t.same(
+    got.get("rare")?.map((e) => [e.runId, e.buildKey]),
+    [
+      ["r0", "A"],
+      ["r29", "B"],
+    ],
+  );
+  t.same(got.get("gone"), [], "a test the history never saw: no entries");
+  db.close();
+});
+
+t.test("history.json from the results read during the boot is what reading after recording gives", async (t) => {
+  const dir = tempDir("kh-hist-");
+  const statuses: Status[] = ["PASS", "FAIL", "SKIP"];
+  // Two identical histories: 30 runs, net_a's cases in every run, net_b's only in odd ones, and a test of no program.
+  const fill = (file: string) => {
+    const db = openHistory(file);
+    for (let i = 0; i < 30; i++) {
+      const tests: RunRecordTests = [
+        { id: "net_a.x", status: statuses[i % 3] as Status, durationMs: i + 0.4 },
+        { id: "net_a.y", status: "PASS", reason: i % 2 ? "why" : undefined },
+      ];
+      if (i % 2) tests.push({ id: "net_b.z", status: statuses[(i + 1) % 3] as Status });
+      if (i === 3) tests.push({ id: "kernel.warning", status: "FAIL" });
+      recordRun(db, { runId: `r${i}`, time: `2026-01-01T00:00:${String(i).padStart(2, "0")}Z`, verdict: "green", buildKey: i < 20 ? "A" : "B", tests });
+    }
+    db.close();
+  };
+  const run = (runId: string): Parameters<typeof recordAndDescribe>[1] => ({
+    runId,
+    time: "2026-01-02T00:00:00Z",
+    verdict: "failed",
+    buildKey: "B",
+    kernelRelease: "6.12",
+    tests: [
+      { id: "net_a.x", status: "FAIL", reason: "boom", durationMs: 12.6 },
+      { id: "net_a.y", status: "PASS" },
+      { id: "net_b.z", status: "PASS" },
+      { id: "net_b.new", status: "SKIP" },
+      { id: "kernel.warning", status: "FAIL" },
+    ],
+  });
+  const plain = path.join(dir, "plain.db");
+  const pre = path.join(dir, "pre.db");
+  fill(plain);
+  fill(pre);
+  const want = await recordAndDescribe(plain, run("mine"));
+  const preload = await preloadHistory(pre, ["net_a", "net_b"]);
+  const got = await recordAndDescribe(pre, run("mine"), preload);
+  t.same({ ...got, db: plain }, want, "the same recent results and flake scores");
+  t.equal(want.tests["net_b.z"]?.recent.length, 16, "net_b.z: its 15 runs and this one");
+  t.same(
+    want.tests["net_b.new"]?.recent.map((e) => e.runId),
+    ["mine"],
+  );
+  t.equal(preload.db.open, false, "the preloaded database is closed once the run is recorded");
+
+  // Another run recorded between the preload and this run's recording shows up too.
+  fill(path.join(dir, "other.db"));
+  const late = path.join(dir, "other.db");
+  const early = await preloadHistory(late, ["net_a", "net_b"]);
+  const other = openHistory(late);
+  recordRun(other, { runId: "concurrent", time: "2026-01-01T12:00:00Z", verdict: "green", tests: [{ id: "net_a.x", status: "PASS" }] });
+  other.close();
+  const h = await recordAndDescribe(late, run("mine"), early);
+  t.same(
+    h.tests["net_a.x"]?.recent.slice(-2).map((e) => e.runId),
+    ["concurrent", "mine"],
+  );
 });
 
 t.test("flake scores: flips / (runs - 1) per build key; a change of kernel is no flip", async (t) => {

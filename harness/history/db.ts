@@ -162,8 +162,7 @@ export function recordRun(db: Db, r: RunRecord): void {
        duration_ms, boot_ms, build_ms, verdict, run_dir, selection, repeat_group, repeat_index)
      VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
   );
-  const insTest = db.prepare("INSERT OR IGNORE INTO tests (name) VALUES (?)");
-  const testId = db.prepare("SELECT id FROM tests WHERE name = ?").pluck();
+  const insTest = db.prepare("INSERT INTO tests (name) VALUES (?)");
   const insRes = db.prepare("INSERT OR REPLACE INTO results (test, run, status, reason, duration_ms) VALUES (?, ?, ?, ?, ?)");
   db.transaction(() => {
     delRun.run(r.runId);
@@ -186,9 +185,15 @@ export function recordRun(db: Db, r: RunRecord): void {
       n(r.repeatGroup),
       n(r.repeatIndex),
     ).lastInsertRowid;
+    // The known tests' ids in a few lookups, not one per test; only a new test is inserted.
+    const ids = testIdsByName(
+      db,
+      r.tests.map((t) => t.id),
+    );
     for (const t of r.tests) {
-      insTest.run(t.id);
-      insRes.run(testId.get(t.id), run, t.status, n(t.reason), t.durationMs === undefined ? null : Math.round(t.durationMs));
+      let id = ids.get(t.id);
+      if (id === undefined) ids.set(t.id, (id = Number(insTest.run(t.id).lastInsertRowid)));
+      insRes.run(id, run, t.status, n(t.reason), t.durationMs === undefined ? null : Math.round(t.durationMs));
     }
   }).immediate();
 }
@@ -237,13 +242,27 @@ export function testTimeline(db: Db, testId: string, limit?: number): TimelineEn
   return rows.reverse().map(toEntry);
 }
 
+/** The ids of the named tests that the history knows (one lookup per 500 names, on the unique index). */
+function testIdsByName(db: Db, names: readonly string[]): Map<string, number> {
+  const out = new Map<string, number>();
+  const CHUNK = 500;
+  for (let i = 0; i < names.length; i += CHUNK) {
+    const part = names.slice(i, i + CHUNK);
+    const q = db.prepare(`SELECT name, id FROM tests WHERE name IN (${part.map(() => "?").join(",")})`).raw();
+    for (const [name, id] of q.iterate(...part) as Iterable<[string, number]>) out.set(name, id);
+  }
+  return out;
+}
+
 /**
  * The newest `limit` results of each test, oldest first (history.json of a large run). One query reads the
- * newest `limit` runs whole; only a test with fewer entries there, in a history with more runs, is looked up alone
- * (it skipped some of those runs). Each run's details are read once.
+ * newest `limit` runs whole, by test id (no name per row: that join was most of a warm run's history time, issue
+ * 16); only a test with fewer entries there, in a history with more runs, is looked up alone (it skipped some of
+ * those runs). Each run's details are read once.
  */
 export function recentResults(db: Db, testIds: readonly string[], limit: number): Map<string, TimelineEntry[]> {
   type RunRow = { run_id: string; time: string; build_key: string | null; kernel_release: string | null };
+  type Row = [number, Status, string | null, number | null];
   const runQ = db.prepare("SELECT run_id, time, build_key, kernel_release FROM runs WHERE id = ?");
   const runs = new Map<number, RunRow>();
   const runOf = (id: number): RunRow => {
@@ -254,33 +273,27 @@ export function recentResults(db: Db, testIds: readonly string[], limit: number)
     }
     return r;
   };
-  const wanted = new Set(testIds);
-  const rows = new Map<string, [number, Status, string | null, number | null][]>();
+  const ids = testIdsByName(db, testIds);
+  const rows = new Map<number, Row[]>();
+  for (const id of ids.values()) rows.set(id, []);
   const bulk = db
     .prepare(
-      `SELECT t.name, res.run, res.status, res.reason, res.duration_ms FROM results res JOIN tests t ON t.id = res.test
+      `SELECT res.test, res.run, res.status, res.reason, res.duration_ms FROM results res
        WHERE res.run IN (SELECT id FROM runs ORDER BY id DESC LIMIT ?) ORDER BY res.run DESC`,
     )
     .raw();
-  for (const [name, run, status, reason, duration] of bulk.iterate(limit) as Iterable<[string, number, Status, string | null, number | null]>) {
-    if (!wanted.has(name)) continue;
-    let list = rows.get(name);
-    if (!list) rows.set(name, (list = []));
-    list.push([run, status, reason, duration]);
-  }
+  for (const [test, run, status, reason, duration] of bulk.iterate(limit) as Iterable<[number, number, Status, string | null, number | null]>)
+    rows.get(test)?.push([run, status, reason, duration]);
   const moreRuns = (db.prepare("SELECT COUNT(*) FROM runs").pluck().get() as number) > limit;
-  const one = db
-    .prepare(
-      "SELECT res.run, res.status, res.reason, res.duration_ms FROM results res WHERE res.test = (SELECT id FROM tests WHERE name = ?) ORDER BY res.run DESC LIMIT ?",
-    )
-    .raw();
+  const one = db.prepare("SELECT res.run, res.status, res.reason, res.duration_ms FROM results res WHERE res.test = ? ORDER BY res.run DESC LIMIT ?").raw();
   const out = new Map<string, TimelineEntry[]>();
   for (const name of testIds) {
-    let list = rows.get(name) ?? [];
-    if (list.length < limit && moreRuns) list = one.all(name, limit) as [number, Status, string | null, number | null][];
+    const id = ids.get(name);
+    let list = id === undefined ? [] : (rows.get(id) ?? []);
+    if (id !== undefined && list.length < limit && moreRuns) list = one.all(id, limit) as Row[];
     const entries: TimelineEntry[] = [];
     for (let i = list.length - 1; i >= 0; i--) {
-      const [run, status, reason, duration] = list[i] as [number, Status, string | null, number | null];
+      const [run, status, reason, duration] = list[i] as Row;
       // Built field by field: this loop makes every entry of history.json (200,000 for a 10,000-test run).
       const r = runOf(run);
       const e: TimelineEntry = { runId: r.run_id, time: r.time, status };
@@ -293,6 +306,58 @@ export function recentResults(db: Db, testIds: readonly string[], limit: number)
     out.set(name, entries);
   }
   return out;
+}
+
+/** The newest results of the tests of some programs, read before a run's own test ids are known. */
+export interface ProgramsRecent {
+  /** The programs whose tests were read: test `P` and every `P.<case>`. */
+  programs: readonly string[];
+  /** Each of their tests' newest `limit` results, oldest first. */
+  byTest: Map<string, TimelineEntry[]>;
+  /** The newest run's row id then (0 for an empty history): a run recorded later is not in these lists. */
+  newestRun: number;
+}
+
+/** Whether a test id belongs to one of the programs (the program itself, or one of its cases). */
+export function ofPrograms(testId: string, programs: readonly string[]): boolean {
+  return programs.some((p) => testId === p || (testId.startsWith(p) && testId[p.length] === "."));
+}
+
+/**
+ * Every test of the given programs known to the history, with its newest `limit` results: what a run of those
+ * programs will show in history.json, read while its guest runs (the process has nothing else to do then).
+ */
+export function recentOfPrograms(db: Db, programs: readonly string[], limit: number): ProgramsRecent {
+  const newestRun = (db.prepare("SELECT MAX(id) FROM runs").pluck().get() as number | null) ?? 0;
+  const byTest = new Map<string, TimelineEntry[]>();
+  const names = db.prepare("SELECT id, name FROM tests WHERE name = ? OR substr(name, 1, length(?) + 1) = ? || '.'").raw();
+  const recent = db
+    .prepare(
+      `SELECT r.run_id, r.time, res.status, res.reason, res.duration_ms, r.build_key, r.kernel_release
+       FROM results res JOIN runs r ON r.id = res.run WHERE res.test = ? ORDER BY res.run DESC LIMIT ?`,
+    )
+    .raw();
+  for (const p of programs)
+    for (const [id, name] of names.all(p, p, p) as [number, string][]) {
+      const rows = recent.all(id, limit) as [string, string, Status, string | null, number | null, string | null, string | null][];
+      const list: TimelineEntry[] = [];
+      for (let k = rows.length - 1; k >= 0; k--) {
+        const [runId, time, status, reason, duration, buildKey, release] = rows[k] as (typeof rows)[number];
+        const e: TimelineEntry = { runId, time, status };
+        if (reason !== null) e.reason = reason;
+        if (duration !== null) e.durationMs = duration;
+        if (buildKey !== null) e.buildKey = buildKey;
+        if (release !== null) e.kernelRelease = release;
+        list.push(e);
+      }
+      byTest.set(name, list);
+    }
+  return { programs: [...programs], byTest, newestRun };
+}
+
+/** Whether a run other than `runId` was recorded after the run with row id `after`. */
+export function runsRecordedSince(db: Db, after: number, runId: string): boolean {
+  return db.prepare("SELECT 1 FROM runs WHERE id > ? AND run_id != ? LIMIT 1").pluck().get(after, runId) !== undefined;
 }
 
 /** Test ids in the history that match a predicate (for "did you mean"). */

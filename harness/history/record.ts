@@ -9,7 +9,21 @@ import { writeFileAtomic } from "../exec/cache.js";
 import { runFailed } from "../results/index.js";
 import { verdictEntries } from "../compare/classify.js";
 import type { RunRequest, RunResult, TestResult } from "../types.js";
-import { flakeOf, greenRuns, historyError, openHistory, recentResults, recordRun, type RunRecord } from "./db.js";
+import {
+  flakeOf,
+  greenRuns,
+  historyError,
+  openHistory,
+  ofPrograms,
+  recentOfPrograms,
+  recentResults,
+  recordRun,
+  runsRecordedSince,
+  testTimeline,
+  type ProgramsRecent,
+  type RunRecord,
+  type TimelineEntry,
+} from "./db.js";
 
 export const HISTORY_JSON_VERSION = 1;
 /** Entries per test in history.json (docs/nightly.md). */
@@ -118,20 +132,70 @@ export interface HistoryJson {
 }
 
 /**
- * Records the run in the database at `file` and writes history.json into the run directory. Throws
- * HistoryError (naming the file and the fix) when the database cannot be opened or written.
+ * The history opened, and the recent results of the run's programs read, while its guest runs (its test ids are
+ * not known yet), so that recording the run after QEMU exits does not wait for them (issue 16: about 30 ms of a
+ * warm run's time after QEMU).
  */
-export async function recordAndDescribe(file: string, rec: RunRecord): Promise<HistoryJson> {
+export interface HistoryPreload {
+  file: string;
+  db: ReturnType<typeof openHistory>;
+  recent: ProgramsRecent;
+}
+
+/** Opens the history at `file` and reads the programs' recent results; throws HistoryError. The caller closes `db`. */
+export async function preloadHistory(file: string, programs: readonly string[]): Promise<HistoryPreload> {
   await fs.mkdir(path.dirname(file), { recursive: true }).catch(() => undefined);
   const db = openHistory(file);
   try {
+    return { file, db, recent: recentOfPrograms(db, programs, HISTORY_RECENT) };
+  } catch (e) {
+    db.close();
+    throw historyError(file, e);
+  }
+}
+
+/**
+ * Each test's newest results, this run's included: recentResults' answer after recording, from what was read
+ * before the run (valid while no other run was recorded since: the caller checks). A test of none of the programs
+ * read is looked up now.
+ */
+function recentFromPreload(db: ReturnType<typeof openHistory>, pre: ProgramsRecent, rec: RunRecord, limit: number): Map<string, TimelineEntry[]> {
+  const out = new Map<string, TimelineEntry[]>();
+  for (const t of rec.tests) {
+    if (!ofPrograms(t.id, pre.programs)) {
+      out.set(t.id, testTimeline(db, t.id, limit));
+      continue;
+    }
+    // A test the history did not know before this run has only this run's result.
+    const before = (pre.byTest.get(t.id) ?? []).filter((e) => e.runId !== rec.runId);
+    const mine: TimelineEntry = { runId: rec.runId, time: rec.time, status: t.status };
+    if (t.reason !== undefined) mine.reason = t.reason;
+    if (t.durationMs !== undefined) mine.durationMs = Math.round(t.durationMs);
+    if (rec.buildKey !== undefined) mine.buildKey = rec.buildKey;
+    if (rec.kernelRelease !== undefined) mine.kernelRelease = rec.kernelRelease;
+    out.set(t.id, [...before.slice(-(limit - 1)), mine]);
+  }
+  return out;
+}
+
+/**
+ * Records the run in the database at `file` (or the preloaded one) and returns history.json's content. Throws
+ * HistoryError (naming the file and the fix) when the database cannot be opened or written.
+ */
+export async function recordAndDescribe(file: string, rec: RunRecord, preload?: HistoryPreload): Promise<HistoryJson> {
+  if (!preload) await fs.mkdir(path.dirname(file), { recursive: true }).catch(() => undefined);
+  const db = preload?.db ?? openHistory(file);
+  try {
     recordRun(db, rec);
     const tests: HistoryJson["tests"] = {};
-    const recents = recentResults(
-      db,
-      rec.tests.map((t) => t.id),
-      HISTORY_RECENT,
-    );
+    const recents =
+      preload && !runsRecordedSince(db, preload.recent.newestRun, rec.runId)
+        ? recentFromPreload(db, preload.recent, rec, HISTORY_RECENT)
+        : recentResults(
+            db,
+            rec.tests.map((t) => t.id),
+            HISTORY_RECENT,
+          );
     for (const t of rec.tests) {
       const recent = recents.get(t.id) ?? [];
       const same = recent.filter((e) => e.buildKey !== undefined && e.buildKey === rec.buildKey);
