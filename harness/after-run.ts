@@ -12,9 +12,12 @@ import {
   historyPath,
   kernelInputOf,
   makeRunRecord,
+  preloadHistory,
   recordAndDescribe,
   selectionKey,
   writeHistoryJson,
+  type HistoryJson,
+  type HistoryPreload,
   type KernelInput,
 } from "./history/record.js";
 import { renderComparisonJson } from "./compare/render.js";
@@ -29,12 +32,36 @@ export interface AfterRunWarning {
 const warn = (e: unknown): AfterRunWarning =>
   e instanceof HistoryError ? { message: e.message, fix: e.fix } : { message: (e as Error)?.message ?? String(e), fix: "see the message" };
 
-/** Records a run (history.json in its directory); a HistoryError or write error becomes a warning. */
+/**
+ * The history a run will be recorded in, opened and read while its guest runs (see preloadHistory); undefined when
+ * the history is off or cannot be opened (recording then opens it again and says why).
+ */
+export async function preloadRunHistory(
+  cacheRoot: string,
+  history: { off: true } | { off: false; path?: string },
+  programs: readonly string[],
+): Promise<HistoryPreload | undefined> {
+  if (history.off) return undefined;
+  return preloadHistory(historyPath(cacheRoot, history.path), programs).catch(() => undefined);
+}
+
+/** Records a run (history.json in its directory, also returned); a HistoryError or write error becomes a warning. */
 export async function recordInHistory(
   db: string,
   run: RunResult,
-  ctx: { runDir: string; req: RunRequest; cacheRoot: string; kernel: KernelInput; repeatGroup?: string; repeatIndex?: number },
-): Promise<AfterRunWarning | undefined> {
+  ctx: {
+    runDir: string;
+    req: RunRequest;
+    cacheRoot: string;
+    kernel: KernelInput;
+    repeatGroup?: string;
+    repeatIndex?: number;
+    /** The same database, opened and read during the boot (preloadRunHistory); closed here. */
+    preload?: HistoryPreload;
+  },
+): Promise<{ warning?: AfterRunWarning; history?: HistoryJson }> {
+  const preload = ctx.preload?.file === db ? ctx.preload : undefined;
+  if (ctx.preload && !preload) ctx.preload.db.close();
   try {
     const input = await kernelInputOf(run, ctx.runDir, ctx.cacheRoot, ctx.kernel);
     const rec = makeRunRecord(run, {
@@ -43,11 +70,13 @@ export async function recordInHistory(
       input,
       ...(ctx.repeatGroup !== undefined ? { repeatGroup: ctx.repeatGroup, repeatIndex: ctx.repeatIndex } : {}),
     });
-    const h = await recordAndDescribe(db, rec);
+    const h = await recordAndDescribe(db, rec, preload);
     await writeHistoryJson(ctx.runDir, h);
-    return undefined;
+    return { history: h };
   } catch (e) {
-    return warn(e);
+    return { warning: warn(e) };
+  } finally {
+    if (preload?.db.open) preload.db.close();
   }
 }
 
@@ -122,6 +151,10 @@ export async function afterRunSteps(
     kernel: KernelInput;
     repeatGroup?: string;
     repeatIndex?: number;
+    /** The run's report.html is not written yet (the pipeline left it to this step): write it in any case. */
+    htmlReport?: boolean;
+    /** The history, opened and read during the boot (preloadRunHistory). */
+    preload?: HistoryPreload;
   },
 ): Promise<AfterRun> {
   const warnings: AfterRunWarning[] = [];
@@ -129,10 +162,9 @@ export async function afterRunSteps(
   // last-green is looked up before this run is recorded, so a green run never becomes its own baseline.
   const baseline = ctx.req.baseline !== undefined ? await resolveBaseline(ctx.req.baseline, { db, req: ctx.req, runId: run.runId }) : undefined;
   if (baseline?.warning) warnings.push(baseline.warning);
-  if (db) {
-    const w = await recordInHistory(db, run, ctx);
-    if (w) warnings.push(w);
-  }
+  if (!db) ctx.preload?.db.close();
+  const recorded = db ? await recordInHistory(db, run, ctx) : {};
+  if (recorded.warning) warnings.push(recorded.warning);
   let comparison: Comparison | undefined;
   if (baseline?.path) {
     try {
@@ -144,9 +176,9 @@ export async function afterRunSteps(
       });
     }
   }
-  // report.html shows the history strip and the comparison: written again now that they exist.
-  if (db || comparison)
-    await writeHtmlReport(ctx.runDir).catch((e: unknown) =>
+  // report.html shows the history strip and the comparison: written (again) now that they exist.
+  if (db || comparison || ctx.htmlReport)
+    await writeHtmlReport(ctx.runDir, recorded.history ? { history: recorded.history } : {}).catch((e: unknown) =>
       warnings.push({ message: `report.html in ${ctx.runDir}: ${(e as Error).message}`, fix: "`kharness report RUN_DIR` writes it again" }),
     );
   return { ...(comparison ? { comparison } : {}), warnings };

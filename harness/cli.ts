@@ -38,9 +38,11 @@ const makeRunId = lazy(() => import("./pipeline.js"), "makeRunId");
 const renderKcidbForRun = lazy(() => import("./kcidb-provenance.js"), "renderKcidbForRun");
 const writeLavaJob = lazy(() => import("./lava/index.js"), "writeLavaJob");
 const runReportCommand = lazy(() => import("./html-report.js"), "runReportCommand");
+const writeHtmlReport = lazy(() => import("./html-report.js"), "writeHtmlReport");
 const mergeShardDirs = lazy(() => import("./scale/merge-dirs.js"), "mergeShardDirs");
 const checkReportPaths = lazy(() => import("./validate.js"), "reportPathProblems");
 const afterRunSteps = lazy(() => import("./after-run.js"), "afterRunSteps");
+const preloadRunHistory = lazy(() => import("./after-run.js"), "preloadRunHistory");
 const runCompareCommand = lazy(() => import("./cmd-nightly.js"), "runCompareCommand");
 const runFlakesCommand = lazy(() => import("./cmd-nightly.js"), "runFlakesCommand");
 const runHistoryCommand = lazy(() => import("./cmd-nightly.js"), "runHistoryCommand");
@@ -96,6 +98,8 @@ async function cmdRun(
   repeat?: { group: string; index: number },
 ): Promise<number> {
   let kernelInput: { cacheKey?: string; buildMs?: number } = {};
+  // The history, opened and read while the guest runs (the process is idle then), not after QEMU exits.
+  let preload: ReturnType<typeof preloadRunHistory> | undefined;
   const color = c.color ?? io.isTty;
   const programs = new Set<string>();
   const printer = await createProgressPrinter(io.stderr, { color, programs: () => programs, cwd: process.cwd() });
@@ -107,16 +111,21 @@ async function cmdRun(
     cwd: process.cwd(),
     qemuBinary: qemuBinaryFromEnv(),
     signal,
+    // Written below, once: after the history and the comparison it shows.
+    deferHtmlReport: true,
     onProgress: (e) => {
       if (e.kind === "plan") for (const name of e.programs) programs.add(name);
       if (e.kind === "kernel-ready") kernelInput = { cacheKey: e.cacheKey, buildMs: e.buildMs };
-      // Loaded while the guest boots (the process is idle then), not after QEMU exits: the history's modules.
-      if (e.kind === "stage" && e.stage === "boot") void import("./after-run.js").catch(() => undefined);
+      // Once init runs, not at the boot stage's start: loading the history's modules there delayed QEMU's start by
+      // about 15 ms (issue 16).
+      if (e.kind === "guest" && e.event === "init") preload ??= preloadRunHistory(cacheRoot(), c.history, [...programs]).catch(() => undefined);
       onProgress(e);
     },
   });
   const sig = interrupted();
+  const closePreload = () => void preload?.then((p) => p?.db.close());
   if (!outcome.ok) {
+    closePreload();
     const e = outcome.error;
     if (outcome.runDir) await writeRunError(outcome.runDir, e);
     if (sig || e instanceof InterruptedError || (e as Error)?.name === "AbortError") {
@@ -130,11 +139,17 @@ async function cmdRun(
   }
   io.stdout.write(await renderTerminal(outcome.run, { color }));
   if (outcome.reportError !== undefined && !sig) {
+    closePreload();
     printError(io, outcome.reportError, color);
     return c.req.bisect ? EXIT.bisectAbort : EXIT.infra;
   }
   io.stdout.write(`results: ${path.relative(process.cwd(), outcome.runDir) || "."}/results.json\n`);
-  if (sig) return sig === "SIGINT" ? EXIT.sigint : EXIT.sigterm;
+  if (sig) {
+    closePreload();
+    // Interrupted: no history, but the report of what ran.
+    await writeHtmlReport(outcome.runDir).catch(() => undefined);
+    return sig === "SIGINT" ? EXIT.sigint : EXIT.sigterm;
+  }
   if (outcome.boot.end !== "poweroff" && outcome.boot.end !== "panic") {
     io.stderr.write(
       `kharness: the guest did not finish: ${outcome.boot.end}${outcome.boot.endDetail ? ` (${outcome.boot.endDetail})` : ""}; console log: ${path.join(outcome.runDir, "console.log")}\n`,
@@ -147,6 +162,8 @@ async function cmdRun(
     cacheRoot: cacheRoot(),
     history: c.history,
     kernel: kernelInput,
+    htmlReport: true,
+    ...(preload ? { preload: await preload } : {}),
     ...(repeat ? { repeatGroup: repeat.group, repeatIndex: repeat.index } : {}),
   });
   for (const w of after.warnings) io.stderr.write(`kharness: warning: ${w.message} (fix: ${w.fix})\n`);

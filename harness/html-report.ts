@@ -49,9 +49,10 @@ const isHistory = (v: unknown): v is HtmlHistory => isObject(v) && v.version ===
 
 /**
  * (Re)writes RUN_DIR/report.html atomically from RUN_DIR/results.json, plus comparison.json and history.json when
- * they are there. Whoever writes one of those afterwards calls this again.
+ * they are there. Whoever writes one of those afterwards calls this again. `history`: the history.json just
+ * written, as an object (not read back and parsed again: about 0.9 MB for the bundled suite).
  */
-export async function writeHtmlReport(runDir: string, opts: { repoRoot?: string } = {}): Promise<string> {
+export async function writeHtmlReport(runDir: string, opts: { repoRoot?: string; history?: HtmlHistory } = {}): Promise<string> {
   const resultsFile = path.join(runDir, "results.json");
   let results: RunResult;
   try {
@@ -68,7 +69,7 @@ export async function writeHtmlReport(runDir: string, opts: { repoRoot?: string 
   const notes: string[] = [];
   const [comparison, history, assets] = await Promise.all([
     readOptional(path.join(runDir, "comparison.json"), isComparison, notes),
-    readOptional(path.join(runDir, "history.json"), isHistory, notes),
+    opts.history ?? readOptional(path.join(runDir, "history.json"), isHistory, notes),
     readChartAssets(opts.repoRoot),
   ]);
   const html = renderHtmlReport({ results, comparison, history, notes, assets, nonce: randomBytes(18).toString("base64") });

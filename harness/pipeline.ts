@@ -17,6 +17,7 @@ import { checkQemu, resolveAccel } from "./qemu/accel.js";
 import { bootGuest } from "./qemu/boot.js";
 import { defaultMachine, timeoutScale, X86_64, type ArchProfile } from "./qemu/profiles.js";
 import { writeReports, writeRunManifest } from "./write-reports.js";
+import { writeHtmlReport } from "./html-report.js";
 import { createRunParser, makeRunManifest } from "./results/index.js";
 import type { AccelChoice } from "./qemu/accel.js";
 import { bootGuests, checkGuestMemory, lastRunDurations, planGuests, resolveJobs, type PartsManifest } from "./scale/jobs.js";
@@ -37,6 +38,11 @@ export interface PipelineDeps {
   qemuBinary?: string;
   /** The guest architecture; default x86_64 (the only one so far). Every stage receives it from here. */
   profile?: ArchProfile;
+  /**
+   * The caller writes report.html itself, once, after what it adds to the run directory (history.json,
+   * comparison.json): rendering it twice cost a warm run about 10 ms after QEMU exits (issue 16).
+   */
+  deferHtmlReport?: boolean;
 }
 
 /** The stages of a run, in order; a failure says in which one it happened. */
@@ -371,14 +377,17 @@ async function runStages(
   const run = await timedStage(deps.onProgress, "results", undefined, async () => finishRun(parsed, { runId, started, kernel, req, boot, stages }));
   // A full disk here must not hide the verdicts already parsed: the caller shows them, then the error.
   const reportError = await timedStage(deps.onProgress, "report", undefined, () =>
-    writeReports(run, runDir, req.reports, { runId }).then(
+    writeReports(run, runDir, req.reports, { runId }, { html: !deps.deferHtmlReport }).then(
       () => undefined,
       (e: unknown) => e,
     ),
   );
   // A root file system the guest could not use (every program an ERROR): the run ends with the image's error,
   // after its reports and console log are written (docs/rootfs.md).
-  if (rootfsError) throw new StageFailure("boot", rootfsError);
+  if (rootfsError) {
+    if (deps.deferHtmlReport) await writeHtmlReport(runDir).catch(() => undefined);
+    throw new StageFailure("boot", rootfsError);
+  }
   return { ok: true, run, runDir, boot, reportError };
 }
 

@@ -17,8 +17,17 @@ export async function writeRunManifest(runDir: string, manifest: RunManifest): P
   await writeFileAtomic(path.join(runDir, "manifest.json"), JSON.stringify(manifest, null, 2) + "\n");
 }
 
-/** results.json, junit.xml, results.tap and report.html in runDir; plus --json/--junit/--tap/--kcidb targets. */
-export async function writeReports(run: RunResult, runDir: string | undefined, reportPaths: RunRequest["reports"], ids: { runId?: string }): Promise<void> {
+/**
+ * results.json, junit.xml, results.tap and report.html in runDir; plus --json/--junit/--tap/--kcidb targets.
+ * `html: false` leaves report.html to the caller, which writes it once the history and comparison exist.
+ */
+export async function writeReports(
+  run: RunResult,
+  runDir: string | undefined,
+  reportPaths: RunRequest["reports"],
+  ids: { runId?: string },
+  opts: { html?: boolean } = {},
+): Promise<void> {
   // Rendered once, and only when some file wants it (`kharness parse` with no report options renders none).
   const once = (render: () => string) => {
     let text: string | undefined;
@@ -30,13 +39,9 @@ export async function writeReports(run: RunResult, runDir: string | undefined, r
   const writes: Promise<void>[] = [];
   if (runDir) {
     const results = writeFileAtomic(path.join(runDir, "results.json"), json());
-    writes.push(
-      results,
-      writeFileAtomic(path.join(runDir, "junit.xml"), junit()),
-      writeFileAtomic(path.join(runDir, "results.tap"), tap()),
-      // report.html is rendered from the results.json just written (and comparison.json / history.json when there).
-      results.then(() => writeHtmlReport(runDir)).then(() => undefined),
-    );
+    writes.push(results, writeFileAtomic(path.join(runDir, "junit.xml"), junit()), writeFileAtomic(path.join(runDir, "results.tap"), tap()));
+    // report.html is rendered from the results.json just written (and comparison.json / history.json when there).
+    if (opts.html !== false) writes.push(results.then(() => writeHtmlReport(runDir)).then(() => undefined));
   }
   const put = async (file: string | undefined, text: () => string | Promise<string>) => {
     if (!file) return;
