@@ -559,6 +559,8 @@ export async function main(argv: string[], io: Io = { stdout: process.stdout, st
       return runDoctor(await newExec(), cacheRoot(), io.stdout, { qemuBinary: qemuBinaryFromEnv() });
     case "bisect":
     case "run": {
+      // The pipeline's modules (about 60) start loading now, alongside the process runner and the progress printer.
+      void import("./pipeline.js").catch(() => undefined);
       const exec = await newExec();
       const ac = new AbortController();
       let caught: "SIGINT" | "SIGTERM" | undefined;

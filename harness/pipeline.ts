@@ -7,7 +7,6 @@ import { KharnessError, UsageError } from "./errors.js";
 import type { Exec } from "./exec/exec.js";
 import { withLock, writeFileAtomic } from "./exec/cache.js";
 import { resolveDefaultKernel, resolveImageKernel } from "./kernel/default.js";
-import { buildKernelFromTree } from "./kernel/tree-build.js";
 import { createOverlay, prepareRunRootfs, removeOverlay, resolveRootfsImage, ROOTFS_MODULES, type RootfsImage, type RunRootfs } from "./rootfs/overlay.js";
 import { RootfsConsoleWatch, rootfsFailureError, rootfsFailureInLogs } from "./rootfs/guest-failure.js";
 import { buildKselftests, buildPayload, listBundledCatalog } from "./payload/payload.js";
@@ -164,7 +163,9 @@ async function resolveKernel(
       return resolveDefaultKernel(deps.cacheRoot);
     case "image":
       return image ?? (await resolveImageKernel(k.path, deps.profile));
-    case "tree":
+    case "tree": {
+      // Loaded for a tree only: a run of a packaged kernel never needs the tree builder (issue 16: modules before QEMU).
+      const { buildKernelFromTree } = await import("./kernel/tree-build.js");
       return buildKernelFromTree(k, {
         exec: deps.exec,
         cacheRoot: deps.cacheRoot,
@@ -174,6 +175,7 @@ async function resolveKernel(
         repoRoot: deps.repoRoot,
         profile: deps.profile,
       });
+    }
   }
 }
 

@@ -3,13 +3,10 @@
 
 import { promises as fs } from "node:fs";
 import * as path from "node:path";
-import { loadRunForCompare } from "./compare/load.js";
 import { RequestError, UsageError, type RequestProblem } from "./errors.js";
 import { readExpectFile, type ExpectFile } from "./expect/expectations.js";
 import type { Exec } from "./exec/exec.js";
 import { resolveImageKernel } from "./kernel/default.js";
-import { kernelTreeProblems, resolveFragments, resolvePatches } from "./kernel/tree-build.js";
-import { mergeFragments } from "./kconfig/merge.js";
 import {
   type BundledSelection,
   type CatalogEntry,
@@ -229,6 +226,11 @@ async function kernelProblems(req: RunRequest, repoRoot: string, profile: ArchPr
   // The tree, its patches and its config fragments: their problems come with every other one, before a run
   // directory exists. (The kernel stage checks the tree again for callers that skip this pass.)
   const buildsInPlace = k.patches.length === 0 && k.base === undefined;
+  // Loaded for a tree only: a run of a packaged kernel never needs the tree builder (issue 16: modules before QEMU).
+  const [{ kernelTreeProblems, resolveFragments, resolvePatches }, { mergeFragments }] = await Promise.all([
+    import("./kernel/tree-build.js"),
+    import("./kconfig/merge.js"),
+  ]);
   const [tree, patches, fragments] = await Promise.all([
     kernelTreeProblems(k.dir, { buildsInPlace, srcArch: profile.srcArch }),
     resolvePatches(k.patches),
@@ -286,6 +288,7 @@ export async function validateRunRequest(req: RunRequest, runDir: string, deps: 
   const expect = req.expect !== undefined ? await readExpectFile(req.expect) : undefined;
   problems.push(...(expect?.problems ?? []).map((message) => ({ message, fix: "fix the entry; docs/expect.md gives the file's form" })));
   if (req.baseline !== undefined && req.baseline !== "last-green") {
+    const { loadRunForCompare } = await import("./compare/load.js");
     const b = await loadRunForCompare(req.baseline, "--baseline").catch((e: unknown) => e);
     if (b instanceof UsageError) problems.push({ message: b.message, fix: b.fix });
   }

@@ -336,8 +336,13 @@ export function stretchTimeouts(programs: readonly GuestProgram[], factor: numbe
   return programs.map((p) => ({ ...p, timeoutSec: Math.ceil(p.timeoutSec * factor) }));
 }
 
-// A tree's own kselftests are guest programs too: built against the kernel stage's build record.
-export { buildKselftests, KSELFTEST_DEFAULT_TIMEOUT_SEC, parseKselftestList, parseSettingsTimeout, type KselftestDeps } from "./kselftest.js";
+// A tree's own kselftests are guest programs too: built against the kernel stage's build record. Loaded on first use:
+// the kselftest builder brings the kernel tree builder with it, which a run of a packaged kernel never needs (issue
+// 16: modules loaded before QEMU starts).
+export type { KselftestDeps } from "./kselftest.js";
+export async function buildKselftests(...a: Parameters<typeof import("./kselftest.js").buildKselftests>): Promise<GuestFiles> {
+  return (await import("./kselftest.js")).buildKselftests(...a);
+}
 
 /** The guest's /kharness/manifest: one program per line, tab-separated (docs/guest-protocol.md). */
 export function renderGuestManifest(programs: readonly GuestProgram[]): string {
