@@ -14,7 +14,7 @@ import type { BootEnd, BootResult, KernelImage, Payload, ProgressSink } from "..
 import { bootCmdline, buildQemuArgv, type PortBackend, renderReplayScript, REPLAY_PORTS, shellQuote } from "./argv.js";
 
 // The stage's answer to "does this --append fit the kernel command line?", for the request validation.
-export { appendTooLong } from "./argv.js";
+export { appendTooLong, appendTooLongOnAnyMachine } from "./argv.js";
 import { defaultMachine, findMachine, type ArchProfile, type KernelArg, type MachineProfile } from "./profiles.js";
 import { controlPortMissing, endAfterExit, watchdogVerdict, type BootEnding, type GuestFacts, type WatchdogLimits } from "./watchdog.js";
 
@@ -43,8 +43,10 @@ export interface BootOpts {
   onResults?: (chunk: Buffer) => void;
   /** Architecture profile: the pipeline picks it once (see qemu/profiles.ts). */
   profile: ArchProfile;
-  /** Machine candidate by name (default: the profile's first). */
+  /** Machine candidate by name (default: the profile's first); the pipeline's comes from qemu/machine-choice.ts. */
   machine?: string;
+  /** The host's TSC rate in kHz: needed by a machine that puts `tsc_early_khz=` on the command line (microvm). */
+  hostTscKhz?: number;
   /** Replaces the profile's QEMU binary (tests pass a fake QEMU script here). */
   qemuBinary?: string;
   /** Firmware directory for machines that name a -bios file. */
@@ -327,7 +329,7 @@ async function writeBootFiles(
     results: sockets.results,
     control: sockets.control,
   });
-  const cmdline = bootCmdline(profile, machine, opts.append, opts.rootfsDisk);
+  const cmdline = bootCmdline(profile, machine, opts.append, opts.rootfsDisk, opts.hostTscKhz);
   const why = cmdline.map((a) => `#   ${a.arg}: ${a.why}`).join("\n");
   await writeFileAtomic(
     path.join(runDir, "qemu-argv.txt"),
@@ -422,6 +424,7 @@ function qemuArgvFor(o: BootOpts, profile: ArchProfile, machine: MachineProfile,
     ports,
     firmwareDir: o.firmwareDir,
     rootfsDisk: o.rootfsDisk,
+    hostTscKhz: o.hostTscKhz,
   });
 }
 
