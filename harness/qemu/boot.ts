@@ -15,6 +15,8 @@ import { bootCmdline, buildQemuArgv, type PortBackend, renderReplayScript, REPLA
 
 // The stage's answer to "does this --append fit the kernel command line?", for the request validation.
 export { appendTooLong, appendTooLongOnAnyMachine } from "./argv.js";
+// The pipeline's choice of machine for a boot (microvm for our own kernels under TCG, pc otherwise).
+export { chooseBootMachine, MACHINE_ENV, parseMachineOverride, type MachineChoice } from "./boot-machine.js";
 import { defaultMachine, findMachine, type ArchProfile, type KernelArg, type MachineProfile } from "./profiles.js";
 import { controlPortMissing, endAfterExit, watchdogVerdict, type BootEnding, type GuestFacts, type WatchdogLimits } from "./watchdog.js";
 
