@@ -75,6 +75,13 @@ function runOnce(machine, mode) {
   });
 }
 
+// The commit whose dist/ runs (taken before the runs, so a commit made meanwhile is not credited).
+const commit = await new Promise((resolve) => {
+  const c = spawn("git", ["-C", repo, "rev-parse", "--short", "HEAD"], { stdio: ["ignore", "pipe", "ignore"] });
+  let s = "";
+  c.stdout.on("data", (d) => (s += d));
+  c.on("exit", () => resolve(s.trim()));
+});
 const records = [];
 const began = new Date();
 const loadBefore = await loadavg();
@@ -104,12 +111,6 @@ const qemu = await new Promise((resolve) => {
   let s = "";
   c.stdout.on("data", (d) => (s += d));
   c.on("exit", () => resolve(s.split("\n")[0]));
-});
-const commit = await new Promise((resolve) => {
-  const c = spawn("git", ["-C", repo, "rev-parse", "--short", "HEAD"], { stdio: ["ignore", "pipe", "ignore"] });
-  let s = "";
-  c.stdout.on("data", (d) => (s += d));
-  c.on("exit", () => resolve(s.trim()));
 });
 const lines = [
   "# Boots of a tree-built kernel through the real pipeline: kharness run --tree (build-cache hit)",
