@@ -11,6 +11,7 @@ import {
   REPLAY_PORTS,
   shellQuote,
   virtioPortArgs,
+  withHostTsc,
   type QemuArgvOpts,
 } from "./argv.js";
 import { defaultMachine, findMachine, timeoutScale, X86_64 } from "./profiles.js";
@@ -168,4 +169,14 @@ t.test("machine names are unique and pc is the default", async (t) => {
   const names = X86_64.machines.map((m) => m.name);
   t.same(new Set(names).size, names.length);
   t.equal(defaultMachine(X86_64).name, "pc");
+});
+
+t.test("withHostTsc: microvm resolved once gives the same argv as the rate passed to the builder", async (t) => {
+  const microvm = findMachine(X86_64, "microvm");
+  if (!microvm) throw new Error("x86_64 has no microvm machine");
+  const resolved = withHostTsc(microvm, 2599998);
+  t.equal(resolved.hostTscArg, undefined, "no rate left to ask for");
+  t.same(buildQemuArgv({ ...base, machine: resolved }), buildQemuArgv({ ...base, machine: microvm, hostTscKhz: 2599998 }));
+  t.equal(withHostTsc(defaultMachine(X86_64), undefined), defaultMachine(X86_64), "pc needs no rate and stays as it is");
+  t.throws(() => withHostTsc(microvm, undefined), /needs the host's TSC rate/);
 });

@@ -80,6 +80,16 @@ export function hostTscArgs(machine: MachineProfile, hostTscKhz: number | undefi
   return [{ arg: `tsc_early_khz=${hostTscKhz}`, why: machine.hostTscArg.why }];
 }
 
+/**
+ * The machine with the host's TSC rate filled in: its `tsc_early_khz=` among its own arguments and no rate left to
+ * ask for (a machine that needs none is returned as it is). A boot resolves its machine once with this.
+ */
+export function withHostTsc(machine: MachineProfile, hostTscKhz: number | undefined): MachineProfile {
+  if (!machine.hostTscArg) return machine;
+  const { hostTscArg: _needs, ...rest } = machine;
+  return { ...rest, cmdline: [...machine.cmdline, ...hostTscArgs(machine, hostTscKhz)] };
+}
+
 /** The command line as the kernel receives it. */
 export function renderCmdline(cmdline: readonly KernelArg[]): string {
   return cmdline.map((a) => a.arg).join(" ");

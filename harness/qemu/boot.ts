@@ -11,7 +11,7 @@ import { writeFileAtomic } from "../exec/cache.js";
 import { UsageError } from "../errors.js";
 import { createLineSplitter } from "../results/index.js";
 import type { BootEnd, BootResult, KernelImage, Payload, ProgressSink } from "../types.js";
-import { bootCmdline, buildQemuArgv, type PortBackend, renderReplayScript, REPLAY_PORTS, shellQuote } from "./argv.js";
+import { bootCmdline, buildQemuArgv, type PortBackend, renderReplayScript, REPLAY_PORTS, shellQuote, withHostTsc } from "./argv.js";
 
 // The stage's answer to "does this --append fit the kernel command line?", for the request validation.
 export { appendTooLong, appendTooLongOnAnyMachine } from "./argv.js";
@@ -76,7 +76,8 @@ const CONSOLE_POWEROFF_RE = /kharness: poweroff/;
  */
 export async function bootGuest(deps: BootDeps, opts: BootOpts): Promise<BootResult> {
   const profile = opts.profile;
-  const machine: MachineProfile = opts.machine ? findMachineOrThrow(profile, opts.machine) : defaultMachine(profile);
+  // A machine that needs the host's TSC rate gets its tsc_early_khz here, so every argv and command line below has it.
+  const machine: MachineProfile = withHostTsc(opts.machine ? findMachineOrThrow(profile, opts.machine) : defaultMachine(profile), opts.hostTscKhz);
   const runDir = path.resolve(opts.runDir);
   await fs.mkdir(runDir, { recursive: true });
   const consoleLogPath = path.join(runDir, "console.log");
@@ -331,7 +332,7 @@ async function writeBootFiles(
     results: sockets.results,
     control: sockets.control,
   });
-  const cmdline = bootCmdline(profile, machine, opts.append, opts.rootfsDisk, opts.hostTscKhz);
+  const cmdline = bootCmdline(profile, machine, opts.append, opts.rootfsDisk);
   const why = cmdline.map((a) => `#   ${a.arg}: ${a.why}`).join("\n");
   await writeFileAtomic(
     path.join(runDir, "qemu-argv.txt"),
@@ -426,7 +427,6 @@ function qemuArgvFor(o: BootOpts, profile: ArchProfile, machine: MachineProfile,
     ports,
     firmwareDir: o.firmwareDir,
     rootfsDisk: o.rootfsDisk,
-    hostTscKhz: o.hostTscKhz,
   });
 }
 
