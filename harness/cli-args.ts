@@ -567,7 +567,8 @@ tool); 130/143 interrupted by SIGINT/SIGTERM. With --bisect: 125 when the commit
 (patch, build or boot failed), 128 for a problem that is not the commit's (bad usage, a missing tool,
 an unwritable path), which stops \`git bisect run\`.
 Environment: KHARNESS_CACHE (cache directory, default ~/.cache/kharness), KHARNESS_QEMU (the
-qemu-system-x86_64 to use, default from PATH).
+qemu-system-x86_64 to use, default from PATH), KHARNESS_MACHINE (pc or microvm: the QEMU machine,
+default microvm for --tree kernels under TCG, pc otherwise).
 \`kharness run --help\` lists the run options.`,
   run: `kharness run [options]
 

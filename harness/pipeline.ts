@@ -13,8 +13,8 @@ import { buildKselftests, buildPayload, listBundledCatalog } from "./payload/pay
 import { absoluteRequest, validateRunRequest, type ValidatedRun } from "./validate.js";
 import { withExpectations } from "./expect/expectations.js";
 import { checkQemu, resolveAccel } from "./qemu/accel.js";
-import { bootGuest } from "./qemu/boot.js";
-import { defaultMachine, timeoutScale, X86_64, type ArchProfile } from "./qemu/profiles.js";
+import { bootGuest, chooseBootMachine, type MachineChoice } from "./qemu/boot.js";
+import { defaultMachine, timeoutScale, X86_64, type ArchProfile, type MachineProfile } from "./qemu/profiles.js";
 import { writeReports, writeRunManifest } from "./write-reports.js";
 import { writeHtmlReport } from "./html-report.js";
 import { createRunParser, makeRunManifest } from "./results/index.js";
@@ -84,9 +84,14 @@ async function inStage<T>(stage: PipelineStage, step: Promise<T> | (() => Promis
 }
 
 /** Modules the guest needs for its virtio console (and a --rootfs disk) when the kernel has them as modules (Debian's). */
-function guestModules(profile: ArchProfile, rootfs: boolean): string[] {
-  const transport = defaultMachine(profile).virtioTransport;
+function guestModules(machine: MachineProfile, rootfs: boolean): string[] {
+  const transport = machine.virtioTransport;
   return [transport === "pci" ? "virtio_pci" : "virtio_mmio", "virtio_console", ...(rootfs ? ROOTFS_MODULES : [])];
+}
+
+/** BootOpts' machine and, for microvm, the host's TSC rate. */
+function bootMachine(choice: MachineChoice): { machine: string; hostTscKhz?: number } {
+  return { machine: choice.machine.name, ...(choice.hostTscKhz !== undefined ? { hostTscKhz: choice.hostTscKhz } : {}) };
 }
 
 /** A run id that sorts by time and is safe as a directory name. */
@@ -207,7 +212,7 @@ export type PrepareOutcome = { ok: true; guest: PreparedGuest } | Extract<Pipeli
 export async function prepareGuest(request: RunRequest, deps: PipelineDeps): Promise<PrepareOutcome> {
   return inOwnedRunDir(request, deps, async (req, v, d, ctx) => ({
     ok: true as const,
-    guest: { runId: ctx.runId, runDir: ctx.runDir, profile: d.profile, ...(await kernelAndPayload(req, v, d, ctx.runDir)) },
+    guest: { runId: ctx.runId, runDir: ctx.runDir, profile: d.profile, ...(await kernelAndPayload(req, v, d, ctx.runDir, "lava")) },
   }));
 }
 
@@ -279,7 +284,8 @@ async function kernelAndPayload(
   v: Validated,
   deps: PipelineDeps & { qemuBinary: string; profile: ArchProfile },
   runDir: string,
-): Promise<{ kernel: KernelImage; accel: AccelChoice; payload: Payload; manifest: PartsManifest }> {
+  bootsOn: "here" | "lava" = "here",
+): Promise<{ kernel: KernelImage; accel: AccelChoice; machine: MachineChoice; payload: Payload; manifest: PartsManifest }> {
   const shardPlan = v.shardPlan;
   const [kernel, accel] = await Promise.all([
     inStage("kernel", getKernel(req, deps, runDir, v.image)),
@@ -287,6 +293,13 @@ async function kernelAndPayload(
   ]);
   if (kernel.configPath) await fs.copyFile(kernel.configPath, path.join(runDir, "kernel.config")).catch(() => undefined);
   deps.signal.throwIfAborted();
+  // The machine follows from the kernel and the accelerator (microvm for our own kernels under TCG); its
+  // virtio transport decides which modules a modular kernel needs.
+  const machine: MachineChoice =
+    bootsOn === "lava"
+      ? { machine: defaultMachine(deps.profile), reason: "machine pc: a LAVA job boots pc (harness/lava/job.ts)" }
+      : await inStage("preflight", chooseBootMachine(deps.profile, kernel, accel.accel));
+  deps.onProgress({ kind: "info", message: machine.reason });
 
   // The tree's own kselftests, built by the payload stage from the kernel stage's build record. They are built
   // from the commit's tree, so a failure counts as the kernel stage's (the commit's: --bisect skips it, 125).
@@ -321,7 +334,7 @@ async function kernelAndPayload(
           profile: deps.profile,
           timeoutSec: req.timeoutSec,
           selftestDefines: req.selftestDefines,
-          wantedModules: guestModules(deps.profile, !!req.rootfs),
+          wantedModules: guestModules(machine.machine, !!req.rootfs),
           rootfs: !!req.rootfs,
           outDir: runDir,
         },
@@ -338,7 +351,7 @@ async function kernelAndPayload(
   };
   await inStage("payload", writeRunManifest(runDir, manifest));
 
-  return { kernel, accel, payload, manifest };
+  return { kernel, accel, machine, payload, manifest };
 }
 
 /** kernel -> payload -> boot -> results -> reports, in a locked run directory. */
@@ -359,19 +372,20 @@ async function runStages(
       sink(e);
     },
   };
-  const { kernel, accel, payload, manifest } = await kernelAndPayload(req, v, deps, runDir);
+  const { kernel, accel, machine, payload, manifest } = await kernelAndPayload(req, v, deps, runDir);
   const jobs = resolveJobs(req.jobs ?? 1, Number.MAX_SAFE_INTEGER);
   const interpreters = v.users.flatMap((u) => (u.interpreter ? [{ program: u.name, interpreter: u.interpreter }] : []));
   const plan = jobs > 1 ? await inStage("payload", planShares(req, v, deps, runDir, payload, jobs)) : undefined;
   const { parsed, boot, rootfsError } =
     plan && plan.shares.length > 1
-      ? await bootInGuests(req, deps, { runDir, kernel, accel, payload, manifest, interpreters, ...plan })
+      ? await bootInGuests(req, deps, { runDir, kernel, accel, machine, payload, manifest, interpreters, ...plan })
       : await bootOneGuest(req, deps, {
           runId,
           runDir,
           started,
           kernel,
           accel,
+          machine,
           payload,
           stages,
           interpreters,
@@ -403,6 +417,7 @@ async function bootOneGuest(
     started: Date;
     kernel: KernelImage;
     accel: AccelChoice;
+    machine: MachineChoice;
     payload: Payload;
     stages: NonNullable<RunResult["stages"]>;
     /** --program files run with --rootfs that need an interpreter from the image. */
@@ -428,6 +443,7 @@ async function bootOneGuest(
           payload,
           runDir,
           accel: accel.accel,
+          ...bootMachine(ctx.machine),
           qemuBinary: deps.qemuBinary,
           profile: deps.profile,
           append: req.append,
@@ -458,6 +474,7 @@ interface GuestsContext {
   runDir: string;
   kernel: KernelImage;
   accel: AccelChoice;
+  machine: MachineChoice;
   payload: Payload;
   shares: GuestProgram[][];
   splitCases: Record<string, string[]>;
@@ -523,6 +540,7 @@ async function bootGuestsWithRootfs(
           runDir,
           shares,
           accel: accel.accel,
+          ...bootMachine(ctx.machine),
           qemuBinary: deps.qemuBinary,
           profile: deps.profile,
           append: req.append,

@@ -17,9 +17,9 @@ import {
   selectBundled,
   type UserProgram,
 } from "./payload/payload.js";
-import { appendTooLong } from "./qemu/boot.js";
+import { appendTooLongOnAnyMachine, MACHINE_ENV, parseMachineOverride } from "./qemu/boot.js";
 import { checkUserImage } from "./rootfs/overlay.js";
-import { defaultMachine, type ArchProfile } from "./qemu/profiles.js";
+import type { ArchProfile } from "./qemu/profiles.js";
 import type { KernelImage, ProgressSink, RunRequest } from "./types.js";
 
 export interface ValidateDeps {
@@ -271,8 +271,16 @@ async function testProblems(req: RunRequest, deps: ValidateDeps): Promise<{ prob
  */
 export async function validateRunRequest(req: RunRequest, runDir: string, deps: ValidateDeps): Promise<ValidatedRun> {
   const problems: RequestProblem[] = [];
-  const tooLong = appendTooLong(deps.profile, defaultMachine(deps.profile), req.append);
+  // The machine is chosen later (qemu/machine-choice.ts): the --append must fit the one with the least room.
+  const tooLong = appendTooLongOnAnyMachine(deps.profile, req.append);
   if (tooLong) problems.push({ message: tooLong, fix: "pass only the kernel arguments the test needs" });
+  // KHARNESS_MACHINE is used after the kernel stage: a typo must not cost a build first.
+  try {
+    parseMachineOverride(process.env[MACHINE_ENV]);
+  } catch (e) {
+    if (!(e instanceof UsageError)) throw e;
+    problems.push({ message: e.message, ...(e.fix ? { fix: e.fix } : {}) });
+  }
   const [kernel, ksft, tests, reports, out] = await Promise.all([
     kernelProblems(req, deps.repoRoot, deps.profile),
     kselftestProblems(req, deps.exec),

@@ -15,7 +15,7 @@ const own = sep >= 0 ? argv.slice(0, sep) : argv;
 const rounds = Number(own[own.indexOf("--rounds") + 1] ?? 0) || 5;
 
 const { buildQemuArgv } = await import(path.join(repo, "dist/harness/qemu/argv.js"));
-const { defaultMachine, X86_64 } = await import(path.join(repo, "dist/harness/qemu/profiles.js"));
+const { defaultMachine, findMachine, X86_64 } = await import(path.join(repo, "dist/harness/qemu/profiles.js"));
 const { resolveAccel } = await import(path.join(repo, "dist/harness/qemu/accel.js"));
 const { createExec } = await import(path.join(repo, "dist/harness/exec/exec.js"));
 
@@ -36,9 +36,14 @@ const accel = (
   await resolveAccel("auto", { exec: createExec(), profile: X86_64, cacheDir: process.env.KHARNESS_CACHE || path.join(os.homedir(), ".cache", "kharness") })
 ).accel;
 const append = extra.includes("--append") ? extra[extra.indexOf("--append") + 1].split(/\s+/) : [];
+// The machine the warm-up run booted (microvm for a --tree kernel under TCG, with its tsc_early_khz), so both
+// sides boot the same machine.
+const machine = findMachine(X86_64, results.boot?.machine ?? "") ?? defaultMachine(X86_64);
+const tsc = (await fs.readFile(path.join(warm, "qemu-argv.txt"), "utf8")).match(/tsc_early_khz=(\d+)/)?.[1];
 const bareArgv = buildQemuArgv({
   profile: X86_64,
-  machine: defaultMachine(X86_64),
+  machine,
+  ...(tsc ? { hostTscKhz: Number(tsc) } : {}),
   accel,
   kernelPath: results.kernel.path,
   initrdPath: initrd,

@@ -44,6 +44,8 @@ export interface LavaJobOptions {
 
 /** The kernel command line of a LAVA boot: a local run's, with the console mode added before --append. */
 export function lavaCmdline(profile: ArchProfile, append: readonly string[]): KernelArg[] {
+  // Always pc, even for a kernel a local run would boot on microvm: the job runs on the LAVA worker's QEMU and
+  // host, whose accelerator and TSC rate (microvm's tsc_early_khz) are unknown when the job is written.
   const machine = defaultMachine(profile);
   const ours = kernelCmdline(profile, machine, []);
   return [...ours, CONSOLE_RESULTS_ARG, ...kernelCmdline(profile, machine, append).slice(ours.length)];

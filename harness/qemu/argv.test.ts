@@ -2,6 +2,7 @@
 import t from "tap";
 import {
   appendTooLong,
+  appendTooLongOnAnyMachine,
   buildQemuArgv,
   kernelCmdline,
   machineArgs,
@@ -10,6 +11,7 @@ import {
   REPLAY_PORTS,
   shellQuote,
   virtioPortArgs,
+  withHostTsc,
   type QemuArgvOpts,
 } from "./argv.js";
 import { defaultMachine, findMachine, timeoutScale, X86_64 } from "./profiles.js";
@@ -127,4 +129,54 @@ t.test("replay.sh: the run's argv with ports on files, extra QEMU options and st
   const exec = script.split("\n").find((l) => l.startsWith("exec "));
   t.equal(exec, `exec ${shellQuote(argv)} "$@" </dev/null`);
   t.match(exec, /-chardev file,id=results,path=replay\/results\.log .*-chardev file,id=control,path=replay\/control\.log/);
+});
+
+t.test("microvm: -M microvm, virtio-mmio devices, tsc_early_khz with the host's rate and its why", async (t) => {
+  const microvm = findMachine(X86_64, "microvm");
+  if (!microvm) throw new Error("x86_64 has no microvm machine");
+  const argv = buildQemuArgv({ ...base, machine: microvm, hostTscKhz: 2599998, append: ["lsm=yama"], rootfsDisk: "/o/rootfs.qcow2" });
+  t.equal(after(argv, "-M"), "microvm");
+  t.notOk(argv.includes("-bios"), "QEMU's own microvm firmware");
+  const devices = argv.flatMap((a, i) => (argv[i - 1] === "-device" ? [a.split(",")[0]] : []));
+  t.same(devices, ["virtio-serial-device", "virtserialport", "virtserialport", "virtio-blk-device"], "no PCI device on a machine without PCI");
+  const line = after(argv, "-append") ?? "";
+  t.match(line, / tsc_early_khz=2599998 kharness\.rootfs=\/dev\/vda lsm=yama$/, "before the rootfs and the user's --append, so theirs still wins");
+  t.notMatch(line, /no_timer_check/, "pc's own argument stays on pc");
+  const tsc = kernelCmdline(X86_64, microvm, [], 2599998).find((a) => a.arg.startsWith("tsc_early_khz="));
+  t.match(tsc?.why, /PIT or HPET/);
+});
+
+t.test("microvm without the host's TSC rate is refused; pc never gets tsc_early_khz", async (t) => {
+  const microvm = findMachine(X86_64, "microvm");
+  if (!microvm) throw new Error("x86_64 has no microvm machine");
+  t.throws(() => buildQemuArgv({ ...base, machine: microvm }), /needs the host's TSC rate/);
+  t.throws(() => kernelCmdline(X86_64, microvm, [], 0), /positive integer/);
+  t.notMatch(after(buildQemuArgv({ ...base, hostTscKhz: 2599998 }), "-append") ?? "", /tsc_early_khz/);
+});
+
+t.test("--append is checked against the machine with the least room: microvm with the longest TSC rate", async (t) => {
+  const microvm = findMachine(X86_64, "microvm");
+  if (!microvm) throw new Error("x86_64 has no microvm machine");
+  const ours = Buffer.byteLength(renderCmdline(kernelCmdline(X86_64, microvm, [], 99_999_999)));
+  const room = X86_64.commandLineSize - 1 - ours - 1;
+  t.equal(appendTooLongOnAnyMachine(X86_64, [`x=${"y".repeat(room - 2)}`]), undefined, "exactly full on the tightest machine fits");
+  const pcFits = appendTooLong(X86_64, defaultMachine(X86_64), [`x=${"y".repeat(room - 1)}`]);
+  t.equal(pcFits, undefined, "one byte more still fits pc (shorter command line)");
+  t.match(appendTooLongOnAnyMachine(X86_64, [`x=${"y".repeat(room - 1)}`]), /would be 2048 bytes/, "but not every machine the run may boot");
+});
+
+t.test("machine names are unique and pc is the default", async (t) => {
+  const names = X86_64.machines.map((m) => m.name);
+  t.same(new Set(names).size, names.length);
+  t.equal(defaultMachine(X86_64).name, "pc");
+});
+
+t.test("withHostTsc: microvm resolved once gives the same argv as the rate passed to the builder", async (t) => {
+  const microvm = findMachine(X86_64, "microvm");
+  if (!microvm) throw new Error("x86_64 has no microvm machine");
+  const resolved = withHostTsc(microvm, 2599998);
+  t.equal(resolved.hostTscArg, undefined, "no rate left to ask for");
+  t.same(buildQemuArgv({ ...base, machine: resolved }), buildQemuArgv({ ...base, machine: microvm, hostTscKhz: 2599998 }));
+  t.equal(withHostTsc(defaultMachine(X86_64), undefined), defaultMachine(X86_64), "pc needs no rate and stays as it is");
+  t.throws(() => withHostTsc(microvm, undefined), /needs the host's TSC rate/);
 });

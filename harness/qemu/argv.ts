@@ -27,6 +27,8 @@ export interface QemuArgvOpts {
   smp?: number;
   /** --rootfs: the run's qcow2 overlay, attached as a virtio disk that init mounts (docs/rootfs.md). */
   rootfsDisk?: string;
+  /** The host's TSC rate in kHz, for a machine with hostTscArg (required there). */
+  hostTscKhz?: number;
 }
 
 /** Machine, accelerator, CPU, memory and vCPUs. */
@@ -52,9 +54,9 @@ export function isolationArgs(): string[] {
 
 /**
  * The kernel command line, each argument with why; the user's --append goes last because the kernel
- * lets a later `key=value` override an earlier one.
+ * lets a later `key=value` override an earlier one. A machine with hostTscArg needs hostTscKhz.
  */
-export function kernelCmdline(profile: ArchProfile, machine: MachineProfile, append: readonly string[]): KernelArg[] {
+export function kernelCmdline(profile: ArchProfile, machine: MachineProfile, append: readonly string[], hostTscKhz?: number): KernelArg[] {
   return [
     { arg: `console=${profile.consoleDevice}`, why: "the kernel log goes to the serial port, which the host saves as console.log" },
     { arg: "panic=-1", why: "reboot at once on panic; with -no-reboot QEMU exits, so a panic ends the run in about a second" },
@@ -65,8 +67,27 @@ export function kernelCmdline(profile: ArchProfile, machine: MachineProfile, app
     { arg: "mitigations=off", why: "speculation mitigations only slow an emulated or throwaway test guest down" },
     ...profile.cmdline,
     ...machine.cmdline,
+    ...hostTscArgs(machine, hostTscKhz),
     ...append.map((arg) => ({ arg, why: "user --append" })),
   ];
+}
+
+/** `tsc_early_khz=` for a machine that needs the host's TSC rate (none for the others). */
+export function hostTscArgs(machine: MachineProfile, hostTscKhz: number | undefined): KernelArg[] {
+  if (!machine.hostTscArg) return [];
+  if (hostTscKhz === undefined || !Number.isInteger(hostTscKhz) || hostTscKhz <= 0)
+    throw new Error(`machine ${machine.name} needs the host's TSC rate in kHz (a positive integer), got ${hostTscKhz}`);
+  return [{ arg: `tsc_early_khz=${hostTscKhz}`, why: machine.hostTscArg.why }];
+}
+
+/**
+ * The machine with the host's TSC rate filled in: its `tsc_early_khz=` among its own arguments and no rate left to
+ * ask for (a machine that needs none is returned as it is). A boot resolves its machine once with this.
+ */
+export function withHostTsc(machine: MachineProfile, hostTscKhz: number | undefined): MachineProfile {
+  if (!machine.hostTscArg) return machine;
+  const { hostTscArg: _needs, ...rest } = machine;
+  return { ...rest, cmdline: [...machine.cmdline, ...hostTscArgs(machine, hostTscKhz)] };
 }
 
 /** The command line as the kernel receives it. */
@@ -78,12 +99,25 @@ export function renderCmdline(cmdline: readonly KernelArg[]): string {
  * Why the user's --append cannot go on this profile's kernel command line (undefined when it fits): the
  * kernel keeps COMMAND_LINE_SIZE bytes with the NUL, and a longer line fails no step of the boot visibly.
  */
-export function appendTooLong(profile: ArchProfile, machine: MachineProfile, append: readonly string[]): string | undefined {
-  const ours = Buffer.byteLength(renderCmdline(kernelCmdline(profile, machine, [])));
-  const total = Buffer.byteLength(renderCmdline(kernelCmdline(profile, machine, append)));
+export function appendTooLong(profile: ArchProfile, machine: MachineProfile, append: readonly string[], hostTscKhz?: number): string | undefined {
+  const ours = Buffer.byteLength(renderCmdline(kernelCmdline(profile, machine, [], hostTscKhz)));
+  const total = Buffer.byteLength(renderCmdline(kernelCmdline(profile, machine, append, hostTscKhz)));
   const max = profile.commandLineSize - 1;
   if (total <= max) return undefined;
   return `--append: the kernel command line would be ${total} bytes, but ${profile.arch} kernels keep at most ${max} (COMMAND_LINE_SIZE ${profile.commandLineSize} with the terminating NUL), and kharness's own arguments take ${ours}; shorten --append to at most ${Math.max(0, max - ours - 1)} bytes`;
+}
+
+/** A TSC rate no host reaches (99.9 GHz), so the length checked before the rate is read is the longest. */
+const WORST_CASE_TSC_KHZ = 99_999_999;
+
+/**
+ * appendTooLong for the machine with the least room left, since the machine is chosen after validation
+ * (harness/qemu/machine-choice.ts): an --append that fits it fits every machine the run may boot.
+ */
+export function appendTooLongOnAnyMachine(profile: ArchProfile, append: readonly string[]): string | undefined {
+  const ours = (m: MachineProfile) => Buffer.byteLength(renderCmdline(kernelCmdline(profile, m, [], m.hostTscArg ? WORST_CASE_TSC_KHZ : undefined)));
+  const tightest = [...profile.machines].sort((a, b) => ours(b) - ours(a))[0];
+  return tightest ? appendTooLong(profile, tightest, append, tightest.hostTscArg ? WORST_CASE_TSC_KHZ : undefined) : undefined;
 }
 
 /** Kernel image, initramfs and the command line. */
@@ -136,8 +170,8 @@ export function rootfsDiskArgs(overlay: string, machine: MachineProfile): { argv
 }
 
 /** kernelCmdline plus, with a --rootfs disk, the argument that tells init to mount it (before the user's --append, so a later word of theirs still wins). */
-export function bootCmdline(profile: ArchProfile, machine: MachineProfile, append: readonly string[], rootfsDisk?: string): KernelArg[] {
-  const cmdline = kernelCmdline(profile, machine, append);
+export function bootCmdline(profile: ArchProfile, machine: MachineProfile, append: readonly string[], rootfsDisk?: string, hostTscKhz?: number): KernelArg[] {
+  const cmdline = kernelCmdline(profile, machine, append, hostTscKhz);
   if (rootfsDisk) cmdline.splice(cmdline.length - append.length, 0, rootfsDiskArgs(rootfsDisk, machine).cmdline);
   return cmdline;
 }
@@ -149,7 +183,7 @@ export function buildQemuArgv(o: QemuArgvOpts): string[] {
     if (p.includes(",")) throw new Error(`port path must not contain a comma: ${p}`);
   }
   const disk = o.rootfsDisk ? rootfsDiskArgs(o.rootfsDisk, o.machine) : undefined;
-  const cmdline = bootCmdline(o.profile, o.machine, o.append, o.rootfsDisk);
+  const cmdline = bootCmdline(o.profile, o.machine, o.append, o.rootfsDisk, o.hostTscKhz);
   return [
     o.profile.qemuBinary,
     ...machineArgs(o),

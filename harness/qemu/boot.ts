@@ -11,10 +11,12 @@ import { writeFileAtomic } from "../exec/cache.js";
 import { UsageError } from "../errors.js";
 import { createLineSplitter } from "../results/index.js";
 import type { BootEnd, BootResult, KernelImage, Payload, ProgressSink } from "../types.js";
-import { bootCmdline, buildQemuArgv, type PortBackend, renderReplayScript, REPLAY_PORTS, shellQuote } from "./argv.js";
+import { bootCmdline, buildQemuArgv, type PortBackend, renderReplayScript, REPLAY_PORTS, shellQuote, withHostTsc } from "./argv.js";
 
 // The stage's answer to "does this --append fit the kernel command line?", for the request validation.
-export { appendTooLong } from "./argv.js";
+export { appendTooLong, appendTooLongOnAnyMachine } from "./argv.js";
+// The pipeline's choice of machine for a boot (microvm for our own kernels under TCG, pc otherwise).
+export { chooseBootMachine, MACHINE_ENV, parseMachineOverride, type MachineChoice } from "./boot-machine.js";
 import { defaultMachine, findMachine, type ArchProfile, type KernelArg, type MachineProfile } from "./profiles.js";
 import { controlPortMissing, endAfterExit, watchdogVerdict, type BootEnding, type GuestFacts, type WatchdogLimits } from "./watchdog.js";
 
@@ -43,8 +45,10 @@ export interface BootOpts {
   onResults?: (chunk: Buffer) => void;
   /** Architecture profile: the pipeline picks it once (see qemu/profiles.ts). */
   profile: ArchProfile;
-  /** Machine candidate by name (default: the profile's first). */
+  /** Machine candidate by name (default: the profile's first); the pipeline's comes from qemu/machine-choice.ts. */
   machine?: string;
+  /** The host's TSC rate in kHz: needed by a machine that puts `tsc_early_khz=` on the command line (microvm). */
+  hostTscKhz?: number;
   /** Replaces the profile's QEMU binary (tests pass a fake QEMU script here). */
   qemuBinary?: string;
   /** Firmware directory for machines that name a -bios file. */
@@ -72,7 +76,8 @@ const CONSOLE_POWEROFF_RE = /kharness: poweroff/;
  */
 export async function bootGuest(deps: BootDeps, opts: BootOpts): Promise<BootResult> {
   const profile = opts.profile;
-  const machine: MachineProfile = opts.machine ? findMachineOrThrow(profile, opts.machine) : defaultMachine(profile);
+  // A machine that needs the host's TSC rate gets its tsc_early_khz here, so every argv and command line below has it.
+  const machine: MachineProfile = withHostTsc(opts.machine ? findMachineOrThrow(profile, opts.machine) : defaultMachine(profile), opts.hostTscKhz);
   const runDir = path.resolve(opts.runDir);
   await fs.mkdir(runDir, { recursive: true });
   const consoleLogPath = path.join(runDir, "console.log");

@@ -184,7 +184,7 @@ export async function bootGuests(deps: BootDeps, opts: GuestsOpts): Promise<{ ru
         // QEMU could not even start for this guest: its programs are reported as not run, the others stand.
         const detail = (e as Error).message;
         const run = parser.finish({ end: "qemu-error", detail });
-        const failed: PartBoot = { end: "qemu-error", endDetail: detail, accel: opts.accel, machine: "", durations: { totalMs: 0 } };
+        const failed: PartBoot = { end: "qemu-error", endDetail: detail, accel: opts.accel, machine: opts.machine ?? "", durations: { totalMs: 0 } };
         return { label, run, boot: failed };
       }
       const run = parser.finish({ end: boot.end, ...(boot.endDetail ? { detail: boot.endDetail } : {}) });
