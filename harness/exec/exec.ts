@@ -38,7 +38,8 @@ export interface RunOutput {
 /** A long-running child (QEMU): streams are the caller's to consume. */
 export interface Spawned {
   pid: number;
-  stdout: NodeJS.ReadableStream;
+  /** Its stdout, unless SpawnOpts.stdoutFd sent that straight to a file. */
+  stdout: NodeJS.ReadableStream | undefined;
   stderr: NodeJS.ReadableStream;
   /** Resolves when the process has exited. */
   done: Promise<{ exitCode: number | undefined; signal?: string }>;
@@ -50,11 +51,19 @@ export interface Exec {
   /** Run to completion; never throws for a non-zero exit (see runChecked). */
   run(argv: string[], opts?: RunOpts): Promise<RunOutput>;
   /** Start a long-running process in its own process group. */
-  spawn(argv: string[], opts?: Omit<RunOpts, "onLine" | "input" | "tailLines" | "timeoutMs">): Spawned;
+  spawn(argv: string[], opts?: SpawnOpts): Spawned;
   /** Kill every process group still alive (used on interrupt). */
   killAll(signal?: NodeJS.Signals): void;
   /** How many children are alive. */
   liveCount(): number;
+}
+
+export interface SpawnOpts extends Omit<RunOpts, "onLine" | "input" | "tailLines" | "timeoutMs"> {
+  /**
+   * An open file the child writes its stdout to directly, instead of a pipe to this process (the caller keeps and
+   * closes its own descriptor): for output that comes in tiny writes the harness need not see at once.
+   */
+  stdoutFd?: number;
 }
 
 const STDOUT_KEEP = 4 * 1024 * 1024;
@@ -104,7 +113,7 @@ interface Started {
  * node:child_process itself, not a wrapper library: a warm `kharness run` starts no process but QEMU, and loading
  * execa (about 100 modules) was a third of the harness's time before QEMU started (issue 16: 76 of 243 ms).
  */
-function startChild(live: Set<number>, argv: string[], opts: RunOpts): Started {
+function startChild(live: Set<number>, argv: string[], opts: RunOpts & Pick<SpawnOpts, "stdoutFd">): Started {
   const [file, ...args] = argv;
   if (!file) throw new InfraError("empty command line");
   const child = spawnProcess(file, args, {
@@ -112,7 +121,7 @@ function startChild(live: Set<number>, argv: string[], opts: RunOpts): Started {
     // The caller's variables on top of ours; one set to undefined is left out (child_process skips it).
     env: opts.env ? { ...process.env, ...opts.env } : process.env,
     detached: true, // own process group: kill(-pid) reaches make's and QEMU's children
-    stdio: [opts.input !== undefined ? "pipe" : "ignore", "pipe", "pipe"],
+    stdio: [opts.input !== undefined ? "pipe" : "ignore", opts.stdoutFd ?? "pipe", "pipe"],
   });
   const ended = new Promise<Ended>((resolve) => {
     // A child that could not start reports an error, then a close with a negative code: the error is the answer.
@@ -197,13 +206,13 @@ async function runToEnd(live: Set<number>, argv: string[], opts: RunOpts): Promi
 }
 
 /** Exec.spawn: a long-running child whose output streams the caller consumes. */
-function spawnChild(live: Set<number>, argv: string[], opts: Omit<RunOpts, "onLine" | "input" | "tailLines" | "timeoutMs">): Spawned {
+function spawnChild(live: Set<number>, argv: string[], opts: SpawnOpts): Spawned {
   const { child, ended } = startChild(live, argv, opts);
   if (!child.pid) throw new InfraError(`cannot start \`${argv.join(" ")}\``);
   const pid = child.pid;
   const done = ended.then((r) => ({ exitCode: r.exitCode, signal: r.signal }));
-  if (!child.stdout || !child.stderr) throw new InfraError(`no output pipes for \`${argv.join(" ")}\``);
-  return { pid, stdout: child.stdout, stderr: child.stderr, done, kill: (sig = "SIGKILL") => killGroup(pid, sig) };
+  if ((opts.stdoutFd === undefined && !child.stdout) || !child.stderr) throw new InfraError(`no output pipes for \`${argv.join(" ")}\``);
+  return { pid, stdout: child.stdout ?? undefined, stderr: child.stderr, done, kill: (sig = "SIGKILL") => killGroup(pid, sig) };
 }
 
 /** Run and throw a CommandFailedError with the output tail if it fails. */

@@ -126,8 +126,8 @@ export function kernelArgs(kernelPath: string, initrdPath: string, cmdline: read
 }
 
 /**
- * The serial console on QEMU's stdout, so it streams live into the host's pipe; signal=off keeps a
- * Ctrl-C on the terminal from going to the guest.
+ * The serial console on QEMU's stdout: a run makes that stdout console.log itself (qemu/boot.ts reads the file as
+ * it grows), replay.sh leaves it on the terminal; signal=off keeps a Ctrl-C on the terminal from going to the guest.
  */
 export function serialArgs(): string[] {
   return ["-chardev", "stdio,id=con0,signal=off", "-serial", "chardev:con0"];

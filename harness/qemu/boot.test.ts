@@ -64,6 +64,7 @@ t.test("poweroff: results and console land in the run directory, events flow", a
   t.match(await fs.readFile(res.resultsLogPath, "utf8"), /^KTAP version 1\n1\.\.1\n# selftests: kharness: prog\n# hello\nok 1 prog\n$/);
   t.match(await fs.readFile(res.consoleLogPath, "utf8"), /reboot: Power down/);
   t.match(console, /Linux version/);
+  t.match(console, /console is a file/, "QEMU's stdout is console.log itself, not a pipe to the harness");
   t.same(
     events.filter((e) => e.kind === "guest").map((e) => (e.kind === "guest" ? e.event : "")),
     ["init", "poweroff"],
@@ -71,6 +72,18 @@ t.test("poweroff: results and console land in the run directory, events flow", a
   const argvTxt = await fs.readFile(path.join(runDir, "qemu-argv.txt"), "utf8");
   t.match(argvTxt, /-nodefaults/);
   t.match(argvTxt, /panic=-1: reboot at once on panic/);
+});
+
+t.test("a console written a byte at a time reaches console.log and onConsole whole, in order, in few chunks", async (t) => {
+  const chunks: Buffer[] = [];
+  const { res } = await fakeBoot(t, "bytewise", { onConsole: (c) => chunks.push(c) });
+  t.equal(res.end, "poweroff");
+  const lines = Array.from({ length: 3000 }, (_, i) => `[    1.000000] line ${i}\n`).join("");
+  const file = await fs.readFile(res.consoleLogPath, "utf8");
+  t.ok(file.endsWith(`${lines}last words`), "console.log holds every byte, the unfinished last line too");
+  t.equal(Buffer.concat(chunks).toString(), file, "onConsole saw exactly what console.log holds, in order");
+  // 76,000 one-byte writes: read in polls, not one event per write.
+  t.ok(chunks.length < 2000, `${chunks.length} chunks for ${file.length} bytes`);
 });
 
 t.test("panic with QEMU exiting by itself (panic=-1, -no-reboot) ends as panic at once", async (t) => {

@@ -1,7 +1,7 @@
 // The boot supervisor: the one function that starts QEMU, streams console and ports to the run
 // directory as they arrive, and ends the boot on poweroff, panic, boot timeout, idleness or abort.
 
-import { closeSync, openSync, writeSync } from "node:fs";
+import { closeSync, openSync, readSync, writeSync } from "node:fs";
 import { promises as fs } from "node:fs";
 import * as net from "node:net";
 import * as os from "node:os";
@@ -60,6 +60,8 @@ export interface BootOpts {
 /** After QEMU exits, how long to wait for the last buffered port bytes. */
 const FLUSH_MS = 2000;
 const WATCHDOG_TICK_MS = 100;
+/** How often console.log, which QEMU writes itself, is read for what it added (see tailConsole). */
+const CONSOLE_POLL_MS = 25;
 const STDERR_TAIL = 30;
 
 const PANIC_RE = /Kernel panic - not syncing/;
@@ -103,12 +105,14 @@ export async function bootGuest(deps: BootDeps, opts: BootOpts): Promise<BootRes
   });
 
   const logs = openLogFiles(consoleLogPath, resultsLogPath, progress);
+  const consoleTail = tailConsole(consoleLogPath, progress);
   // Unix socket paths are limited to 108 bytes, and run directories can be deep: sockets live in a short temp dir.
   const sockDir = await fs.mkdtemp(path.join(os.tmpdir().length < 60 ? os.tmpdir() : "/tmp", "kh-"));
   const sockets = { results: path.join(sockDir, "results.sock"), control: path.join(sockDir, "control.sock") };
   const ports: GuestPorts = { servers: [], flushed: [] };
   const streams = routeGuestStreams(session, logs, opts);
   let watchdog: NodeJS.Timeout | undefined;
+  let consolePoll: NodeJS.Timeout | undefined;
   const onAbort = () => {
     session.aborted = true;
     endBoot(session, { end: "interrupted", detail: "interrupted: QEMU was stopped" });
@@ -119,7 +123,7 @@ export async function bootGuest(deps: BootDeps, opts: BootOpts): Promise<BootRes
     await listenPorts(ports, sockets, streams);
     const argv = qemuArgvFor(opts, profile, machine, path.resolve(opts.payload.initramfsPath), { kind: "socket", ...sockets });
 
-    const qemu = startQemu(deps.exec, argv, runDir, streams);
+    const qemu = startQemu(deps.exec, argv, runDir, logs.consoleFd, streams);
     if ("error" in qemu) {
       await writeBootFiles(runDir, argv, opts, profile, machine);
       return bootResult("qemu-error", { endDetail: `${qemu.error}; install QEMU (Debian: apt-get install qemu-system-x86)`, qemuExitCode: null });
@@ -128,6 +132,7 @@ export async function bootGuest(deps: BootDeps, opts: BootOpts): Promise<BootRes
     const qemuStartedAt = new Date().toISOString();
     deps.signal?.addEventListener("abort", onAbort, { once: true });
     if (deps.signal?.aborted) onAbort();
+    consolePoll = setInterval(() => consoleTail.read(streams.console), CONSOLE_POLL_MS);
     watchdog = setInterval(() => watchdogTick(session, limits), WATCHDOG_TICK_MS);
     // While the guest boots, not before: QEMU needs neither file, and they cost about 10 ms (issue 16). A failure
     // to write them still fails the boot (the finally below stops QEMU).
@@ -136,8 +141,10 @@ export async function bootGuest(deps: BootDeps, opts: BootOpts): Promise<BootRes
     const exit = await qemu.spawned.done;
     const qemuExitedAt = new Date().toISOString();
     clearInterval(watchdog);
-    // QEMU is gone, so its socket ends are closed: what is still buffered arrives now.
-    await Promise.race([Promise.all([qemu.stdoutDone, ...ports.flushed.map((f) => f())]), sleep(FLUSH_MS)]);
+    clearInterval(consolePoll);
+    // QEMU is gone: console.log is complete, and its socket ends are closed, so what is still buffered arrives now.
+    consoleTail.read(streams.console);
+    await Promise.race([Promise.all(ports.flushed.map((f) => f())), sleep(FLUSH_MS)]);
     streams.end();
 
     const f = session.facts;
@@ -158,12 +165,14 @@ export async function bootGuest(deps: BootDeps, opts: BootOpts): Promise<BootRes
     });
   } finally {
     if (watchdog) clearInterval(watchdog);
+    if (consolePoll) clearInterval(consolePoll);
     deps.signal?.removeEventListener("abort", onAbort);
     if (session.spawned) {
       session.spawned.kill("SIGKILL");
       await session.spawned.done.catch(() => undefined);
     }
     for (const server of ports.servers) server.close();
+    consoleTail.close();
     logs.close();
     await fs.rm(sockDir, { recursive: true, force: true });
   }
@@ -241,11 +250,12 @@ function watchdogTick(s: BootSession, limits: WatchdogLimits): void {
   if (ending) endBoot(s, ending);
 }
 
-/** The guest's four byte streams, each routed to the log files, the caller's callbacks and the line handlers. */
+/** The guest's four byte streams, each routed to results.log, the caller's callbacks and the line handlers. */
 interface GuestStreams {
   results(b: Buffer): void;
   control(b: Buffer): void;
-  stdout(b: Buffer): void;
+  /** What QEMU added to console.log (the serial console) since the last read. */
+  console(b: Buffer): void;
   stderr(b: Buffer): void;
   /** Delivers the last unterminated lines (QEMU is gone). */
   end(): void;
@@ -253,7 +263,7 @@ interface GuestStreams {
   readonly stderrTail: string[];
 }
 
-function routeGuestStreams(s: BootSession, logs: LogFiles, opts: Pick<BootOpts, "onConsole" | "onResults">): GuestStreams {
+function routeGuestStreams(s: BootSession, logs: Pick<LogFiles, "appendResults">, opts: Pick<BootOpts, "onConsole" | "onResults">): GuestStreams {
   const controlLines = createLineSplitter((line) => onControlLine(s, line));
   const consoleLines = createLineSplitter((line) => onConsoleLine(s, line));
   const stderrTail: string[] = [];
@@ -271,9 +281,8 @@ function routeGuestStreams(s: BootSession, logs: LogFiles, opts: Pick<BootOpts, 
       s.facts.lastActivity = Date.now();
       controlLines.push(b);
     },
-    stdout(b) {
+    console(b) {
       if (!s.facts.controlSeen) s.facts.lastActivity = Date.now();
-      logs.appendConsole(b);
       opts.onConsole?.(b);
       consoleLines.push(b);
     },
@@ -289,37 +298,83 @@ function routeGuestStreams(s: BootSession, logs: LogFiles, opts: Pick<BootOpts, 
 
 // ---- the run directory's files ----------------------------------------------------------------------------------
 
-/** console.log and results.log, appended as the bytes arrive. */
+/** console.log, which QEMU writes as its stdout, and results.log, appended as the bytes arrive. */
 interface LogFiles {
-  appendConsole(b: Buffer): void;
+  /** console.log, open for writing: QEMU's stdout. */
+  consoleFd: number;
   appendResults(b: Buffer): void;
   close(): void;
 }
 
 /**
- * Opens console.log and results.log for synchronous appends: each chunk is in the file (page cache) before the next
- * event, so a crash of this process loses nothing QEMU already sent. A full disk or I/O error stops that file (said
- * once) but not the run.
+ * Creates console.log for QEMU to write and opens results.log for synchronous appends: each chunk is in the file
+ * (page cache) before the next event, so a crash of this process loses nothing QEMU already sent. A full disk or I/O
+ * error stops results.log (said once) but not the run.
  */
 function openLogFiles(consoleLogPath: string, resultsLogPath: string, progress: ProgressSink): LogFiles {
   const consoleFd = openSync(consoleLogPath, "w");
   const resultsFd = openSync(resultsLogPath, "w");
-  const failed = new Set<number>();
-  const append = (fd: number, b: Buffer, name: string) => {
-    if (failed.has(fd)) return;
-    try {
-      writeSync(fd, b);
-    } catch (e) {
-      failed.add(fd);
-      progress({ kind: "info", message: `cannot write ${name} (${(e as NodeJS.ErrnoException).code ?? e}); the rest of it is not saved, parsing goes on` });
-    }
-  };
+  let failed = false;
   return {
-    appendConsole: (b) => append(consoleFd, b, "console.log"),
-    appendResults: (b) => append(resultsFd, b, "results.log"),
+    consoleFd,
+    appendResults(b) {
+      if (failed) return;
+      try {
+        writeSync(resultsFd, b);
+      } catch (e) {
+        failed = true;
+        progress({
+          kind: "info",
+          message: `cannot write results.log (${(e as NodeJS.ErrnoException).code ?? e}); the rest of it is not saved, parsing goes on`,
+        });
+      }
+    },
     close() {
       closeSync(consoleFd);
       closeSync(resultsFd);
+    },
+  };
+}
+
+/** console.log read from where the last read stopped; `read` hands what was added to its callback, if anything. */
+interface ConsoleTail {
+  read(onBytes: (b: Buffer) => void): void;
+  close(): void;
+}
+
+/**
+ * The serial console as the supervisor sees it. QEMU writes the console straight into console.log, one byte per
+ * write(2) (43,000 of them in a boot of Debian's kernel); on a pipe each byte woke this process, and its per-chunk
+ * work took CPU that QEMU's own threads want on a small host (issue 16). Read every CONSOLE_POLL_MS instead, the
+ * bytes arrive in a few hundred chunks, and console.log no longer depends on this process to be written at all.
+ * A read error is said once and ends the tailing (panic and init lines are then not seen; the watchdog still is).
+ */
+function tailConsole(consoleLogPath: string, progress: ProgressSink): ConsoleTail {
+  let fd: number | undefined;
+  const buf = Buffer.allocUnsafe(64 * 1024);
+  let failed = false;
+  return {
+    read(onBytes) {
+      if (failed) return;
+      try {
+        fd ??= openSync(consoleLogPath, "r");
+        for (;;) {
+          const n = readSync(fd, buf, 0, buf.length, null);
+          if (n === 0) return;
+          // A copy: the handlers may keep a chunk (an unfinished line) past the next read.
+          onBytes(Buffer.from(buf.subarray(0, n)));
+        }
+      } catch (e) {
+        failed = true;
+        progress({
+          kind: "info",
+          message: `cannot read console.log (${(e as NodeJS.ErrnoException).code ?? e}); QEMU still writes it, but panics are no longer seen live`,
+        });
+      }
+    },
+    close() {
+      if (fd !== undefined) closeSync(fd);
+      fd = undefined;
     },
   };
 }
@@ -378,26 +433,22 @@ async function listenUnix(sockPath: string, onData: (b: Buffer) => void): Promis
 
 // ---- the QEMU process -------------------------------------------------------------------------------------------
 
-/** Starts QEMU and feeds its stdout (the serial console) and stderr; `stdoutDone` resolves when the console ends. */
+/** Starts QEMU with its stdout (the serial console) going to console.log, and feeds its stderr to `on.stderr`. */
 function startQemu(
   exec: Exec,
   argv: string[],
   runDir: string,
-  on: { stdout: (b: Buffer) => void; stderr: (b: Buffer) => void },
-): { spawned: Spawned; stdoutDone: Promise<void> } | { error: string } {
+  consoleFd: number,
+  on: { stderr: (b: Buffer) => void },
+): { spawned: Spawned } | { error: string } {
   let spawned: Spawned;
   try {
-    spawned = exec.spawn(argv, { cwd: runDir });
+    spawned = exec.spawn(argv, { cwd: runDir, stdoutFd: consoleFd });
   } catch (e) {
     return { error: e instanceof Error ? e.message : String(e) };
   }
-  const stdoutDone = new Promise<void>((resolve) => {
-    spawned.stdout.on("data", on.stdout);
-    spawned.stdout.on("end", resolve);
-    spawned.stdout.on("error", () => resolve());
-  });
   spawned.stderr.on("data", on.stderr);
-  return { spawned, stdoutDone };
+  return { spawned };
 }
 
 /** Writes replay.sh: the same boot with the ports on files and the initramfs found beside the script. */

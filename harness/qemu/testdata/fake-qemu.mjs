@@ -2,6 +2,7 @@
 // A stand-in for qemu-system-x86_64 in supervisor tests: connects to the port sockets named in its argv and
 // plays the scenario named by `fake=NAME` in its -append string (console on stdout, like -chardev stdio).
 import { spawn } from "node:child_process";
+import { fstatSync, writeSync } from "node:fs";
 import * as net from "node:net";
 
 const argv = process.argv.slice(2);
@@ -22,6 +23,8 @@ const control = await connect(sockPath("control"));
 // A child in QEMU's process group, like QEMU's helper threads/processes: it must not outlive the boot.
 spawn("sleep", ["987.654"], { stdio: "ignore" });
 say("Linux version 6.12.0-fake");
+// What the supervisor gave as the console (-chardev stdio): kharness hands QEMU console.log itself, not a pipe.
+say(`console is a ${fstatSync(1).isFile() ? "file" : "pipe or other"}`);
 await sleep(100);
 if (scenario === "noinit") for (;;) { say("still booting"); await sleep(200); }
 control.write("init 1\n");
@@ -36,6 +39,17 @@ switch (scenario) {
     results.end(); control.end();
     await sleep(50);
     process.exit(0);
+  case "bytewise": { // the console one byte per write(2), as QEMU's serial port does, ending in an unfinished line
+    results.write("ok 1 prog\n");
+    control.write("end prog exit=0\npoweroff\n");
+    for (let i = 0; i < 3000; i++) {
+      for (const byte of Buffer.from(`[    1.000000] line ${i}\n`)) writeSync(1, Buffer.of(byte));
+      if (i % 300 === 0) await sleep(20);
+    }
+    writeSync(1, Buffer.from("last words"));
+    results.end(); control.end();
+    process.exit(0);
+  }
   case "poweroff-stuck": // the guest powered off but the machine did not (no ACPI)
     results.write("ok 1 prog\n");
     control.write("end prog exit=0\npoweroff\n");
