@@ -15,8 +15,7 @@ import { withExpectations } from "./expect/expectations.js";
 import { checkQemu, resolveAccel } from "./qemu/accel.js";
 import { bootGuest, chooseBootMachine, type MachineChoice } from "./qemu/boot.js";
 import { defaultMachine, timeoutScale, X86_64, type ArchProfile, type MachineProfile } from "./qemu/profiles.js";
-import { writeReports, writeRunManifest } from "./write-reports.js";
-import { writeHtmlReport } from "./html-report.js";
+import { preloadReportWriters, writeHtmlReport, writeReports, writeRunManifest } from "./write-reports.js";
 import { createRunParser, makeRunManifest } from "./results/index.js";
 import type { AccelChoice } from "./qemu/accel.js";
 import { bootGuests, checkGuestMemory, lastRunDurations, planGuests, resolveJobs, type PartsManifest } from "./scale/jobs.js";
@@ -437,7 +436,15 @@ async function bootOneGuest(
   try {
     boot = await timedStage(deps.onProgress, "boot", `${kernel.release ?? path.basename(kernel.path)} (${accel.accel})`, () =>
       bootGuest(
-        { exec: deps.exec, signal: deps.signal, onProgress: deps.onProgress },
+        {
+          exec: deps.exec,
+          signal: deps.signal,
+          onProgress: (e) => {
+            // The reports' modules load while the guest runs, not before QEMU starts or after it exits.
+            if (e.kind === "guest" && e.event === "init") preloadReportWriters();
+            deps.onProgress(e);
+          },
+        },
         {
           kernel,
           payload,

@@ -9,7 +9,8 @@ import { writeFileAtomic } from "../exec/cache.js";
 import { guestManifestOverlay } from "../payload/payload.js";
 import { bootGuest, type BootDeps, type BootOpts } from "../qemu/boot.js";
 import type { ArchProfile } from "../qemu/profiles.js";
-import { renderJson } from "../report/index.js";
+// json.ts alone: report/index.js would load every renderer (HTML, JUnit, KCIDB) before QEMU starts (issue 16).
+import { renderJson } from "../report/json.js";
 import { createRunParser, makeRunManifest, type RunManifest } from "../results/index.js";
 import type { BootResult, GuestProgram, Payload, RunResult } from "../types.js";
 import { mergeBoots, mergeRunParts, type PartBoot } from "./merge-runs.js";
