@@ -123,9 +123,10 @@ async function cmdRun(
     },
   });
   const sig = interrupted();
-  const closePreload = () => void preload?.then((p) => p?.db.close());
+  // Awaited: bin/kharness.js ends the process with process.exit as soon as main returns.
+  const closePreload = async () => void (await preload)?.db.close();
   if (!outcome.ok) {
-    closePreload();
+    await closePreload();
     const e = outcome.error;
     if (outcome.runDir) await writeRunError(outcome.runDir, e);
     if (sig || e instanceof InterruptedError || (e as Error)?.name === "AbortError") {
@@ -139,13 +140,13 @@ async function cmdRun(
   }
   io.stdout.write(await renderTerminal(outcome.run, { color }));
   if (outcome.reportError !== undefined && !sig) {
-    closePreload();
+    await closePreload();
     printError(io, outcome.reportError, color);
     return c.req.bisect ? EXIT.bisectAbort : EXIT.infra;
   }
   io.stdout.write(`results: ${path.relative(process.cwd(), outcome.runDir) || "."}/results.json\n`);
   if (sig) {
-    closePreload();
+    await closePreload();
     // Interrupted: no history, but the report of what ran.
     await writeHtmlReport(outcome.runDir).catch(() => undefined);
     return sig === "SIGINT" ? EXIT.sigint : EXIT.sigterm;
