@@ -105,7 +105,7 @@ const median = (xs) => {
 };
 const m = { bare: median(rows.map((r) => r.bare)), kharness: median(rows.map((r) => r.kharness)), ratio: median(rows.map((r) => r.ratio)) };
 // How sure the median ratio is: a percentile bootstrap over the rounds (2000 resamples, a fixed seed so that one
-// set of rounds always gives the same interval). A TCG boot's length varies by 10-20% from round to round here.
+// set of rounds always gives the same interval). A TCG boot's length varies by up to 30% from round to round here.
 let seed = 0x9e3779b9;
 const rand = () => (seed = (Math.imul(seed ^ (seed >>> 15), 0x2c1b3c6d) + 0x6d2b79f5) >>> 0) / 2 ** 32;
 const resampled = Array.from({ length: 2000 }, () => median(rows.map(() => rows[Math.floor(rand() * rows.length)].ratio))).sort((a, b) => a - b);
